@@ -1,0 +1,196 @@
+/**
+ * The admission checks of SPEC §4 for one cycle: limit counters (the snapshot's plus
+ * this cycle's starts), the free GPUs, and the reservation with EASY backfill.
+ *
+ * Both `decide()` and the full-scan reference use it; they differ only in which
+ * candidates they ask about, and in what order.
+ */
+import { allowedGpus, pickGpus, shadowOf } from "./GpuFit.js"
+import { effectiveMaxConcurrent, type QueueConfig } from "./Policy.js"
+import type { QueueName, Run, RunId, TeamName, UserName } from "./Run.js"
+import { type ActiveRun, activeRunOf, minOrNull, type Snapshot } from "./Snapshot.js"
+
+export type WaitReason =
+  | "queue-paused"
+  | "global-limit"
+  | "local-job-limit"
+  | "user-limit"
+  | "team-limit"
+  | "queue-limit"
+  | "queue-run-limit"
+  | "gpu-limit"
+  | "gpu-quota"
+  | "gpu-unavailable"
+  | "gpu-busy"
+  | "gpu-reserved"
+
+/** Reasons that hold back every later candidate too: the cycle stops there. */
+export const isStopReason = (reason: WaitReason): boolean => reason === "global-limit" || reason === "local-job-limit"
+
+export interface Start {
+  readonly runId: RunId
+  readonly gpus: ReadonlyArray<number>
+  /** Started ahead of the reservation without delaying it. */
+  readonly backfill: boolean
+}
+
+export interface Reservation {
+  readonly runId: RunId
+  readonly gpus: number
+  /** The GPUs it may use; later candidates take these only by backfill. */
+  readonly allowed: ReadonlyArray<number>
+  /** When it is guaranteed its GPUs (from running runs' time limits); null = unknown. */
+  readonly shadowAt: number | null
+}
+
+const inc = <K>(map: Map<K, number>, key: K, by: number) => map.set(key, (map.get(key) ?? 0) + by)
+
+export class Admission {
+  readonly starts: Array<Start> = []
+  reservation: Reservation | null = null
+  private readonly started: Array<ActiveRun> = []
+  private readonly startedIds = new Set<RunId>()
+  private readonly userStarts = new Map<UserName, number>()
+  private readonly teamStarts = new Map<TeamName, number>()
+  private readonly queueStarts = new Map<QueueName, number>()
+  private readonly queueTopLevelStarts = new Map<QueueName, number>()
+  private readonly queueGpuStarts = new Map<QueueName, number>()
+  private gpuStarts = 0
+  private readonly usable: ReadonlyArray<number>
+  private readonly free: Set<number>
+  private readonly isFree = (index: number) => this.free.has(index)
+  private readonly globalMax: number
+  private readonly teamCapsOn: boolean
+  private protect: ReadonlySet<number> | null = null
+  private extra = 0
+
+  constructor(private readonly snapshot: Snapshot) {
+    this.usable = snapshot.gpus.filter((g) => !g.drained).map((g) => g.index)
+    this.free = new Set(snapshot.gpus.filter((g) => !g.drained && g.heldBy === null).map((g) => g.index))
+    this.globalMax = effectiveMaxConcurrent(snapshot.policy, snapshot.gpus.length)
+    this.teamCapsOn = snapshot.policy.fairShare.mode !== "off" && snapshot.policy.limits.teamMaxConcurrent !== null
+  }
+
+  get freeGpus(): number {
+    return this.free.size
+  }
+
+  hasStarted(id: RunId): boolean {
+    return this.startedIds.has(id)
+  }
+
+  queue(name: QueueName): QueueConfig | undefined {
+    return this.snapshot.queues.get(name)
+  }
+
+  /**
+   * A check that holds for every run of a queue with GPU needs `needsGpu`: lets decide()
+   * skip a whole class at once. null when some run of it might still pass.
+   */
+  queueCheck(queue: QueueConfig | undefined, needsGpu: boolean): WaitReason | null {
+    if (queue === undefined || queue.paused) return "queue-paused"
+    const running = this.snapshot.running
+    if (queue.maxConcurrent !== null && running.queueCount(queue.name) + (this.queueStarts.get(queue.name) ?? 0) >= queue.maxConcurrent)
+      return "queue-limit"
+    if (!needsGpu) return null
+    if (this.free.size === 0) return this.reservation === null ? "gpu-busy" : "gpu-reserved"
+    const limits = this.snapshot.policy.limits
+    if (limits.localGpuMaxConcurrent !== null && running.localGpus + this.gpuStarts >= limits.localGpuMaxConcurrent)
+      return "gpu-limit"
+    if (queue.gpuQuota !== null && running.queueGpus(queue.name) + (this.queueGpuStarts.get(queue.name) ?? 0) >= queue.gpuQuota)
+      return "gpu-quota"
+    return null
+  }
+
+  /** Every count limit of SPEC §4 for one candidate, in a fixed order. */
+  countCheck(run: Run): WaitReason | null {
+    const running = this.snapshot.running
+    const limits = this.snapshot.policy.limits
+    const queue = this.snapshot.queues.get(run.queue)
+    if (queue === undefined || queue.paused) return "queue-paused"
+    if (running.count + this.starts.length >= this.globalMax) return "global-limit"
+    if (limits.localJobMaxConcurrent !== null && running.localJobs + this.starts.length >= limits.localJobMaxConcurrent)
+      return "local-job-limit"
+    if (limits.userMaxConcurrent !== null && running.userCount(run.user) + (this.userStarts.get(run.user) ?? 0) >= limits.userMaxConcurrent)
+      return "user-limit"
+    if (
+      this.teamCapsOn &&
+      run.team !== null &&
+      running.teamCount(run.team) + (this.teamStarts.get(run.team) ?? 0) >= limits.teamMaxConcurrent!
+    )
+      return "team-limit"
+    if (queue.maxConcurrent !== null && running.queueCount(run.queue) + (this.queueStarts.get(run.queue) ?? 0) >= queue.maxConcurrent)
+      return "queue-limit"
+    if (
+      run.parentId === null &&
+      queue.runConcurrency !== null &&
+      running.queueTopLevelCount(run.queue) + (this.queueTopLevelStarts.get(run.queue) ?? 0) >= queue.runConcurrency
+    )
+      return "queue-run-limit"
+    if (run.gpus > 0) {
+      if (limits.localGpuMaxConcurrent !== null && running.localGpus + this.gpuStarts + run.gpus > limits.localGpuMaxConcurrent)
+        return "gpu-limit"
+      if (queue.gpuQuota !== null && running.queueGpus(run.queue) + (this.queueGpuStarts.get(run.queue) ?? 0) + run.gpus > queue.gpuQuota)
+        return "gpu-quota"
+    }
+    return null
+  }
+
+  /**
+   * GPU fit for a candidate that passed its count checks: the GPUs it would get, or why
+   * not. The first candidate that fails only here takes the reservation.
+   */
+  gpuCheck(run: Run): { readonly gpus: ReadonlyArray<number>; readonly backfill: boolean } | WaitReason {
+    if (run.gpus === 0) return { gpus: [], backfill: false }
+    const queue = this.snapshot.queues.get(run.queue)!
+    const fit = allowedGpus(run, this.usable, queue.gpuPool)
+    if (fit === null) return "gpu-unavailable"
+    const pick = pickGpus(run, fit, this.isFree, this.protect)
+    if (pick === null) {
+      if (this.reservation === null) {
+        const holders = [...this.snapshot.running.values(), ...this.started]
+        const shadow = shadowOf(run, fit, this.isFree, holders, this.snapshot.now)
+        this.reservation = { runId: run.id, gpus: run.gpus, allowed: fit.allowed, shadowAt: shadow.at }
+        this.protect = new Set(fit.allowed)
+        this.extra = shadow.extra
+      }
+      return "gpu-busy"
+    }
+    if (this.protect === null) return { gpus: pick, backfill: false }
+    let taken = 0
+    for (const g of pick) if (this.protect.has(g)) taken++
+    if (taken === 0) return { gpus: pick, backfill: false }
+    const shadowAt = this.reservation!.shadowAt
+    if (!this.snapshot.policy.backfill || shadowAt === null) return "gpu-reserved"
+    const endBy = minOrNull(run.timeLimitMs === null ? null : this.snapshot.now + run.timeLimitMs, run.deadlineAt)
+    if (endBy !== null && endBy <= shadowAt) return { gpus: pick, backfill: true }
+    if (taken <= this.extra) {
+      this.extra -= taken
+      return { gpus: pick, backfill: true }
+    }
+    return "gpu-reserved"
+  }
+
+  /** Full check of one candidate: starts it (in this cycle's books) or returns why not. */
+  consider(run: Run): WaitReason | null {
+    const reason = this.countCheck(run)
+    if (reason !== null) return reason
+    const fit = this.gpuCheck(run)
+    if (typeof fit === "string") return fit
+    this.start(run, fit.gpus, fit.backfill)
+    return null
+  }
+
+  private start(run: Run, gpus: ReadonlyArray<number>, backfill: boolean): void {
+    this.starts.push({ runId: run.id, gpus, backfill })
+    this.startedIds.add(run.id)
+    this.started.push(activeRunOf(run, this.snapshot.now, gpus))
+    inc(this.userStarts, run.user, 1)
+    if (run.team !== null) inc(this.teamStarts, run.team, 1)
+    inc(this.queueStarts, run.queue, 1)
+    if (run.parentId === null) inc(this.queueTopLevelStarts, run.queue, 1)
+    inc(this.queueGpuStarts, run.queue, gpus.length)
+    this.gpuStarts += gpus.length
+    for (const g of gpus) this.free.delete(g)
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * The immutable view `decide()` reads: time, policy, queues, GPUs, the running set
+ * with a counter for every limit of SPEC §4, and the pending index.
+ *
+ * The engine owns `RunningSet` and `PendingIndex` and changes them only between
+ * cycles; decide() never writes to them.
+ */
+import type { PendingIndex } from "./PendingIndex.js"
+import type { Policy, QueueConfig } from "./Policy.js"
+import type { QueueName, Run, RunId, TeamName, UserName } from "./Run.js"
+
+/** A run that holds resources (status running or stopping). */
+export interface ActiveRun {
+  readonly id: RunId
+  readonly user: UserName
+  readonly team: TeamName | null
+  readonly queue: QueueName
+  readonly gpus: ReadonlyArray<number>
+  readonly isChild: boolean
+  readonly startedAt: number
+  /**
+   * The latest time it can still be running, from its timeLimit, its deadline and,
+   * once stopping, the kill grace; null when nothing bounds it. Reservations use it.
+   */
+  readonly endBy: number | null
+}
+
+export const activeRunOf = (run: Run, startedAt: number, gpus: ReadonlyArray<number>): ActiveRun => ({
+  id: run.id,
+  user: run.user,
+  team: run.team,
+  queue: run.queue,
+  gpus,
+  isChild: run.parentId !== null,
+  startedAt,
+  endBy: minOrNull(run.timeLimitMs === null ? null : startedAt + run.timeLimitMs, run.deadlineAt)
+})
+
+export const minOrNull = (a: number | null, b: number | null): number | null =>
+  a === null ? b : b === null ? a : Math.min(a, b)
+
+const bump = <K>(map: Map<K, number>, key: K, delta: number): void => {
+  const next = (map.get(key) ?? 0) + delta
+  if (next === 0) map.delete(key)
+  else map.set(key, next)
+}
+
+/** Active runs with the counters every limit needs, kept up to date incrementally. */
+export class RunningSet {
+  private readonly byId = new Map<RunId, ActiveRun>()
+  private readonly perUser = new Map<UserName, number>()
+  private readonly perTeam = new Map<TeamName, number>()
+  private readonly perQueue = new Map<QueueName, number>()
+  private readonly perQueueTopLevel = new Map<QueueName, number>()
+  private readonly perQueueGpus = new Map<QueueName, number>()
+  private gpusHeldCount = 0
+
+  get count(): number {
+    return this.byId.size
+  }
+  get gpusHeld(): number {
+    return this.gpusHeldCount
+  }
+  /** Every run is on the local worker until remote workers exist (SPEC §9). */
+  get localJobs(): number {
+    return this.byId.size
+  }
+  get localGpus(): number {
+    return this.gpusHeldCount
+  }
+  userCount(user: UserName): number {
+    return this.perUser.get(user) ?? 0
+  }
+  teamCount(team: TeamName): number {
+    return this.perTeam.get(team) ?? 0
+  }
+  queueCount(queue: QueueName): number {
+    return this.perQueue.get(queue) ?? 0
+  }
+  queueTopLevelCount(queue: QueueName): number {
+    return this.perQueueTopLevel.get(queue) ?? 0
+  }
+  queueGpus(queue: QueueName): number {
+    return this.perQueueGpus.get(queue) ?? 0
+  }
+  get(id: RunId): ActiveRun | undefined {
+    return this.byId.get(id)
+  }
+  values(): IterableIterator<ActiveRun> {
+    return this.byId.values()
+  }
+
+  add(run: ActiveRun): void {
+    if (this.byId.has(run.id)) throw new Error(`RunningSet.add: run ${run.id} is already active`)
+    this.byId.set(run.id, run)
+    this.apply(run, 1)
+  }
+
+  /** Replaces a run's record (e.g. a tighter endBy once it is stopping); counters unchanged. */
+  replace(run: ActiveRun): void {
+    if (!this.byId.has(run.id)) throw new Error(`RunningSet.replace: run ${run.id} is not active`)
+    this.byId.set(run.id, run)
+  }
+
+  remove(id: RunId): ActiveRun | undefined {
+    const run = this.byId.get(id)
+    if (run === undefined) return undefined
+    this.byId.delete(id)
+    this.apply(run, -1)
+    return run
+  }
+
+  private apply(run: ActiveRun, sign: 1 | -1): void {
+    bump(this.perUser, run.user, sign)
+    if (run.team !== null) bump(this.perTeam, run.team, sign)
+    bump(this.perQueue, run.queue, sign)
+    if (!run.isChild) bump(this.perQueueTopLevel, run.queue, sign)
+    bump(this.perQueueGpus, run.queue, sign * run.gpus.length)
+    this.gpusHeldCount += sign * run.gpus.length
+  }
+}
+
+export interface GpuView {
+  readonly index: number
+  readonly drained: boolean
+  /** The run holding it, or null when free. */
+  readonly heldBy: RunId | null
+}
+
+/** Decayed GPU-seconds per user and team, for fair-share `usage` mode (SPEC §3). */
+export interface UsageView {
+  user(user: UserName): number
+  team(team: TeamName): number
+}
+
+export interface Snapshot {
+  readonly now: number
+  readonly policy: Policy
+  readonly queues: ReadonlyMap<QueueName, QueueConfig>
+  /** Every GPU of the machine, ascending by index. */
+  readonly gpus: ReadonlyArray<GpuView>
+  readonly running: RunningSet
+  readonly pending: PendingIndex
+  readonly usage: UsageView | null
+}
