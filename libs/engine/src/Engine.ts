@@ -1,0 +1,401 @@
+/**
+ * The Engine service: the one API the runner, the simulator and embedders use.
+ *
+ * Built by `Engine.layer(options)` from the four ports (Store, Executor, GpuInventory,
+ * Journal) and the Effect Clock in force: the simulator and the runner differ only in
+ * the layers they provide.
+ */
+import {
+  basePriorityOf,
+  DEFAULT_QUEUE,
+  decide,
+  defaultPolicy,
+  makeQueue,
+  matchesApprovalRule,
+  type Policy,
+  type QueueConfig,
+  type QueueName,
+  type Run,
+  type RunEvent,
+  RunId,
+  type Snapshot,
+  type Submission,
+  type WaitReason
+} from "@gantry/core"
+import { Cause, Context, Effect, Exit, Layer, Runtime, Stream } from "effect"
+import {
+  type EngineError,
+  GpuNotFound,
+  IllegalTransition,
+  InvalidSubmission,
+  PermissionDenied,
+  QueueFull,
+  QueueNotFound,
+  RunNotFound
+} from "./Errors.js"
+import { Executor } from "./Executor.js"
+import { GpuInventory } from "./GpuInventory.js"
+import { Journal } from "./Journal.js"
+import { Kernel } from "./Kernel.js"
+import { queueDepthUsed } from "./QueueMachine.js"
+import { emptyBatch, Store, type StoreError } from "./Store.js"
+import { fiberTimers, isTimerClock } from "./Timers.js"
+
+export type SubmitOutcome =
+  | { readonly _tag: "Accepted"; readonly run: Run; readonly duplicate: boolean }
+  | { readonly _tag: "DryRun"; readonly wouldStart: boolean; readonly gpus: ReadonlyArray<number>; readonly reason: WaitReason | null }
+  /** noWait and it could not start now: nothing stored. */
+  | { readonly _tag: "Refused"; readonly reason: WaitReason }
+
+export interface EngineStats {
+  readonly pending: number
+  readonly held: number
+  readonly blocked: number
+  readonly active: number
+  readonly gpus: { readonly total: number; readonly free: number; readonly allocated: number; readonly drained: number }
+  readonly cycles: number
+  readonly policyVersion: number
+}
+
+export interface EngineService {
+  readonly submit: (submission: Submission) => Effect.Effect<SubmitOutcome, EngineError | StoreError>
+  /** Cancels all the given runs at once: the cycle that follows sees all of it. */
+  readonly cancel: (ids: ReadonlyArray<RunId>) => Effect.Effect<ReadonlyArray<RunId>, EngineError | StoreError>
+  readonly release: (id: RunId) => Effect.Effect<Run, EngineError | StoreError>
+  readonly approve: (id: RunId) => Effect.Effect<Run, EngineError | StoreError>
+  readonly reject: (id: RunId, reason: string) => Effect.Effect<Run, EngineError | StoreError>
+  readonly setPriority: (id: RunId, priority: number | null) => Effect.Effect<Run, EngineError | StoreError>
+  readonly updatePolicy: (policy: Policy) => Effect.Effect<Policy, EngineError | StoreError>
+  readonly drainGpu: (index: number, drained: boolean) => Effect.Effect<void, EngineError | StoreError>
+  readonly getRun: (id: RunId) => Effect.Effect<Run, EngineError | StoreError>
+  readonly timeline: (id: RunId) => Effect.Effect<ReadonlyArray<RunEvent>, EngineError | StoreError>
+  readonly stats: Effect.Effect<EngineStats>
+  /** Runs a cycle now (operators' explicit trigger; harmless). */
+  readonly trigger: Effect.Effect<void>
+  readonly events: Stream.Stream<RunEvent>
+  /** Synchronous subscription to every run transition (the simulator's event log). */
+  readonly onRunEvent: (listener: (event: RunEvent) => void) => () => void
+  readonly policy: Effect.Effect<Policy>
+}
+
+export class Engine extends Context.Tag("@gantry/engine/Engine")<Engine, EngineService>() {}
+
+export interface EngineOptions {
+  readonly policy?: Policy
+  readonly queues?: ReadonlyArray<QueueConfig>
+}
+
+const canOverride = (level: Run["level"]) => level === "lead" || level === "admin"
+
+export const make = (options: EngineOptions = {}) =>
+  Effect.gen(function* () {
+    const store = yield* Store
+    const executor = yield* Executor
+    const journal = yield* Journal
+    const inventory = yield* GpuInventory
+    const runtime = yield* Effect.runtime<never>()
+    const clock = yield* Effect.clock
+    const timers = isTimerClock(clock) ? clock.timers : fiberTimers(runtime, clock)
+    const now = () => clock.unsafeCurrentTimeMillis()
+    const stored = yield* store.load
+    const policy = stored.policy ?? options.policy ?? defaultPolicy
+
+    const runMaybeSync = <E>(effect: Effect.Effect<void, E>, done: () => void) => {
+      const exit = Runtime.runSyncExit(runtime)(effect)
+      if (Exit.isFailure(exit) && Cause.isDieType(exit.cause) && Runtime.isAsyncFiberException(exit.cause.defect)) {
+        exit.cause.defect.fiber.addObserver(() => done())
+        return
+      }
+      done()
+    }
+
+    const kernel: Kernel = new Kernel(policy, timers, {
+      now,
+      signal: (run, signal) => runMaybeSync(executor.signal(run, signal), () => {}),
+      runCycle: () => runMaybeSync(cycle, () => timers.schedule(() => kernel.cycleDone(), 0))
+    })
+    kernel.seq = stored.lastSeq
+    const gpus = yield* inventory.list
+    const drained = new Set(stored.drainedGpus)
+    for (const gpu of gpus) kernel.addGpu(gpu.index, drained.has(gpu.index))
+    const queueConfigs = new Map<QueueName, QueueConfig>([[DEFAULT_QUEUE, makeQueue(DEFAULT_QUEUE)]])
+    for (const q of options.queues ?? []) queueConfigs.set(q.name, q)
+    for (const q of stored.queues) queueConfigs.set(q.name, q)
+    for (const q of queueConfigs.values()) kernel.addQueue(q)
+
+    const flush = Effect.suspend(() => {
+      const out = kernel.takeOutbox()
+      if (out.runs.length === 0 && out.events.length === 0) return Effect.void
+      return store.commit({ ...emptyBatch, runs: out.runs, events: out.events })
+    })
+
+    const snapshotAt = (at: number): Snapshot => ({
+      now: at,
+      policy: kernel.policy,
+      queues: kernel.queueConfigs(),
+      gpus: kernel.gpuViews(),
+      running: kernel.running,
+      pending: kernel.pending,
+      usage: kernel.policy.fairShare.mode === "usage" ? kernel.usage.view(at, kernel.policy.fairShare.halfLifeMs) : null
+    })
+
+    /** One cycle in numbered phases (DESIGN.md): collect, snapshot, decide, apply, journal. */
+    const cycle = Effect.gen(function* () {
+      // 1. collect wake-ups
+      const cycleNo = ++kernel.cycles
+      const wakeups = [...kernel.wakeups].sort()
+      kernel.wakeups.clear()
+      // 2. snapshot
+      const at = now()
+      const snapshot = snapshotAt(at)
+      const freeGpus = snapshot.gpus.filter((g) => !g.drained && g.heldBy === null).length
+      const inputs = { pending: kernel.pending.size, running: kernel.running.count, freeGpus, policyVersion: kernel.policy.version }
+      // 3. decide
+      const decision = decide(snapshot)
+      // 4. apply: assume in memory, persist, on failure undo and requeue, then start
+      const started: Array<Run> = []
+      for (const start of decision.starts) {
+        const run = kernel.runs.get(start.runId)!
+        kernel.assumeStart(run, start.gpus)
+        started.push(run)
+      }
+      const persisted = yield* Effect.either(flush)
+      if (persisted._tag === "Left") {
+        for (const run of started.reverse()) kernel.undoStart(run)
+        yield* Effect.logError("cycle not persisted; starts undone", persisted.left)
+        return
+      }
+      for (const run of started) {
+        yield* executor
+          .start({ run, gpus: run.assignedGpus }, (exit) => kernel.exited(run.id, exit))
+          .pipe(Effect.catchAll((error) => Effect.sync(() => kernel.sendToActive(run, { type: "SPAWN_FAILED", message: error.message }))))
+      }
+      // 5. journal
+      yield* journal.record({
+        cycle: cycleNo,
+        at,
+        wakeups,
+        inputs,
+        starts: decision.starts,
+        reservation: decision.reservation,
+        waits: decision.waits,
+        otherwise: decision.otherwise,
+        examined: decision.examined
+      })
+    })
+
+    const findRun = (id: RunId) =>
+      Effect.suspend(() => {
+        const live = kernel.runs.get(id)
+        if (live !== undefined) return Effect.succeed(live)
+        return store.getRun(id).pipe(Effect.flatMap((run) => (run === undefined ? Effect.fail(new RunNotFound({ runId: id })) : Effect.succeed(run))))
+      })
+
+    const liveRun = (id: RunId, action: string) =>
+      findRun(id).pipe(
+        Effect.flatMap((run) =>
+          kernel.runs.has(id) ? Effect.succeed(run) : Effect.fail(new IllegalTransition({ runId: id, status: run.status, event: action }))
+        )
+      )
+
+    const stepRun = (id: RunId, event: Parameters<Kernel["step"]>[1], action: string) =>
+      Effect.gen(function* () {
+        const run = yield* liveRun(id, action)
+        if (!kernel.step(run, event)) return yield* new IllegalTransition({ runId: id, status: run.status, event: action })
+        kernel.wake(action)
+        yield* flush
+        return run
+      })
+
+    const buildRun = (s: Submission, at: number): Effect.Effect<Run, EngineError> =>
+      Effect.gen(function* () {
+        const queueName = s.queue ?? DEFAULT_QUEUE
+        const queue = kernel.queueConfig(queueName)
+        const queueActor = kernel.queues.get(queueName)
+        if (queue === undefined || queueActor === undefined) return yield* new QueueNotFound({ queue: queueName })
+        if (queueActor.getSnapshot().value === "draining") return yield* new QueueNotFound({ queue: queueName })
+        const level = s.level ?? "researcher"
+        if (s.priority !== undefined && !canOverride(level))
+          return yield* new PermissionDenied({ message: "only a lead or an admin may set a priority override" })
+        const machineGpus = kernel.gpus.size
+        const gpus = s.gpus ?? s.deviceIds?.length ?? (machineGpus > 0 ? 1 : 0)
+        if (s.deviceIds !== undefined) {
+          const unknown = s.deviceIds.filter((d) => !kernel.gpus.has(d))
+          if (unknown.length > 0) return yield* new InvalidSubmission({ message: `no GPU ${unknown.join(", ")} on this machine` })
+          if (new Set(s.deviceIds).size !== s.deviceIds.length) return yield* new InvalidSubmission({ message: "device ids repeat" })
+          if (!s.anyGpu && s.deviceIds.length !== gpus)
+            return yield* new InvalidSubmission({ message: `asks ${gpus} GPUs but names ${s.deviceIds.length} device ids` })
+        }
+        const usable = queue.gpuPool === null ? machineGpus : queue.gpuPool.filter((g) => kernel.gpus.has(g)).length
+        if (gpus > usable)
+          return yield* new InvalidSubmission({ message: `asks ${gpus} GPUs; queue ${queueName} can use ${usable}` })
+        if (s.noWait === true && (s.hold === true || s.requiresApproval === true))
+          return yield* new InvalidSubmission({ message: "noWait cannot be combined with hold or requiresApproval" })
+        const estimatedCost = s.estimatedCost ?? null
+        const needsApproval = s.requiresApproval === true || matchesApprovalRule(kernel.policy.approvalRules, { gpus, estimatedCost })
+        const seq = kernel.seq + 1
+        return {
+          id: RunId.make(String(seq)),
+          seq,
+          name: s.name ?? null,
+          command: s.command,
+          env: s.env ?? {},
+          cwd: s.cwd ?? null,
+          metadata: s.metadata ?? {},
+          queue: queueName,
+          user: s.user,
+          level,
+          team: s.team ?? null,
+          project: s.project ?? null,
+          gpus,
+          deviceIds: s.deviceIds ?? null,
+          anyGpu: s.anyGpu ?? false,
+          basePriority: basePriorityOf(kernel.policy, level),
+          priorityOverride: s.priority ?? null,
+          maxAttempts: s.maxAttempts ?? 1,
+          maxQueuedTimeMs: s.maxQueuedTimeMs ?? null,
+          deadlineAt: s.deadlineMs === undefined ? null : at + s.deadlineMs,
+          timeLimitMs: s.timeLimitMs ?? null,
+          estimatedCost,
+          requiresApproval: needsApproval,
+          idempotencyKey: s.idempotencyKey ?? null,
+          parentId: s.parentId ?? null,
+          submittedAt: at,
+          status: s.hold === true ? "held" : needsApproval ? "blocked" : "pending",
+          attempt: 1,
+          eligibleAt: at,
+          startedAt: null,
+          endedAt: null,
+          assignedGpus: [],
+          exitCode: null,
+          signal: null,
+          failReason: null,
+          rejectReason: null
+        } satisfies Run
+      })
+
+    /** Would this run start now? Adds it to the index, decides (pure), takes it out again. */
+    const tryDecide = (run: Run) => {
+      kernel.pending.add(run)
+      try {
+        const decision = decide(snapshotAt(now()))
+        const start = decision.starts.find((s) => s.runId === run.id)
+        return { start, reason: start === undefined ? decision.reasonOf(run.id) : null }
+      } finally {
+        kernel.pending.remove(run.id)
+      }
+    }
+
+    const submit = (s: Submission) =>
+      Effect.gen(function* () {
+        if (s.idempotencyKey !== undefined) {
+          const liveId = kernel.idempotency.get(s.idempotencyKey)
+          const existing = liveId !== undefined ? kernel.runs.get(liveId) : yield* store.findByIdempotencyKey(s.idempotencyKey)
+          if (existing !== undefined) return { _tag: "Accepted", run: existing, duplicate: true } as SubmitOutcome
+        }
+        const at = now()
+        const run = yield* buildRun(s, at)
+        if (s.dryRun === true) {
+          if (run.status !== "pending") return { _tag: "DryRun", wouldStart: false, gpus: [], reason: null } as SubmitOutcome
+          const { start, reason } = tryDecide(run)
+          return { _tag: "DryRun", wouldStart: start !== undefined, gpus: start?.gpus ?? [], reason } as SubmitOutcome
+        }
+        const queue = kernel.queueConfig(run.queue)!
+        const counts = kernel.queueCounts(run.queue)!
+        if (queue.depth !== null && queueDepthUsed(counts) >= queue.depth)
+          return yield* new QueueFull({ queue: run.queue, depth: queue.depth })
+        if (s.noWait === true) {
+          const { start, reason } = tryDecide(run)
+          if (start === undefined) return { _tag: "Refused", reason: reason ?? "gpu-busy" } as SubmitOutcome
+        }
+        kernel.seq = run.seq
+        kernel.admit(run)
+        yield* flush
+        return { _tag: "Accepted", run, duplicate: false } as SubmitOutcome
+      })
+
+    const cancel = (ids: ReadonlyArray<RunId>) =>
+      Effect.gen(function* () {
+        const runs: Array<Run> = []
+        for (const id of ids) runs.push(yield* liveRun(id, "cancel"))
+        const cancelled: Array<RunId> = []
+        for (const run of runs) {
+          const changed = run.status === "running" ? kernel.sendToActive(run, { type: "CANCEL" }) : run.status === "stopping" ? false : kernel.step(run, { type: "CANCEL" })
+          if (changed) cancelled.push(run.id)
+        }
+        kernel.wake("cancel")
+        yield* flush
+        return cancelled
+      })
+
+    const service: EngineService = {
+      submit,
+      cancel,
+      release: (id) => stepRun(id, { type: "RELEASE" }, "release"),
+      approve: (id) => stepRun(id, { type: "APPROVE" }, "approve"),
+      reject: (id, reason) => stepRun(id, { type: "REJECT", reason }, "reject"),
+      setPriority: (id, priority) =>
+        Effect.gen(function* () {
+          const run = yield* liveRun(id, "set priority")
+          const wasPending = kernel.pending.remove(id) !== undefined
+          ;(run as { priorityOverride: number | null }).priorityOverride = priority
+          if (wasPending) kernel.pending.add(run)
+          kernel.wake("priority")
+          return run
+        }),
+      updatePolicy: (next) =>
+        Effect.gen(function* () {
+          kernel.policy = next
+          kernel.pending.regroup(next.fairShare.mode === "usage")
+          yield* store.commit({ ...emptyBatch, policy: next })
+          kernel.wake("policy")
+          return next
+        }),
+      drainGpu: (index, drain) =>
+        Effect.gen(function* () {
+          const gpu = kernel.gpus.get(index)
+          if (gpu === undefined) return yield* new GpuNotFound({ index })
+          gpu.send({ type: drain ? "DRAIN" : "UNDRAIN" })
+          yield* store.commit({ ...emptyBatch, drainedGpus: [{ index, drained: drain }] })
+          kernel.wake("gpu")
+        }),
+      getRun: findRun,
+      timeline: (id) => findRun(id).pipe(Effect.zipRight(store.timeline(id))),
+      stats: Effect.sync(() => {
+        let held = 0
+        let blocked = 0
+        for (const actor of kernel.queues.values()) {
+          const counts = actor.getSnapshot().context.counts
+          held += counts.held
+          blocked += counts.blocked
+        }
+        const views = kernel.gpuViews()
+        return {
+          pending: kernel.pending.size,
+          held,
+          blocked,
+          active: kernel.running.count,
+          gpus: {
+            total: views.length,
+            free: views.filter((g) => !g.drained && g.heldBy === null).length,
+            allocated: views.filter((g) => g.heldBy !== null).length,
+            drained: views.filter((g) => g.drained).length
+          },
+          cycles: kernel.cycles,
+          policyVersion: kernel.policy.version
+        }
+      }),
+      trigger: Effect.sync(() => kernel.wake("trigger")),
+      events: Stream.async<RunEvent>((emit) => {
+        const off = kernel.onRunEvent((event) => void emit.single(event))
+        return Effect.sync(off)
+      }),
+      onRunEvent: (listener) => kernel.onRunEvent(listener),
+      policy: Effect.sync(() => kernel.policy)
+    }
+    for (const run of stored.runs) if (run.status === "pending" || run.status === "held" || run.status === "blocked") kernel.restore(run)
+    kernel.wake("start")
+    return service
+  })
+
+export const layer = (options: EngineOptions = {}) => Layer.effect(Engine, make(options))

@@ -1,0 +1,35 @@
+/**
+ * The Executor port: starts a run's process on its GPUs, signals it, and reports its exit.
+ * The runner's adapter spawns real processes; the simulator's ends a run after its duration.
+ */
+import { Context, Data, type Effect } from "effect"
+import type { Run } from "@gantry/core"
+
+export class SpawnError extends Data.TaggedError("SpawnError")<{ readonly message: string }> {}
+
+/** How a run's process ended. `signal` is set when a signal killed it. */
+export interface RunExit {
+  readonly exitCode: number | null
+  readonly signal: string | null
+  /** The process is gone but its status could not be learnt (SPEC §2 `lost`). */
+  readonly lost?: boolean
+}
+
+export interface StartRequest {
+  readonly run: Run
+  readonly gpus: ReadonlyArray<number>
+}
+
+export type StopSignal = "TERM" | "KILL"
+
+export interface ExecutorService {
+  /**
+   * Starts the run; `onExit` is called exactly once, whenever the process ends, from any
+   * context (it only records the exit and wakes the scheduler).
+   */
+  readonly start: (request: StartRequest, onExit: (exit: RunExit) => void) => Effect.Effect<void, SpawnError>
+  /** Signals the run's whole process group; a run already gone is not an error. */
+  readonly signal: (run: Run, signal: StopSignal) => Effect.Effect<void>
+}
+
+export class Executor extends Context.Tag("@gantry/engine/Executor")<Executor, ExecutorService>() {}

@@ -1,0 +1,328 @@
+/**
+ * The engine's state and its changes, synchronous and single-threaded: the run records,
+ * the pending index, the running set, and the actors (runs while active, queues, GPUs,
+ * the scheduler). Every status change goes through the run statechart and is recorded
+ * as a RunEvent in the outbox, which the Store commits in one transaction.
+ */
+import {
+  type ActiveRun,
+  activeRunOf,
+  type GpuView,
+  minOrNull,
+  PendingIndex,
+  type Policy,
+  type QueueConfig,
+  type QueueName,
+  type Run,
+  type RunEvent,
+  type RunId,
+  RunningSet,
+  type RunStatus
+} from "@gantry/core"
+import { type Actor, createActor, transition } from "xstate"
+import type { RunExit } from "./Executor.js"
+import { gpuMachine } from "./GpuMachine.js"
+import { type QueueCounts, queueMachine } from "./QueueMachine.js"
+import { runContextOf, runMachine, type RunMachineEvent, type RunSnapshot } from "./RunMachine.js"
+import { schedulerMachine } from "./SchedulerMachine.js"
+import { type Timers, xstateClock } from "./Timers.js"
+import { PendingTimeouts } from "./PendingTimeouts.js"
+import { UsageTracker } from "./UsageTracker.js"
+
+export interface KernelHooks {
+  /** SIGTERM / SIGKILL to a run's process group. */
+  readonly signal: (run: Run, signal: "TERM" | "KILL") => void
+  /** Runs one scheduling cycle; must call `cycleDone()` when finished. */
+  readonly runCycle: () => void
+  readonly now: () => number
+}
+
+type RunActor = Actor<typeof runMachine>
+
+export class Kernel {
+  readonly runs = new Map<RunId, Run>()
+  readonly pending: PendingIndex
+  readonly running = new RunningSet()
+  readonly queues = new Map<QueueName, Actor<typeof queueMachine>>()
+  readonly gpus = new Map<number, Actor<typeof gpuMachine>>()
+  readonly timeouts: PendingTimeouts
+  readonly usage = new UsageTracker()
+  readonly idempotency = new Map<string, RunId>()
+  readonly wakeups = new Set<string>()
+  private readonly actors = new Map<RunId, RunActor>()
+  private readonly scheduler: Actor<typeof schedulerMachine>
+  private readonly providedRunMachine: typeof runMachine
+  private outboxRuns = new Set<Run>()
+  private outboxEvents: Array<RunEvent> = []
+  private readonly listeners = new Set<(event: RunEvent) => void>()
+  seq = 0
+  cycles = 0
+
+  constructor(
+    public policy: Policy,
+    private readonly timers: Timers,
+    private readonly hooks: KernelHooks
+  ) {
+    this.pending = new PendingIndex(policy.fairShare.mode === "usage")
+    this.timeouts = new PendingTimeouts(timers, (run, kind) => this.expirePending(run, kind), hooks.now)
+    this.providedRunMachine = runMachine.provide({
+      actions: {
+        terminate: ({ self }) => this.signalRun(self.id as RunId, "TERM"),
+        kill: ({ self }) => this.signalRun(self.id as RunId, "KILL")
+      }
+    })
+    this.scheduler = createActor(schedulerMachine.provide({ actions: { runCycle: () => this.hooks.runCycle() } }), {
+      clock: xstateClock(timers)
+    })
+    this.scheduler.start()
+  }
+
+  // ---------------------------------------------------------------- queues & GPUs
+
+  addQueue(config: QueueConfig): void {
+    const actor = createActor(queueMachine, { input: { config } })
+    actor.start()
+    this.queues.set(config.name, actor)
+  }
+
+  queueConfig(name: QueueName): QueueConfig | undefined {
+    return this.queues.get(name)?.getSnapshot().context.config
+  }
+
+  queueCounts(name: QueueName): QueueCounts | undefined {
+    return this.queues.get(name)?.getSnapshot().context.counts
+  }
+
+  queueConfigs(): Map<QueueName, QueueConfig> {
+    const map = new Map<QueueName, QueueConfig>()
+    for (const [name, actor] of this.queues) map.set(name, actor.getSnapshot().context.config)
+    return map
+  }
+
+  addGpu(index: number, drained: boolean): void {
+    const actor = createActor(gpuMachine, { input: { index, drained } })
+    actor.start()
+    this.gpus.set(index, actor)
+  }
+
+  gpuViews(): Array<GpuView> {
+    const views: Array<GpuView> = []
+    for (const [index, actor] of this.gpus) {
+      const snapshot = actor.getSnapshot()
+      views.push({
+        index,
+        drained: snapshot.value === "drained" || snapshot.value === "draining",
+        heldBy: snapshot.context.runId
+      })
+    }
+    return views.sort((a, b) => a.index - b.index)
+  }
+
+  // ---------------------------------------------------------------- the outbox
+
+  /** Takes what changed since the last commit. */
+  takeOutbox(): { runs: Array<Run>; events: Array<RunEvent> } {
+    const out = { runs: [...this.outboxRuns], events: this.outboxEvents }
+    this.outboxRuns = new Set()
+    this.outboxEvents = []
+    return out
+  }
+
+  onRunEvent(listener: (event: RunEvent) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  private record(run: Run, from: RunStatus | null, to: RunStatus, reason: string): void {
+    const event: RunEvent = { runId: run.id, from, to, reason, at: this.hooks.now(), attempt: run.attempt }
+    this.outboxRuns.add(run)
+    this.outboxEvents.push(event)
+    for (const listener of this.listeners) listener(event)
+  }
+
+  // ---------------------------------------------------------------- wake-ups
+
+  wake(reason: string): void {
+    this.wakeups.add(reason)
+    this.scheduler.send({ type: "WAKE" })
+  }
+
+  cycleDone(): void {
+    this.scheduler.send({ type: "CYCLE_DONE" })
+  }
+
+  get schedulerState(): string {
+    return String(this.scheduler.getSnapshot().value)
+  }
+
+  // ---------------------------------------------------------------- admission of new runs
+
+  /** Adds an accepted run in its first status (held, blocked or pending). */
+  admit(run: Run): void {
+    this.restore(run)
+    this.record(run, null, run.status, "submitted")
+    this.wake("submit")
+  }
+
+  /** Puts a stored held, blocked or pending run back in memory (on start). */
+  restore(run: Run): void {
+    this.runs.set(run.id, run)
+    if (run.idempotencyKey !== null) this.idempotency.set(run.idempotencyKey, run.id)
+    this.queues.get(run.queue)?.send({ type: "MOVED", from: null, to: run.status })
+    if (run.status === "pending") this.enterPending(run)
+    else if (run.deadlineAt !== null) this.timeouts.add(run)
+  }
+
+  private enterPending(run: Run): void {
+    this.pending.add(run)
+    this.timeouts.add(run)
+  }
+
+  // ---------------------------------------------------------------- record-level transitions
+
+  /**
+   * Applies an event to a run that has no live actor (held, blocked, pending), with the
+   * statechart's pure transition. Returns false when the statechart does not allow it.
+   */
+  step(run: Run, event: RunMachineEvent): boolean {
+    const now = this.hooks.now()
+    const from = run.status
+    const state = runMachine.resolveState({ value: from, context: runContextOf(run, now, this.policy.killGraceMs) })
+    const [next] = transition(runMachine, state, event)
+    const to = next.value as RunStatus
+    if (to === from && next.context === state.context) return false
+    this.pending.remove(run.id)
+    if (to !== "pending" && (to === "running" || isDone(to))) this.timeouts.remove(run)
+    run.status = to
+    run.failReason = next.context.failReason
+    if (to === "pending") run.eligibleAt = now
+    if (to === "rejected" && event.type === "REJECT") run.rejectReason = event.reason
+    if (isDone(to)) this.finish(run)
+    this.queues.get(run.queue)?.send({ type: "MOVED", from, to })
+    this.record(run, from, to, next.context.reason)
+    if (to === "pending") this.enterPending(run)
+    return true
+  }
+
+  private expirePending(run: Run, kind: "queue-timeout" | "deadline"): void {
+    if (run.status === "running" || run.status === "stopping") {
+      this.actors.get(run.id)?.send({ type: "DEADLINE" })
+      return
+    }
+    if (this.step(run, { type: kind === "deadline" ? "DEADLINE" : "QUEUE_TIMEOUT" })) this.wake(kind)
+  }
+
+  // ---------------------------------------------------------------- active runs
+
+  /** Phase 4a: assume a start in memory. */
+  assumeStart(run: Run, gpus: ReadonlyArray<number>): void {
+    const now = this.hooks.now()
+    const context = runContextOf(run, now, this.policy.killGraceMs)
+    const actor = createActor(this.providedRunMachine, {
+      id: run.id,
+      input: context,
+      snapshot: runMachine.resolveState({ value: "pending", context }),
+      clock: xstateClock(this.timers)
+    })
+    this.actors.set(run.id, actor)
+    this.pending.remove(run.id)
+    this.timeouts.remove(run)
+    run.startedAt = now
+    run.assignedGpus = gpus
+    this.running.add(activeRunOf(run, now, gpus))
+    for (const g of gpus) this.gpus.get(g)!.send({ type: "ALLOCATE", runId: run.id })
+    actor.subscribe((snapshot) => this.onActorSnapshot(run, snapshot))
+    actor.start()
+    actor.send({ type: "START" })
+  }
+
+  /** Phase 4c: the store refused the cycle; put a start back as if it never happened. */
+  undoStart(run: Run): void {
+    const actor = this.actors.get(run.id)
+    actor?.stop()
+    this.actors.delete(run.id)
+    this.release(run)
+    const from = run.status
+    run.status = "pending"
+    run.startedAt = null
+    run.assignedGpus = []
+    this.queues.get(run.queue)?.send({ type: "MOVED", from, to: "pending" })
+    this.record(run, from, "pending", "requeued: store failed")
+    this.enterPending(run)
+  }
+
+  sendToActive(run: Run, event: RunMachineEvent): boolean {
+    const actor = this.actors.get(run.id)
+    if (actor === undefined) return false
+    const before = actor.getSnapshot()
+    actor.send(event)
+    return actor.getSnapshot() !== before
+  }
+
+  exited(runId: RunId, exit: RunExit): void {
+    const run = this.runs.get(runId)
+    if (run === undefined) return
+    this.sendToActive(run, exit.lost === true ? { type: "LOST" } : { type: "EXIT", exitCode: exit.exitCode, signal: exit.signal })
+  }
+
+  private onActorSnapshot(run: Run, snapshot: RunSnapshot): void {
+    const from = run.status
+    const to = snapshot.value as RunStatus
+    if (to === from) return
+    const context = snapshot.context
+    run.status = to
+    run.attempt = context.attempt
+    run.exitCode = context.exitCode
+    run.signal = context.signal
+    run.failReason = context.failReason
+    if (to === "stopping") {
+      const active = this.running.get(run.id)
+      if (active !== undefined) this.running.replace(stoppingBound(active, this.hooks.now(), this.policy.killGraceMs))
+    }
+    if (from === "running" || from === "stopping") {
+      if (to === "pending" || isDone(to)) {
+        this.actors.get(run.id)?.stop()
+        this.actors.delete(run.id)
+        this.release(run)
+      }
+    }
+    if (to === "pending") {
+      run.eligibleAt = this.hooks.now()
+      run.startedAt = null
+      run.assignedGpus = []
+    }
+    if (isDone(to)) this.finish(run)
+    this.queues.get(run.queue)?.send({ type: "MOVED", from, to })
+    this.record(run, from, to, context.reason)
+    if (to === "pending") this.enterPending(run)
+    if (to !== "stopping" && from !== "pending") this.wake(to === "pending" ? "retry" : "exit")
+  }
+
+  /** Frees a run's GPUs and counters; records its GPU usage for fair share. */
+  private release(run: Run): void {
+    const active = this.running.remove(run.id)
+    if (active === undefined) return
+    for (const g of active.gpus) this.gpus.get(g)?.send({ type: "RELEASE" })
+    this.usage.add(run.user, run.team, active.gpus.length * Math.max(0, this.hooks.now() - active.startedAt), this.hooks.now(), this.policy.fairShare.halfLifeMs)
+  }
+
+  private finish(run: Run): void {
+    run.endedAt = this.hooks.now()
+    this.runs.delete(run.id)
+    if (run.idempotencyKey !== null) this.idempotency.delete(run.idempotencyKey)
+  }
+
+  /** The run actor's terminate/kill actions. */
+  private signalRun(id: RunId, signal: "TERM" | "KILL"): void {
+    const run = this.runs.get(id)
+    if (run !== undefined) this.hooks.signal(run, signal)
+  }
+}
+
+const isDone = (status: RunStatus): boolean =>
+  status === "completed" || status === "failed" || status === "cancelled" || status === "rejected"
+
+const stoppingBound = (active: ActiveRun, now: number, killGraceMs: number): ActiveRun => ({
+  ...active,
+  endBy: minOrNull(active.endBy, now + killGraceMs)
+})

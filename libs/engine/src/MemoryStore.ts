@@ -1,0 +1,79 @@
+/**
+ * The in-memory Store: every run, its timeline and the configuration in maps. Used by
+ * the simulator and by tests; the runner uses the SQLite store.
+ */
+import type { Policy, QueueConfig, QueueName, Run, RunEvent, RunId } from "@gantry/core"
+import { Effect, Layer } from "effect"
+import { Store, type StoreService } from "./Store.js"
+
+export interface MemoryStoreOptions {
+  /** Keep run timelines (off for million-run simulations that only need metrics). */
+  readonly keepTimelines?: boolean
+}
+
+export const makeMemoryStore = (options: MemoryStoreOptions = {}): StoreService => {
+  const keepTimelines = options.keepTimelines ?? true
+  const runs = new Map<RunId, Run>()
+  const byKey = new Map<string, RunId>()
+  const timelines = new Map<RunId, Array<RunEvent>>()
+  const queues = new Map<QueueName, QueueConfig>()
+  const drained = new Set<number>()
+  let policy: Policy | null = null
+  let lastSeq = 0
+  return {
+    load: Effect.sync(() => ({
+      runs: [...runs.values()].filter((r) => r.endedAt === null),
+      queues: [...queues.values()],
+      policy,
+      drainedGpus: [...drained],
+      lastSeq
+    })),
+    commit: (batch) =>
+      Effect.sync(() => {
+        for (const run of batch.runs) {
+          runs.set(run.id, { ...run })
+          if (run.idempotencyKey !== null) byKey.set(run.idempotencyKey, run.id)
+          lastSeq = Math.max(lastSeq, run.seq)
+        }
+        if (keepTimelines)
+          for (const event of batch.events) {
+            const list = timelines.get(event.runId)
+            if (list === undefined) timelines.set(event.runId, [event])
+            else list.push(event)
+          }
+        for (const q of batch.queues) queues.set(q.name, q)
+        for (const name of batch.deletedQueues) queues.delete(name)
+        if (batch.policy !== null) policy = batch.policy
+        for (const { index, drained: d } of batch.drainedGpus) {
+          if (d) drained.add(index)
+          else drained.delete(index)
+        }
+      }),
+    getRun: (id) => Effect.sync(() => runs.get(id)),
+    findByIdempotencyKey: (key) => Effect.sync(() => {
+      const id = byKey.get(key)
+      return id === undefined ? undefined : runs.get(id)
+    }),
+    listRuns: (filter) =>
+      Effect.sync(() => {
+        const all = [...runs.values()]
+          .filter((r) => (filter.status === undefined || filter.status.includes(r.status)) && (filter.queue === undefined || r.queue === filter.queue) && (filter.user === undefined || r.user === filter.user))
+          .sort((a, b) => b.seq - a.seq)
+        return filter.limit === undefined ? all : all.slice(0, filter.limit)
+      }),
+    timeline: (id) => Effect.sync(() => timelines.get(id) ?? []),
+    cleanup: (before) =>
+      Effect.sync(() => {
+        let removed = 0
+        for (const [id, run] of runs)
+          if (run.endedAt !== null && run.endedAt < before) {
+            runs.delete(id)
+            timelines.delete(id)
+            removed++
+          }
+        return removed
+      })
+  }
+}
+
+export const layer = (options: MemoryStoreOptions = {}): Layer.Layer<Store> => Layer.sync(Store, () => makeMemoryStore(options))

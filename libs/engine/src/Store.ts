@@ -1,0 +1,51 @@
+/**
+ * The Store port: where runs, their timelines, queues, policy and GPU drains live.
+ * A change is acknowledged only after `commit` returns (SPEC §7).
+ */
+import { Context, Data, type Effect } from "effect"
+import type { Policy, QueueConfig, QueueName, Run, RunEvent, RunId, RunStatus } from "@gantry/core"
+
+export class StoreError extends Data.TaggedError("StoreError")<{ readonly message: string; readonly cause?: unknown }> {}
+
+/** Everything one cycle (or one command) changed: written in one transaction. */
+export interface StoreBatch {
+  readonly runs: ReadonlyArray<Run>
+  readonly events: ReadonlyArray<RunEvent>
+  readonly queues: ReadonlyArray<QueueConfig>
+  readonly deletedQueues: ReadonlyArray<QueueName>
+  readonly policy: Policy | null
+  readonly drainedGpus: ReadonlyArray<{ readonly index: number; readonly drained: boolean }>
+}
+
+export const emptyBatch: StoreBatch = { runs: [], events: [], queues: [], deletedQueues: [], policy: null, drainedGpus: [] }
+
+/** What the engine needs on start: unfinished runs and the configuration. */
+export interface StoredState {
+  readonly runs: ReadonlyArray<Run>
+  readonly queues: ReadonlyArray<QueueConfig>
+  readonly policy: Policy | null
+  readonly drainedGpus: ReadonlyArray<number>
+  /** The highest submission sequence number ever used (0 when none). */
+  readonly lastSeq: number
+}
+
+export interface RunFilter {
+  readonly status?: ReadonlyArray<RunStatus>
+  readonly queue?: QueueName
+  readonly user?: string
+  /** Newest first; at most this many. */
+  readonly limit?: number
+}
+
+export interface StoreService {
+  readonly load: Effect.Effect<StoredState, StoreError>
+  readonly commit: (batch: StoreBatch) => Effect.Effect<void, StoreError>
+  readonly getRun: (id: RunId) => Effect.Effect<Run | undefined, StoreError>
+  readonly findByIdempotencyKey: (key: string) => Effect.Effect<Run | undefined, StoreError>
+  readonly listRuns: (filter: RunFilter) => Effect.Effect<ReadonlyArray<Run>, StoreError>
+  readonly timeline: (id: RunId) => Effect.Effect<ReadonlyArray<RunEvent>, StoreError>
+  /** Deletes terminal runs that ended before `before`; returns how many. */
+  readonly cleanup: (before: number) => Effect.Effect<number, StoreError>
+}
+
+export class Store extends Context.Tag("@gantry/engine/Store")<Store, StoreService>() {}

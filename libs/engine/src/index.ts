@@ -1,0 +1,16 @@
+/**
+ * @gantry/engine — the gantry engine: XState actors on an Effect runtime, and its ports.
+ */
+export * as Engine from "./Engine.js"
+export { Engine as EngineTag, type EngineService, type EngineStats, type SubmitOutcome, type EngineOptions } from "./Engine.js"
+export * from "./Errors.js"
+export * from "./Executor.js"
+export * from "./GpuInventory.js"
+export * from "./Journal.js"
+export * as MemoryStore from "./MemoryStore.js"
+export * from "./Store.js"
+export * from "./Timers.js"
+export { runMachine, type RunMachineEvent, type RunContext } from "./RunMachine.js"
+export { gpuMachine } from "./GpuMachine.js"
+export { queueMachine, type QueueCounts } from "./QueueMachine.js"
+export { schedulerMachine } from "./SchedulerMachine.js"

@@ -1,0 +1,191 @@
+/**
+ * `simulate({ seed, workload, policy, gpus })`: the full engine (actors, ports, cycles)
+ * on simulated time. Prints `SEED=…` and its derived options first; the same seed and
+ * workload give a byte-identical event log.
+ */
+import { defaultPolicy, type Policy, type QueueConfig, type RunEvent, type RunId, type Submission, UserName, TeamName, QueueName } from "@gantry/core"
+import { Engine, type EngineService, Journal, type JournalEntry, MemoryStore } from "@gantry/engine"
+import { Effect, Layer } from "effect"
+import { computeMetrics, type JobOutcome, type Metrics } from "./Metrics.js"
+import { makePrng } from "./Prng.js"
+import { SimClock } from "./SimClock.js"
+import * as SimExecutor from "./SimExecutor.js"
+import * as SimGpus from "./SimGpus.js"
+import type { Workload, WorkloadJob } from "./Workload.js"
+
+export interface SimulateOptions {
+  readonly seed: number
+  readonly workload: Workload
+  readonly gpus: number
+  readonly policy?: Policy
+  readonly queues?: ReadonlyArray<QueueConfig>
+  /** Probability that a run's process is lost midway (seeded failure injection). */
+  readonly lostProbability?: number
+  /** Keep the event log lines in the report (default true). */
+  readonly eventLog?: boolean
+  /** Where the SEED line goes (default: nowhere; the CLI passes console.log). */
+  readonly print?: (line: string) => void
+  /** Called after every cycle and every run transition: for invariant checks. */
+  readonly observe?: {
+    readonly onEvent?: (event: RunEvent, engine: EngineService) => void
+    readonly onCycle?: (entry: JournalEntry, engine: EngineService) => void
+  }
+}
+
+export interface SimReport {
+  readonly seed: number
+  readonly header: string
+  readonly metrics: Metrics
+  readonly eventLog: ReadonlyArray<string> | null
+  readonly events: number
+  readonly cycles: number
+  readonly timerEvents: number
+  readonly simulatedMs: number
+  readonly submitted: number
+  readonly refused: number
+}
+
+interface Track {
+  readonly job: WorkloadJob
+  readonly queue: string
+  status: JobOutcome["status"]
+  startMs?: number
+  endMs?: number
+  runMs: number
+  runningSince: number | null
+}
+
+export const describeOptions = (o: SimulateOptions): string => {
+  const policy = o.policy ?? defaultPolicy
+  return [
+    `SEED=${o.seed}`,
+    `workload=${o.workload.name}`,
+    `jobs=${o.workload.jobs.length}`,
+    `gpus=${o.gpus}`,
+    `fairShare=${policy.fairShare.mode}`,
+    `backfill=${policy.backfill ? "on" : "off"}`,
+    `aging=${policy.aging === null ? "off" : "on"}`,
+    `maxConcurrent=${policy.limits.maxConcurrent ?? "gpus"}`,
+    `userMax=${policy.limits.userMaxConcurrent ?? "none"}`,
+    `teamMax=${policy.limits.teamMaxConcurrent ?? "none"}`,
+    `lost=${o.lostProbability ?? 0}`
+  ].join(" ")
+}
+
+const submissionOf = (job: WorkloadJob): Submission => ({
+  command: ["sim", job.id],
+  name: job.id,
+  user: UserName.make(job.user),
+  level: job.level,
+  ...(job.team === undefined ? {} : { team: TeamName.make(job.team) }),
+  ...(job.queue === undefined ? {} : { queue: QueueName.make(job.queue) }),
+  gpus: job.gpus,
+  ...(job.timeLimitMs === undefined ? {} : { timeLimitMs: job.timeLimitMs }),
+  ...(job.maxQueuedTimeMs === undefined ? {} : { maxQueuedTimeMs: job.maxQueuedTimeMs }),
+  ...(job.deadlineMs === undefined ? {} : { deadlineMs: job.deadlineMs }),
+  ...(job.requiresApproval === true ? { requiresApproval: true } : {}),
+  ...(job.maxAttempts === undefined ? {} : { maxAttempts: job.maxAttempts })
+})
+
+export const simulate = (o: SimulateOptions): SimReport => {
+  const header = describeOptions(o)
+  o.print?.(header)
+  const clock = new SimClock()
+  const tracks = new Map<RunId, Track>()
+  const keepLog = o.eventLog ?? true
+  const log: Array<string> = []
+  let events = 0
+  const ref: { engine?: EngineService } = {}
+  const journal: Layer.Layer<Journal> = Layer.succeed(Journal, {
+    record: (entry) =>
+      Effect.sync(() => {
+        if (o.observe?.onCycle !== undefined && ref.engine !== undefined) o.observe.onCycle(entry, ref.engine)
+      })
+  })
+  const ports = Layer.mergeAll(
+    MemoryStore.layer({ keepTimelines: false }),
+    SimExecutor.layer({
+      timers: clock.timers,
+      behaviour: (runId) => {
+        const job = tracks.get(runId)!.job
+        return { durationMs: job.durationMs, exitCode: job.exitCode }
+      },
+      lostProbability: o.lostProbability ?? 0,
+      prng: makePrng(o.seed).fork("lost")
+    }),
+    SimGpus.layer(o.gpus),
+    journal
+  )
+  const engine = Effect.runSync(
+    Engine.make({ policy: o.policy ?? defaultPolicy, queues: o.queues ?? [] }).pipe(Effect.provide(ports), Effect.withClock(clock))
+  )
+  ref.engine = engine
+  engine.onRunEvent((event) => {
+    events++
+    if (keepLog) log.push(JSON.stringify([event.at, event.runId, event.from, event.to, event.reason, event.attempt]))
+    const track = tracks.get(event.runId)
+    if (track !== undefined) {
+      if (event.to === "running") {
+        track.startMs ??= event.at
+        track.runningSince = event.at
+      } else if (event.from === "running" || event.from === "stopping") {
+        if (track.runningSince !== null && event.to !== "stopping") {
+          track.runMs += event.at - track.runningSince
+          track.runningSince = null
+        }
+      }
+      track.status = event.to
+      if (event.to === "completed" || event.to === "failed" || event.to === "cancelled" || event.to === "rejected") track.endMs = event.at
+    }
+    o.observe?.onEvent?.(event, engine)
+  })
+
+  let submitted = 0
+  let refused = 0
+  const later = (delayMs: number, action: Effect.Effect<unknown, unknown>) =>
+    clock.timers.schedule(() => void Effect.runSync(Effect.either(action)), delayMs)
+  for (const job of o.workload.jobs) {
+    clock.timers.schedule(() => {
+      const outcome = Effect.runSync(Effect.either(engine.submit(submissionOf(job))))
+      if (outcome._tag === "Left" || outcome.right._tag !== "Accepted") {
+        refused++
+        return
+      }
+      submitted++
+      const run = outcome.right.run
+      tracks.set(run.id, { job, queue: run.queue, status: run.status, runMs: 0, runningSince: null })
+      // the "submitted" event fired before the track existed
+      if (job.decision !== undefined)
+        later(job.decision.atMs, job.decision.approve ? engine.approve(run.id) : engine.reject(run.id, "rejected by the workload"))
+      if (job.cancelAfterMs !== undefined) later(job.cancelAfterMs, engine.cancel([run.id]))
+    }, job.arrivalMs)
+  }
+  clock.run()
+  const outcomes: Array<JobOutcome> = []
+  for (const track of tracks.values())
+    outcomes.push({
+      jobId: track.job.id,
+      user: track.job.user,
+      ...(track.job.team === undefined ? {} : { team: track.job.team }),
+      queue: track.queue,
+      gpus: track.job.gpus,
+      arrivalMs: track.job.arrivalMs,
+      ...(track.startMs === undefined ? {} : { startMs: track.startMs }),
+      ...(track.endMs === undefined ? {} : { endMs: track.endMs }),
+      status: track.status,
+      runMs: track.runMs
+    })
+  const stats = Effect.runSync(engine.stats)
+  return {
+    seed: o.seed,
+    header,
+    metrics: computeMetrics(outcomes, { gpuCount: o.gpus }),
+    eventLog: keepLog ? log : null,
+    events,
+    cycles: stats.cycles,
+    timerEvents: clock.fired,
+    simulatedMs: clock.now,
+    submitted,
+    refused
+  }
+}

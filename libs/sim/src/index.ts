@@ -1,0 +1,12 @@
+/**
+ * @gantry/sim — the deterministic simulator: the same engine on simulated time.
+ */
+export * from "./ErlangC.js"
+export * from "./Metrics.js"
+export * from "./Philly.js"
+export * from "./Prng.js"
+export { SimClock } from "./SimClock.js"
+export * as SimExecutor from "./SimExecutor.js"
+export * as SimGpus from "./SimGpus.js"
+export * from "./Simulate.js"
+export * from "./Workload.js"
