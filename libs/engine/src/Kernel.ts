@@ -55,6 +55,8 @@ export class Kernel {
   private outboxRuns = new Set<Run>()
   private outboxEvents: Array<RunEvent> = []
   private readonly listeners = new Set<(event: RunEvent) => void>()
+  private gpuViewCache: ReadonlyArray<GpuView> | null = null
+  private queueConfigCache: ReadonlyMap<QueueName, QueueConfig> | null = null
   seq = 0
   cycles = 0
 
@@ -83,6 +85,7 @@ export class Kernel {
     const actor = createActor(queueMachine, { input: { config } })
     actor.start()
     this.queues.set(config.name, actor)
+    this.queueConfigCache = null
   }
 
   queueConfig(name: QueueName): QueueConfig | undefined {
@@ -93,29 +96,41 @@ export class Kernel {
     return this.queues.get(name)?.getSnapshot().context.counts
   }
 
-  queueConfigs(): Map<QueueName, QueueConfig> {
-    const map = new Map<QueueName, QueueConfig>()
-    for (const [name, actor] of this.queues) map.set(name, actor.getSnapshot().context.config)
-    return map
+  /** The queue configurations, as decide() reads them; rebuilt only when one changes. */
+  queueConfigs(): ReadonlyMap<QueueName, QueueConfig> {
+    if (this.queueConfigCache === null) {
+      const map = new Map<QueueName, QueueConfig>()
+      for (const [name, actor] of this.queues) map.set(name, actor.getSnapshot().context.config)
+      this.queueConfigCache = map
+    }
+    return this.queueConfigCache
   }
 
   addGpu(index: number, drained: boolean): void {
     const actor = createActor(gpuMachine, { input: { index, drained } })
     actor.start()
+    actor.subscribe(() => {
+      this.gpuViewCache = null
+    })
     this.gpus.set(index, actor)
+    this.gpuViewCache = null
   }
 
-  gpuViews(): Array<GpuView> {
-    const views: Array<GpuView> = []
-    for (const [index, actor] of this.gpus) {
-      const snapshot = actor.getSnapshot()
-      views.push({
-        index,
-        drained: snapshot.value === "drained" || snapshot.value === "draining",
-        heldBy: snapshot.context.runId
-      })
+  /** GPU views ascending by index, as decide() reads them; rebuilt only after a GPU changed. */
+  gpuViews(): ReadonlyArray<GpuView> {
+    if (this.gpuViewCache === null) {
+      const views: Array<GpuView> = []
+      for (const [index, actor] of this.gpus) {
+        const snapshot = actor.getSnapshot()
+        views.push({
+          index,
+          drained: snapshot.value === "drained" || snapshot.value === "draining",
+          heldBy: snapshot.context.runId
+        })
+      }
+      this.gpuViewCache = views.sort((a, b) => a.index - b.index)
     }
-    return views.sort((a, b) => a.index - b.index)
+    return this.gpuViewCache
   }
 
   // ---------------------------------------------------------------- the outbox
