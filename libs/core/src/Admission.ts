@@ -8,7 +8,7 @@
 import { allowedGpus, pickGpus, shadowOf } from "./GpuFit.js"
 import { effectiveMaxConcurrent, type QueueConfig } from "./Policy.js"
 import type { QueueName, Run, RunId, TeamName, UserName } from "./Run.js"
-import { type ActiveRun, activeRunOf, minOrNull, type Snapshot } from "./Snapshot.js"
+import { type ActiveRun, activeRunOf, type Snapshot } from "./Snapshot.js"
 
 export type WaitReason =
   | "queue-paused"
@@ -141,13 +141,14 @@ export class Admission {
    * not. The first candidate that fails only here takes the reservation.
    */
   gpuCheck(run: Run): { readonly gpus: ReadonlyArray<number>; readonly backfill: boolean } | WaitReason {
-    if (run.gpus === 0) return { gpus: [], backfill: false }
+    if (run.gpus === 0 && (run.deviceIds === null || run.anyGpu)) return { gpus: [], backfill: false }
     const queue = this.snapshot.queues.get(run.queue)!
     const fit = allowedGpus(run, this.usable, queue.gpuPool)
     if (fit === null) return "gpu-unavailable"
     const pick = pickGpus(run, fit, this.isFree, this.protect)
     if (pick === null) {
-      if (this.reservation === null) {
+      // with no GPU free nothing can start this cycle, so nothing needs protecting
+      if (this.reservation === null && this.free.size > 0) {
         const holders = [...this.snapshot.running.values(), ...this.started]
         const shadow = shadowOf(run, fit, this.isFree, holders, this.snapshot.now)
         this.reservation = { runId: run.id, gpus: run.gpus, allowed: fit.allowed, shadowAt: shadow.at }
@@ -162,13 +163,29 @@ export class Admission {
     if (taken === 0) return { gpus: pick, backfill: false }
     const shadowAt = this.reservation!.shadowAt
     if (!this.snapshot.policy.backfill || shadowAt === null) return "gpu-reserved"
-    const endBy = minOrNull(run.timeLimitMs === null ? null : this.snapshot.now + run.timeLimitMs, run.deadlineAt)
-    if (endBy !== null && endBy <= shadowAt) return { gpus: pick, backfill: true }
+    // SPEC §4: backfill is for runs whose declared (and enforced) time limit ends them in time
+    if (run.timeLimitMs !== null && this.snapshot.now + run.timeLimitMs <= shadowAt) return { gpus: pick, backfill: true }
     if (taken <= this.extra) {
       this.extra -= taken
       return { gpus: pick, backfill: true }
     }
     return "gpu-reserved"
+  }
+
+  /**
+   * True when the reservation's holder can no longer pass its count checks (a later start
+   * took its user's, team's or queue's last slot): the reservation protects nobody this
+   * cycle, and the runs it held back must be asked again.
+   */
+  reservationLapsed(): boolean {
+    const holder = this.reservation === null ? undefined : this.snapshot.pending.get(this.reservation.runId)
+    return holder !== undefined && this.countCheck(holder.run) !== null
+  }
+
+  dropReservation(): void {
+    this.reservation = null
+    this.protect = null
+    this.extra = 0
   }
 
   /** Full check of one candidate: starts it (in this cycle's books) or returns why not. */

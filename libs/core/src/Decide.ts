@@ -55,9 +55,9 @@ export const decide = (snapshot: Snapshot): Decision => {
   const aging = snapshot.policy.aging
   const usage = usageModeOn(snapshot) ? snapshot.usage : null
   const admission = new Admission(snapshot)
-  const laneReasons = new Map<Lane, WaitReason>()
-  const classReasons = new Map<RunClass, WaitReason>()
-  const waits: Array<LaneWait> = []
+  let laneReasons = new Map<Lane, WaitReason>()
+  let classReasons = new Map<RunClass, WaitReason>()
+  let waits: Array<LaneWait> = []
   let otherwise: WaitReason = "gpu-busy"
   let examined = 0
 
@@ -79,46 +79,62 @@ export const decide = (snapshot: Snapshot): Decision => {
   const nodeItem = (runClass: RunClass, node: number): WalkItem =>
     itemOf(runClass, runClass.lanes.at(node).head, node, null)
 
-  const walk = new BinaryHeap<WalkItem>(itemPrecedes)
-  for (const runClass of pending.classes()) {
-    const paused = admission.queueCheck(admission.queue(runClass.queue), false)
-    if (paused === "queue-paused") classReasons.set(runClass, paused)
-    else walk.push(nodeItem(runClass, 0))
+  /** One walk in §3 order; a second one only follows when the reservation lapsed. */
+  const walkOnce = () => {
+    laneReasons = new Map()
+    classReasons = new Map()
+    waits = []
+    otherwise = "gpu-busy"
+    const startedInLane = new Map<Lane, number>()
+    const walk = new BinaryHeap<WalkItem>(itemPrecedes)
+    for (const runClass of pending.classes()) {
+      const paused = admission.queueCheck(admission.queue(runClass.queue), false)
+      if (paused === "queue-paused") classReasons.set(runClass, paused)
+      else walk.push(nodeItem(runClass, 0))
+    }
+    while (walk.size > 0) {
+      const item = walk.pop()!
+      const { runClass, entry } = item
+      const lane = entry.lane
+      const classReason = admission.hasStarted(entry.run.id) ? null : admission.queueCheck(admission.queue(runClass.queue), runClass.needsGpu)
+      if (classReason !== null) {
+        // holds for every run of the class: drop this node's whole subtree, or the lane's rest
+        if (item.node >= 0) {
+          if (!classReasons.has(runClass)) classReasons.set(runClass, classReason)
+        } else laneReasons.set(lane, classReason)
+        continue
+      }
+      if (item.node >= 0) {
+        const lanes = runClass.lanes
+        const left = 2 * item.node + 1
+        if (left < lanes.size) walk.push(nodeItem(runClass, left))
+        if (left + 1 < lanes.size) walk.push(nodeItem(runClass, left + 1))
+      }
+      if (!admission.hasStarted(entry.run.id)) {
+        examined++
+        const reason = admission.consider(entry.run)
+        if (reason !== null) {
+          if (isStopReason(reason)) {
+            otherwise = reason
+            return
+          }
+          laneReasons.set(lane, reason)
+          waits.push({ runId: entry.run.id, reason, runs: lane.runs.size - (startedInLane.get(lane) ?? 0) })
+          continue
+        }
+      }
+      // started (now or in an earlier walk): the lane's next run competes from its own key
+      startedInLane.set(lane, (startedInLane.get(lane) ?? 0) + 1)
+      const cursor = item.cursor ?? skipFirst(lane.runs.inOrder())
+      const next = cursor.next()
+      if (!next.done) walk.push(itemOf(runClass, next.value, -1, cursor))
+    }
   }
 
-  while (walk.size > 0) {
-    const item = walk.pop()!
-    const { runClass, entry } = item
-    const lane = entry.lane
-    const classReason = admission.queueCheck(admission.queue(runClass.queue), runClass.needsGpu)
-    if (classReason !== null) {
-      // holds for every run of the class: drop this node's whole subtree, or the lane's rest
-      if (item.node >= 0) {
-        if (!classReasons.has(runClass)) classReasons.set(runClass, classReason)
-      } else laneReasons.set(lane, classReason)
-      continue
-    }
-    if (item.node >= 0) {
-      const lanes = runClass.lanes
-      const left = 2 * item.node + 1
-      if (left < lanes.size) walk.push(nodeItem(runClass, left))
-      if (left + 1 < lanes.size) walk.push(nodeItem(runClass, left + 1))
-    }
-    examined++
-    const reason = admission.consider(entry.run)
-    if (reason !== null) {
-      if (isStopReason(reason)) {
-        otherwise = reason
-        break
-      }
-      laneReasons.set(lane, reason)
-      waits.push({ runId: entry.run.id, reason, runs: lane.runs.size })
-      continue
-    }
-    // started: the lane's next run competes from its own key
-    const cursor = item.cursor ?? skipFirst(lane.runs.inOrder())
-    const next = cursor.next()
-    if (!next.done) walk.push(itemOf(runClass, next.value, -1, cursor))
+  walkOnce()
+  while (admission.reservationLapsed()) {
+    admission.dropReservation()
+    walkOnce()
   }
 
   const reservation = admission.reservation

@@ -17,9 +17,13 @@ export const decideByScan = (snapshot: Snapshot): ScanDecision => {
     .map((run) => ({ run, key: orderKeyOf(snapshot, run) }))
     .sort((a, b) => compareOrderKeys(a.key, b.key))
   const admission = new Admission(snapshot)
-  for (const { run } of candidates) {
-    const reason = admission.consider(run)
-    if (reason !== null && isStopReason(reason)) break
-  }
+  do {
+    if (admission.reservation !== null) admission.dropReservation()
+    for (const { run } of candidates) {
+      if (admission.hasStarted(run.id)) continue
+      const reason = admission.consider(run)
+      if (reason !== null && isStopReason(reason)) break
+    }
+  } while (admission.reservationLapsed())
   return { starts: admission.starts, reservation: admission.reservation }
 }

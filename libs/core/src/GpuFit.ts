@@ -32,7 +32,8 @@ export const allowedGpus = (
 ): AllowedGpus | null => {
   const allowed = pool === null ? usable : usable.filter((index) => pool.includes(index))
   if (request.deviceIds !== null && !request.anyGpu) {
-    if (request.deviceIds.length !== request.gpus || !request.deviceIds.every((d) => allowed.includes(d))) return null
+    const ids = request.deviceIds
+    if (ids.length !== request.gpus || new Set(ids).size !== ids.length || !ids.every((d) => allowed.includes(d))) return null
     return { allowed: [...request.deviceIds].sort((a, b) => a - b), strict: true, preferred: null }
   }
   if (allowed.length < request.gpus) return null

@@ -88,7 +88,7 @@ const laneKeyOf = (run: Run): string =>
     run.team ?? "",
     classPriorityOf(run),
     run.gpus,
-    run.deviceIds === null ? "" : run.deviceIds.join(","),
+    run.deviceIds === null ? "*" : `[${run.deviceIds.join(",")}]`,
     run.anyGpu ? 1 : 0,
     run.timeLimitMs ?? "",
     run.parentId === null ? 0 : 1

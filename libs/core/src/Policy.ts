@@ -57,7 +57,8 @@ export type Limits = typeof Limits.Type
 
 export const Aging = Schema.Struct({
   starvationThresholdMs: NonNegativeInt,
-  agingStep: Schema.Int,
+  /** Non-negative: the index relies on the boost only growing with waiting time. */
+  agingStep: NonNegativeInt,
   agingIntervalMs: PositiveInt
 })
 export type Aging = typeof Aging.Type

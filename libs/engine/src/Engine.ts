@@ -219,6 +219,7 @@ export const make = (options: EngineOptions = {}) =>
           return yield* new PermissionDenied({ message: "only a lead or an admin may set a priority override" })
         const machineGpus = kernel.gpus.size
         const gpus = s.gpus ?? s.deviceIds?.length ?? (machineGpus > 0 ? 1 : 0)
+        if (s.deviceIds !== undefined && s.deviceIds.length === 0) return yield* new InvalidSubmission({ message: "deviceIds is empty" })
         if (s.deviceIds !== undefined) {
           const unknown = s.deviceIds.filter((d) => !kernel.gpus.has(d))
           if (unknown.length > 0) return yield* new InvalidSubmission({ message: `no GPU ${unknown.join(", ")} on this machine` })
@@ -229,6 +230,12 @@ export const make = (options: EngineOptions = {}) =>
         const usable = queue.gpuPool === null ? machineGpus : queue.gpuPool.filter((g) => kernel.gpus.has(g)).length
         if (gpus > usable)
           return yield* new InvalidSubmission({ message: `asks ${gpus} GPUs; queue ${queueName} can use ${usable}` })
+        // a run that no limit would ever let start is refused now, not left pending forever
+        if (queue.gpuQuota !== null && gpus > queue.gpuQuota)
+          return yield* new InvalidSubmission({ message: `asks ${gpus} GPUs; queue ${queueName}'s GPU quota is ${queue.gpuQuota}` })
+        const gpuCap = kernel.policy.limits.localGpuMaxConcurrent
+        if (gpuCap !== null && gpus > gpuCap)
+          return yield* new InvalidSubmission({ message: `asks ${gpus} GPUs; at most ${gpuCap} may be in use at once` })
         if (s.noWait === true && (s.hold === true || s.requiresApproval === true))
           return yield* new InvalidSubmission({ message: "noWait cannot be combined with hold or requiresApproval" })
         const estimatedCost = s.estimatedCost ?? null
