@@ -45,6 +45,14 @@ export interface Reservation {
 
 const inc = <K>(map: Map<K, number>, key: K, by: number) => map.set(key, (map.get(key) ?? 0) + by)
 
+interface GpuFit {
+  readonly gpus: ReadonlyArray<number>
+  /** Takes reserved GPUs without delaying the reservation. */
+  readonly backfill: boolean
+  /** Its time limit ends it by the reservation's shadow time (it frees everything it holds by then). */
+  readonly endsByShadow: boolean
+}
+
 export class Admission {
   readonly starts: Array<Start> = []
   reservation: Reservation | null = null
@@ -56,6 +64,7 @@ export class Admission {
   private readonly queueTopLevelStarts = new Map<QueueName, number>()
   private readonly queueGpuStarts = new Map<QueueName, number>()
   private gpuStarts = 0
+  private startCount = 0
   private readonly usable: ReadonlyArray<number>
   private readonly free: Set<number>
   private readonly isFree = (index: number) => this.free.has(index)
@@ -108,8 +117,8 @@ export class Admission {
     const limits = this.snapshot.policy.limits
     const queue = this.snapshot.queues.get(run.queue)
     if (queue === undefined || queue.paused) return "queue-paused"
-    if (running.count + this.starts.length >= this.globalMax) return "global-limit"
-    if (limits.localJobMaxConcurrent !== null && running.localJobs + this.starts.length >= limits.localJobMaxConcurrent)
+    if (running.count + this.startCount >= this.globalMax) return "global-limit"
+    if (limits.localJobMaxConcurrent !== null && running.localJobs + this.startCount >= limits.localJobMaxConcurrent)
       return "local-job-limit"
     if (limits.userMaxConcurrent !== null && running.userCount(run.user) + (this.userStarts.get(run.user) ?? 0) >= limits.userMaxConcurrent)
       return "user-limit"
@@ -140,8 +149,8 @@ export class Admission {
    * GPU fit for a candidate that passed its count checks: the GPUs it would get, or why
    * not. The first candidate that fails only here takes the reservation.
    */
-  gpuCheck(run: Run): { readonly gpus: ReadonlyArray<number>; readonly backfill: boolean } | WaitReason {
-    if (run.gpus === 0 && (run.deviceIds === null || run.anyGpu)) return { gpus: [], backfill: false }
+  gpuCheck(run: Run): GpuFit | WaitReason {
+    if (run.gpus === 0 && (run.deviceIds === null || run.anyGpu)) return { gpus: [], backfill: false, endsByShadow: false }
     const queue = this.snapshot.queues.get(run.queue)!
     const fit = allowedGpus(run, this.usable, queue.gpuPool)
     if (fit === null) return "gpu-unavailable"
@@ -157,17 +166,19 @@ export class Admission {
       }
       return "gpu-busy"
     }
-    if (this.protect === null) return { gpus: pick, backfill: false }
+    if (this.protect === null) return { gpus: pick, backfill: false, endsByShadow: false }
+    const shadowAt = this.reservation!.shadowAt
+    // SPEC §4: backfill is for runs whose declared (and enforced) time limit ends them in time
+    const endsByShadow =
+      this.snapshot.policy.backfill && shadowAt !== null && run.timeLimitMs !== null && this.snapshot.now + run.timeLimitMs <= shadowAt
     let taken = 0
     for (const g of pick) if (this.protect.has(g)) taken++
-    if (taken === 0) return { gpus: pick, backfill: false }
-    const shadowAt = this.reservation!.shadowAt
+    if (taken === 0) return { gpus: pick, backfill: false, endsByShadow }
     if (!this.snapshot.policy.backfill || shadowAt === null) return "gpu-reserved"
-    // SPEC §4: backfill is for runs whose declared (and enforced) time limit ends them in time
-    if (run.timeLimitMs !== null && this.snapshot.now + run.timeLimitMs <= shadowAt) return { gpus: pick, backfill: true }
+    if (endsByShadow) return { gpus: pick, backfill: true, endsByShadow }
     if (taken <= this.extra) {
       this.extra -= taken
-      return { gpus: pick, backfill: true }
+      return { gpus: pick, backfill: true, endsByShadow }
     }
     return "gpu-reserved"
   }
@@ -192,22 +203,46 @@ export class Admission {
   consider(run: Run): WaitReason | null {
     const reason = this.countCheck(run)
     if (reason !== null) return reason
+    const extraBefore = this.extra
     const fit = this.gpuCheck(run)
     if (typeof fit === "string") return fit
+    // A reservation protects the holder's count limits too: a later GPU run that would still
+    // hold a slot the holder needs at its shadow time would delay it (0-GPU runs are exempt).
+    if (run.gpus > 0 && !fit.endsByShadow && this.reservation !== null && this.wouldBlockHolder(run, fit.gpus)) {
+      this.extra = extraBefore
+      return "gpu-reserved"
+    }
     this.start(run, fit.gpus, fit.backfill)
     return null
+  }
+
+  private wouldBlockHolder(run: Run, gpus: ReadonlyArray<number>): boolean {
+    const holder = this.snapshot.pending.get(this.reservation!.runId)
+    if (holder === undefined) return false
+    this.count(run, gpus.length, 1)
+    try {
+      return this.countCheck(holder.run) !== null
+    } finally {
+      this.count(run, gpus.length, -1)
+    }
   }
 
   private start(run: Run, gpus: ReadonlyArray<number>, backfill: boolean): void {
     this.starts.push({ runId: run.id, gpus, backfill })
     this.startedIds.add(run.id)
     this.started.push(activeRunOf(run, this.snapshot.now, gpus))
-    inc(this.userStarts, run.user, 1)
-    if (run.team !== null) inc(this.teamStarts, run.team, 1)
-    inc(this.queueStarts, run.queue, 1)
-    if (run.parentId === null) inc(this.queueTopLevelStarts, run.queue, 1)
-    inc(this.queueGpuStarts, run.queue, gpus.length)
-    this.gpuStarts += gpus.length
+    this.count(run, gpus.length, 1)
     for (const g of gpus) this.free.delete(g)
+  }
+
+  /** This cycle's counters for a start (sign 1) or its tentative undo (sign -1). */
+  private count(run: Run, gpuCount: number, sign: 1 | -1): void {
+    this.startCount += sign
+    inc(this.userStarts, run.user, sign)
+    if (run.team !== null) inc(this.teamStarts, run.team, sign)
+    inc(this.queueStarts, run.queue, sign)
+    if (run.parentId === null) inc(this.queueTopLevelStarts, run.queue, sign)
+    inc(this.queueGpuStarts, run.queue, sign * gpuCount)
+    this.gpuStarts += sign * gpuCount
   }
 }

@@ -19,8 +19,10 @@ export interface ActiveRun {
   readonly isChild: boolean
   readonly startedAt: number
   /**
-   * The latest time it can still be running, from its timeLimit, its deadline and,
-   * once stopping, the kill grace; null when nothing bounds it. Reservations use it.
+   * The latest time it can still be running, from its timeLimit and, once stopping, the
+   * kill grace; null when nothing bounds it. Reservations use it. Deadlines are left out
+   * on purpose: SPEC §4 computes a reservation from time limits, and backfill eligibility
+   * uses the same bound, so a cycle's answer does not change in the next one.
    */
   readonly endBy: number | null
 }
@@ -33,7 +35,7 @@ export const activeRunOf = (run: Run, startedAt: number, gpus: ReadonlyArray<num
   gpus,
   isChild: run.parentId !== null,
   startedAt,
-  endBy: minOrNull(run.timeLimitMs === null ? null : startedAt + run.timeLimitMs, run.deadlineAt)
+  endBy: run.timeLimitMs === null ? null : startedAt + run.timeLimitMs
 })
 
 export const minOrNull = (a: number | null, b: number | null): number | null =>

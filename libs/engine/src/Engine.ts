@@ -323,8 +323,12 @@ export const make = (options: EngineOptions = {}) =>
 
     const cancel = (ids: ReadonlyArray<RunId>) =>
       Effect.gen(function* () {
+        // unknown ids fail the command before anything changes; runs already ended are skipped
         const runs: Array<Run> = []
-        for (const id of ids) runs.push(yield* liveRun(id, "cancel"))
+        for (const id of ids) {
+          const run = yield* findRun(id)
+          if (kernel.runs.has(id)) runs.push(run)
+        }
         const cancelled: Array<RunId> = []
         for (const run of runs) {
           const changed = run.status === "running" ? kernel.sendToActive(run, { type: "CANCEL" }) : run.status === "stopping" ? false : kernel.step(run, { type: "CANCEL" })
@@ -400,7 +404,12 @@ export const make = (options: EngineOptions = {}) =>
       onRunEvent: (listener) => kernel.onRunEvent(listener),
       policy: Effect.sync(() => kernel.policy)
     }
-    for (const run of stored.runs) if (run.status === "pending" || run.status === "held" || run.status === "blocked") kernel.restore(run)
+    for (const run of stored.runs) {
+      if (run.status === "pending" || run.status === "held" || run.status === "blocked") kernel.restore(run)
+      // SPEC §7: a run whose process is not adopted is lost (then its retry rules apply)
+      else if (run.status === "running" || run.status === "stopping") kernel.recoverLost(run)
+    }
+    yield* flush
     kernel.wake("start")
     return service
   })

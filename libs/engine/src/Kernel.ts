@@ -188,6 +188,13 @@ export class Kernel {
     else if (run.deadlineAt !== null) this.timeouts.add(run)
   }
 
+  /** A run stored as running or stopping whose process no one adopted: `lost` (SPEC §7). */
+  recoverLost(run: Run): void {
+    this.runs.set(run.id, run)
+    this.queues.get(run.queue)?.send({ type: "MOVED", from: null, to: run.status })
+    this.step(run, { type: "LOST" })
+  }
+
   private enterPending(run: Run): void {
     this.pending.add(run)
     this.timeouts.add(run)
@@ -209,8 +216,13 @@ export class Kernel {
     this.pending.remove(run.id)
     if (to !== "pending" && (to === "running" || isDone(to))) this.timeouts.remove(run)
     run.status = to
+    run.attempt = next.context.attempt
     run.failReason = next.context.failReason
-    if (to === "pending") run.eligibleAt = now
+    if (to === "pending") {
+      run.eligibleAt = now
+      run.startedAt = null
+      run.assignedGpus = []
+    }
     if (to === "rejected" && event.type === "REJECT") run.rejectReason = event.reason
     if (isDone(to)) this.finish(run)
     this.queues.get(run.queue)?.send({ type: "MOVED", from, to })
