@@ -322,8 +322,8 @@ export class Model {
 
   /**
    * §4 as the core applies it: a reservation protects the holder's count limits too. A later
-   * GPU run that does not end by the shadow time and whose start would push the holder over
-   * a count limit is refused "gpu-reserved" (0-GPU runs are exempt).
+   * GPU run whose start would push the holder over a count limit is refused "gpu-reserved",
+   * even one that would end by the shadow time (0-GPU runs are exempt).
    */
   private wouldBlockHolder(run: ModelRun, holderId: RunId, c: ReturnType<Model["counts"]>): boolean {
     const holder = this.runs.get(holderId)
@@ -759,7 +759,7 @@ export class Model {
       }
       const endBy = this.backfillEndOf(run, now)
       const endsByShadow = policy.backfill && res.shadowAt !== null && endBy !== null && endBy <= res.shadowAt
-      if (!endsByShadow && this.wouldBlockHolder(run, res.runId, c)) continue
+      if (this.wouldBlockHolder(run, res.runId, c)) continue
       const unprotected = free.filter((g) => !res.allowed.includes(g))
       if (unprotected.length >= run.gpus) {
         this.fail(4, `cycle ${entry.cycle}: ${this.label(run)} passes every count check and GPUs [${unprotected.join(",")}] outside run ${res.runId}'s reservation are free, but it was left waiting`)

@@ -206,9 +206,10 @@ export class Admission {
     const extraBefore = this.extra
     const fit = this.gpuCheck(run)
     if (typeof fit === "string") return fit
-    // A reservation protects the holder's count limits too: a later GPU run that would still
-    // hold a slot the holder needs at its shadow time would delay it (0-GPU runs are exempt).
-    if (run.gpus > 0 && !fit.endsByShadow && this.reservation !== null && this.wouldBlockHolder(run, fit.gpus)) {
+    // A reservation protects the holder's count limits too: a later GPU run that takes a slot
+    // the holder needs would delay it, even one that ends by the shadow time (the holder cannot
+    // start while the slot is taken). 0-GPU runs are exempt (SPEC §4).
+    if (run.gpus > 0 && this.reservation !== null && this.wouldBlockHolder(run, fit.gpus)) {
       this.extra = extraBefore
       return "gpu-reserved"
     }

@@ -6,13 +6,14 @@
  * the layers they provide.
  */
 import {
-  basePriorityOf,
   DEFAULT_QUEUE,
   decide,
   defaultPolicy,
+  orderKeyOf,
+  precedes,
   makeQueue,
-  matchesApprovalRule,
   type Policy,
+  Policy as PolicySchema,
   type QueueConfig,
   type QueueName,
   type Run,
@@ -22,14 +23,15 @@ import {
   type Submission,
   type WaitReason
 } from "@gantry/core"
-import { Cause, Context, Effect, Exit, Layer, Runtime, Stream } from "effect"
+import { Cause, Context, Effect, Exit, Layer, ParseResult, Runtime, Schema, Stream } from "effect"
 import {
   type EngineError,
   GpuNotFound,
   IllegalTransition,
-  InvalidSubmission,
-  PermissionDenied,
+  InvalidPolicy,
+  QueueExists,
   QueueFull,
+  QueueNotEmpty,
   QueueNotFound,
   RunNotFound
 } from "./Errors.js"
@@ -37,7 +39,8 @@ import { Executor } from "./Executor.js"
 import { GpuInventory } from "./GpuInventory.js"
 import { Journal } from "./Journal.js"
 import { Kernel } from "./Kernel.js"
-import { queueDepthUsed } from "./QueueMachine.js"
+import { buildRun } from "./RunBuilder.js"
+import { type QueueCounts, queueDepthUsed } from "./QueueMachine.js"
 import { emptyBatch, Store, type StoreError } from "./Store.js"
 import { fiberTimers, isTimerClock } from "./Timers.js"
 
@@ -76,6 +79,34 @@ export interface EngineService {
   /** Synchronous subscription to every run transition (the simulator's event log). */
   readonly onRunEvent: (listener: (event: RunEvent) => void) => () => void
   readonly policy: Effect.Effect<Policy>
+  readonly queues: Effect.Effect<ReadonlyArray<QueueInfo>>
+  readonly createQueue: (config: QueueConfig) => Effect.Effect<QueueConfig, EngineError | StoreError>
+  /** Changes a queue's knobs; pausing and resuming are `{ paused: true | false }`. */
+  readonly updateQueue: (name: QueueName, change: Partial<Omit<QueueConfig, "name">>) => Effect.Effect<QueueConfig, EngineError | StoreError>
+  /**
+   * Deletes an empty queue at once. A queue with unfinished runs is refused (QueueNotEmpty),
+   * or with `drain` stops taking submissions and is deleted when its last run ends.
+   * `default` cannot be deleted.
+   */
+  readonly deleteQueue: (name: QueueName, options?: { readonly drain?: boolean }) => Effect.Effect<void, EngineError | StoreError>
+  /** Where a waiting run stands: how many pending runs go before it (SPEC §3) and why it waits. */
+  readonly position: (id: RunId) => Effect.Effect<Position, EngineError | StoreError>
+}
+
+export interface QueueInfo {
+  readonly config: QueueConfig
+  readonly state: "open" | "paused" | "draining"
+  readonly counts: QueueCounts
+}
+
+export interface Position {
+  readonly runId: RunId
+  readonly status: Run["status"]
+  /** 1-based place among pending runs in SPEC §3 order; null unless pending. */
+  readonly position: number | null
+  readonly pending: number
+  /** Why it waits now (null when it would start, or is not pending). */
+  readonly reason: WaitReason | null
 }
 
 export class Engine extends Context.Tag("@gantry/engine/Engine")<Engine, EngineService>() {}
@@ -84,8 +115,6 @@ export interface EngineOptions {
   readonly policy?: Policy
   readonly queues?: ReadonlyArray<QueueConfig>
 }
-
-const canOverride = (level: Run["level"]) => level === "lead" || level === "admin"
 
 export const make = (options: EngineOptions = {}) =>
   Effect.gen(function* () {
@@ -125,8 +154,8 @@ export const make = (options: EngineOptions = {}) =>
 
     const flush = Effect.suspend(() => {
       const out = kernel.takeOutbox()
-      if (out.runs.length === 0 && out.events.length === 0) return Effect.void
-      return store.commit({ ...emptyBatch, runs: out.runs, events: out.events })
+      if (out.runs.length === 0 && out.events.length === 0 && out.deletedQueues.length === 0) return Effect.void
+      return store.commit({ ...emptyBatch, runs: out.runs, events: out.events, deletedQueues: out.deletedQueues })
     })
 
     const snapshotAt = (at: number): Snapshot => ({
@@ -184,6 +213,12 @@ export const make = (options: EngineOptions = {}) =>
       })
     })
 
+    const checkQueue = (config: QueueConfig) =>
+      Effect.gen(function* () {
+        const unknown = (config.gpuPool ?? []).filter((g) => !kernel.gpus.has(g))
+        if (unknown.length > 0) return yield* new InvalidPolicy({ message: `queue ${config.name}: no GPU ${unknown.join(", ")} on this machine` })
+      })
+
     const findRun = (id: RunId) =>
       Effect.suspend(() => {
         const live = kernel.runs.get(id)
@@ -207,80 +242,6 @@ export const make = (options: EngineOptions = {}) =>
         return run
       })
 
-    const buildRun = (s: Submission, at: number): Effect.Effect<Run, EngineError> =>
-      Effect.gen(function* () {
-        const queueName = s.queue ?? DEFAULT_QUEUE
-        const queue = kernel.queueConfig(queueName)
-        const queueActor = kernel.queues.get(queueName)
-        if (queue === undefined || queueActor === undefined) return yield* new QueueNotFound({ queue: queueName })
-        if (queueActor.getSnapshot().value === "draining") return yield* new QueueNotFound({ queue: queueName })
-        const level = s.level ?? "researcher"
-        if (s.priority !== undefined && !canOverride(level))
-          return yield* new PermissionDenied({ message: "only a lead or an admin may set a priority override" })
-        const machineGpus = kernel.gpus.size
-        const gpus = s.gpus ?? s.deviceIds?.length ?? (machineGpus > 0 ? 1 : 0)
-        if (s.deviceIds !== undefined && s.deviceIds.length === 0) return yield* new InvalidSubmission({ message: "deviceIds is empty" })
-        if (s.deviceIds !== undefined) {
-          const unknown = s.deviceIds.filter((d) => !kernel.gpus.has(d))
-          if (unknown.length > 0) return yield* new InvalidSubmission({ message: `no GPU ${unknown.join(", ")} on this machine` })
-          if (new Set(s.deviceIds).size !== s.deviceIds.length) return yield* new InvalidSubmission({ message: "device ids repeat" })
-          if (!s.anyGpu && s.deviceIds.length !== gpus)
-            return yield* new InvalidSubmission({ message: `asks ${gpus} GPUs but names ${s.deviceIds.length} device ids` })
-        }
-        const usable = queue.gpuPool === null ? machineGpus : queue.gpuPool.filter((g) => kernel.gpus.has(g)).length
-        if (gpus > usable)
-          return yield* new InvalidSubmission({ message: `asks ${gpus} GPUs; queue ${queueName} can use ${usable}` })
-        // a run that no limit would ever let start is refused now, not left pending forever
-        if (queue.gpuQuota !== null && gpus > queue.gpuQuota)
-          return yield* new InvalidSubmission({ message: `asks ${gpus} GPUs; queue ${queueName}'s GPU quota is ${queue.gpuQuota}` })
-        const gpuCap = kernel.policy.limits.localGpuMaxConcurrent
-        if (gpuCap !== null && gpus > gpuCap)
-          return yield* new InvalidSubmission({ message: `asks ${gpus} GPUs; at most ${gpuCap} may be in use at once` })
-        if (s.noWait === true && (s.hold === true || s.requiresApproval === true))
-          return yield* new InvalidSubmission({ message: "noWait cannot be combined with hold or requiresApproval" })
-        const estimatedCost = s.estimatedCost ?? null
-        const needsApproval = s.requiresApproval === true || matchesApprovalRule(kernel.policy.approvalRules, { gpus, estimatedCost })
-        const seq = kernel.seq + 1
-        return {
-          id: RunId.make(String(seq)),
-          seq,
-          name: s.name ?? null,
-          command: s.command,
-          env: s.env ?? {},
-          cwd: s.cwd ?? null,
-          metadata: s.metadata ?? {},
-          queue: queueName,
-          user: s.user,
-          level,
-          team: s.team ?? null,
-          project: s.project ?? null,
-          gpus,
-          deviceIds: s.deviceIds ?? null,
-          anyGpu: s.anyGpu ?? false,
-          basePriority: basePriorityOf(kernel.policy, level),
-          priorityOverride: s.priority ?? null,
-          maxAttempts: s.maxAttempts ?? 1,
-          maxQueuedTimeMs: s.maxQueuedTimeMs ?? null,
-          deadlineAt: s.deadlineMs === undefined ? null : at + s.deadlineMs,
-          timeLimitMs: s.timeLimitMs ?? null,
-          estimatedCost,
-          requiresApproval: needsApproval,
-          idempotencyKey: s.idempotencyKey ?? null,
-          parentId: s.parentId ?? null,
-          submittedAt: at,
-          status: s.hold === true ? "held" : needsApproval ? "blocked" : "pending",
-          attempt: 1,
-          eligibleAt: at,
-          startedAt: null,
-          endedAt: null,
-          assignedGpus: [],
-          exitCode: null,
-          signal: null,
-          failReason: null,
-          rejectReason: null
-        } satisfies Run
-      })
-
     /** Would this run start now? Adds it to the index, decides (pure), takes it out again. */
     const tryDecide = (run: Run) => {
       kernel.pending.add(run)
@@ -301,7 +262,7 @@ export const make = (options: EngineOptions = {}) =>
           if (existing !== undefined) return { _tag: "Accepted", run: existing, duplicate: true } as SubmitOutcome
         }
         const at = now()
-        const run = yield* buildRun(s, at)
+        const run = yield* buildRun(kernel, s, at)
         if (s.dryRun === true) {
           if (run.status !== "pending") return { _tag: "DryRun", wouldStart: false, gpus: [], reason: null } as SubmitOutcome
           const { start, reason } = tryDecide(run)
@@ -356,6 +317,8 @@ export const make = (options: EngineOptions = {}) =>
         }),
       updatePolicy: (next) =>
         Effect.gen(function* () {
+          const valid = Schema.decodeUnknownEither(PolicySchema)(next)
+          if (valid._tag === "Left") return yield* new InvalidPolicy({ message: ParseResult.TreeFormatter.formatErrorSync(valid.left) })
           kernel.policy = next
           kernel.pending.regroup(next.fairShare.mode === "usage")
           yield* store.commit({ ...emptyBatch, policy: next })
@@ -402,7 +365,55 @@ export const make = (options: EngineOptions = {}) =>
         return Effect.sync(off)
       }),
       onRunEvent: (listener) => kernel.onRunEvent(listener),
-      policy: Effect.sync(() => kernel.policy)
+      policy: Effect.sync(() => kernel.policy),
+      queues: Effect.sync(() =>
+        [...kernel.queues.values()].map((actor) => {
+          const snapshot = actor.getSnapshot()
+          return { config: snapshot.context.config, state: snapshot.value as QueueInfo["state"], counts: snapshot.context.counts }
+        })
+      ),
+      createQueue: (config) =>
+        Effect.gen(function* () {
+          if (kernel.queues.has(config.name)) return yield* new QueueExists({ queue: config.name })
+          yield* checkQueue(config)
+          yield* store.commit({ ...emptyBatch, queues: [config] })
+          kernel.addQueue(config)
+          kernel.wake("queue")
+          return config
+        }),
+      updateQueue: (name, change) =>
+        Effect.gen(function* () {
+          const current = kernel.queueConfig(name)
+          if (current === undefined) return yield* new QueueNotFound({ queue: name })
+          const next: QueueConfig = { ...current, ...change, name }
+          yield* checkQueue(next)
+          yield* store.commit({ ...emptyBatch, queues: [next] })
+          kernel.configureQueue(next)
+          kernel.wake("queue")
+          return next
+        }),
+      deleteQueue: (name, options) =>
+        Effect.gen(function* () {
+          if (name === DEFAULT_QUEUE) return yield* new InvalidPolicy({ message: "the default queue cannot be deleted" })
+          const counts = kernel.queueCounts(name)
+          if (counts === undefined) return yield* new QueueNotFound({ queue: name })
+          const live = queueDepthUsed(counts)
+          if (live > 0 && options?.drain !== true) return yield* new QueueNotEmpty({ queue: name, runs: live })
+          kernel.drainQueue(name)
+          yield* flush
+        }),
+      position: (id) =>
+        Effect.gen(function* () {
+          const run = yield* findRun(id)
+          const pendingCount = kernel.pending.size
+          if (run.status !== "pending" || !kernel.pending.has(id))
+            return { runId: id, status: run.status, position: null, pending: pendingCount, reason: null }
+          const snapshot = snapshotAt(now())
+          const key = orderKeyOf(snapshot, run)
+          let ahead = 0
+          for (const other of kernel.pending.runs()) if (other.id !== id && precedes(orderKeyOf(snapshot, other), key)) ahead++
+          return { runId: id, status: run.status, position: ahead + 1, pending: pendingCount, reason: decide(snapshot).reasonOf(id) }
+        })
     }
     for (const run of stored.runs) {
       if (run.status === "pending" || run.status === "held" || run.status === "blocked") kernel.restore(run)

@@ -54,6 +54,7 @@ export class Kernel {
   private readonly providedRunMachine: typeof runMachine
   private outboxRuns = new Set<Run>()
   private outboxEvents: Array<RunEvent> = []
+  private outboxDeletedQueues: Array<QueueName> = []
   private readonly listeners = new Set<(event: RunEvent) => void>()
   private gpuViewCache: ReadonlyArray<GpuView> | null = null
   private queueConfigCache: ReadonlyMap<QueueName, QueueConfig> | null = null
@@ -83,9 +84,25 @@ export class Kernel {
 
   addQueue(config: QueueConfig): void {
     const actor = createActor(queueMachine, { input: { config } })
+    actor.subscribe((snapshot) => {
+      if (snapshot.status !== "done") return
+      this.queues.delete(config.name)
+      this.queueConfigCache = null
+      this.outboxDeletedQueues.push(config.name)
+    })
     actor.start()
     this.queues.set(config.name, actor)
     this.queueConfigCache = null
+  }
+
+  configureQueue(config: QueueConfig): void {
+    this.queues.get(config.name)?.send({ type: "CONFIGURE", config })
+    this.queueConfigCache = null
+  }
+
+  /** Starts deleting a queue: it takes no new runs and goes when its last run ends. */
+  drainQueue(name: QueueName): void {
+    this.queues.get(name)?.send({ type: "DRAIN" })
   }
 
   queueConfig(name: QueueName): QueueConfig | undefined {
@@ -136,10 +153,11 @@ export class Kernel {
   // ---------------------------------------------------------------- the outbox
 
   /** Takes what changed since the last commit. */
-  takeOutbox(): { runs: Array<Run>; events: Array<RunEvent> } {
-    const out = { runs: [...this.outboxRuns], events: this.outboxEvents }
+  takeOutbox(): { runs: Array<Run>; events: Array<RunEvent>; deletedQueues: Array<QueueName> } {
+    const out = { runs: [...this.outboxRuns], events: this.outboxEvents, deletedQueues: this.outboxDeletedQueues }
     this.outboxRuns = new Set()
     this.outboxEvents = []
+    this.outboxDeletedQueues = []
     return out
   }
 

@@ -1,0 +1,149 @@
+import { makeQueue, QueueName, RunId, type Submission, UserName } from "@gantry/core"
+import type { EngineService } from "@gantry/engine"
+import { Effect } from "effect"
+import { describe, expect, it } from "vitest"
+import { Harness } from "../properties/Harness.js"
+
+const MIN = 60_000
+const q = QueueName.make
+const sub = (o: Partial<Submission> = {}): Submission => ({ command: ["train"], user: UserName.make("ana"), ...o })
+const attempt = <A, E>(effect: Effect.Effect<A, E>) => Effect.runSync(Effect.either(effect))
+const errorTag = <A, E extends { readonly _tag: string }>(effect: Effect.Effect<A, E>): string | null => {
+  const result = attempt(effect)
+  return result._tag === "Left" ? result.left._tag : null
+}
+const stats = (engine: EngineService) => Effect.runSync(engine.stats)
+
+describe("Engine API: submissions", () => {
+  it.each<[string, Partial<Submission>, string]>([
+    ["an unknown queue", { queue: q("nope") }, "QueueNotFound"],
+    ["more GPUs than exist", { gpus: 5 }, "InvalidSubmission"],
+    ["an unknown device id", { deviceIds: [7] }, "InvalidSubmission"],
+    ["repeated device ids", { gpus: 2, deviceIds: [1, 1] }, "InvalidSubmission"],
+    ["an empty device list", { deviceIds: [] }, "InvalidSubmission"],
+    ["a priority override from a researcher", { priority: 50 }, "PermissionDenied"],
+    ["noWait with hold", { noWait: true, hold: true }, "InvalidSubmission"]
+  ])("refuses %s with a typed error and stores nothing", (_, change, tag) => {
+    const h = new Harness({ gpus: 4 })
+    const before = stats(h.engine)
+    expect(errorTag(h.engine.submit(sub(change)))).toBe(tag)
+    expect(stats(h.engine)).toEqual(before)
+    expect(Effect.runSync(h.engine.getRun(RunId.make("1")).pipe(Effect.either))._tag).toBe("Left")
+  })
+
+  it("refuses a submission over the queue's depth with QueueFull and stores nothing", () => {
+    const h = new Harness({ gpus: 1, queues: [makeQueue("small", { depth: 2 })] })
+    h.submit({ user: "ana", queue: "small" })
+    h.submit({ user: "ana", queue: "small" })
+    const before = stats(h.engine)
+    expect(errorTag(h.engine.submit(sub({ queue: q("small") })))).toBe("QueueFull")
+    expect(stats(h.engine)).toEqual(before)
+  })
+
+  it("dryRun answers whether and where it would start, storing nothing", () => {
+    const h = new Harness({ gpus: 2 })
+    h.submit({ user: "bob", gpus: 1 })
+    h.run(1)
+    const outcome = Effect.runSync(h.engine.submit(sub({ gpus: 1, dryRun: true })))
+    expect(outcome).toEqual({ _tag: "DryRun", wouldStart: true, gpus: [1], reason: null })
+    const busy = Effect.runSync(h.engine.submit(sub({ gpus: 2, dryRun: true })))
+    expect(busy).toEqual({ _tag: "DryRun", wouldStart: false, gpus: [], reason: "gpu-busy" })
+    expect(stats(h.engine).pending).toBe(0)
+  })
+
+  it("noWait starts now or is refused with nothing stored", () => {
+    const h = new Harness({ gpus: 1 })
+    const first = Effect.runSync(h.engine.submit(sub({ noWait: true })))
+    expect(first._tag).toBe("Accepted")
+    h.run(1)
+    const second = Effect.runSync(h.engine.submit(sub({ noWait: true })))
+    expect(second).toEqual({ _tag: "Refused", reason: "gpu-busy" })
+    expect(stats(h.engine)).toMatchObject({ pending: 0, active: 1 })
+  })
+
+  it("a second submit with the same idempotency key returns the first run", () => {
+    const h = new Harness({ gpus: 1 })
+    const a = Effect.runSync(h.engine.submit(sub({ idempotencyKey: "k1" })))
+    const b = Effect.runSync(h.engine.submit(sub({ idempotencyKey: "k1" })))
+    expect(a._tag === "Accepted" && b._tag === "Accepted" && b.duplicate && b.run.id === a.run.id).toBe(true)
+    h.run()
+    const c = Effect.runSync(h.engine.submit(sub({ idempotencyKey: "k1" })))
+    expect(c._tag === "Accepted" && c.duplicate && a._tag === "Accepted" && c.run.id === a.run.id).toBe(true)
+  })
+})
+
+describe("Engine API: queues", () => {
+  it("creates a queue that takes runs, and refuses a duplicate or a pool naming a missing GPU", () => {
+    const h = new Harness({ gpus: 2 })
+    Effect.runSync(h.engine.createQueue(makeQueue("fast", { priority: 5, gpuPool: [1] })))
+    const id = h.submit({ user: "ana", queue: "fast" })
+    h.run(1)
+    expect(h.runOf(id).assignedGpus).toEqual([1])
+    expect(errorTag(h.engine.createQueue(makeQueue("fast")))).toBe("QueueExists")
+    expect(errorTag(h.engine.createQueue(makeQueue("bad", { gpuPool: [9] })))).toBe("InvalidPolicy")
+    expect(Effect.runSync(h.engine.queues).map((x) => x.config.name).sort()).toEqual(["default", "fast"])
+  })
+
+  it("pausing a queue holds its runs (queue-paused); resuming starts them with no other event", () => {
+    const h = new Harness({ gpus: 1, queues: [makeQueue("lab")] })
+    Effect.runSync(h.engine.updateQueue(q("lab"), { paused: true }))
+    const id = h.submit({ user: "ana", queue: "lab" })
+    h.run(10 * MIN)
+    expect(h.statusOf(id)).toBe("pending")
+    expect(Effect.runSync(h.engine.position(id))).toMatchObject({ position: 1, reason: "queue-paused" })
+    h.at(10 * MIN + 1, () => void Effect.runSync(h.engine.updateQueue(q("lab"), { paused: false })))
+    h.run(10 * MIN + 1)
+    expect(h.startedAt(id)).toBe(10 * MIN + 1)
+  })
+
+  it("deletes an empty queue, refuses a busy one, drains one on request, never deletes default", () => {
+    const h = new Harness({ gpus: 1, queues: [makeQueue("a"), makeQueue("b")] })
+    Effect.runSync(h.engine.deleteQueue(q("a")))
+    expect(errorTag(h.engine.submit(sub({ queue: q("a") })))).toBe("QueueNotFound")
+    const id = h.submit({ user: "ana", queue: "b" }, { durationMs: MIN })
+    expect(errorTag(h.engine.deleteQueue(q("b")))).toBe("QueueNotEmpty")
+    Effect.runSync(h.engine.deleteQueue(q("b"), { drain: true }))
+    expect(errorTag(h.engine.submit(sub({ queue: q("b") })))).toBe("QueueNotFound")
+    expect(Effect.runSync(h.engine.queues).find((x) => x.config.name === "b")?.state).toBe("draining")
+    h.run()
+    expect(h.statusOf(id)).toBe("completed")
+    expect(Effect.runSync(h.engine.queues).map((x) => x.config.name)).toEqual(["default"])
+    expect(errorTag(h.engine.deleteQueue(q("default")))).toBe("InvalidPolicy")
+  })
+})
+
+describe("Engine API: position, priority, policy", () => {
+  it("position counts the pending runs ahead in SPEC §3 order; an override moves a run up", () => {
+    const h = new Harness({ gpus: 1 })
+    h.submit({ user: "zed" }, { durationMs: 60 * MIN })
+    const a = h.submit({ user: "ana" })
+    const b = h.submit({ user: "bob" })
+    h.run(1)
+    expect(Effect.runSync(h.engine.position(a))).toMatchObject({ position: 1, pending: 2, reason: "gpu-busy" })
+    expect(Effect.runSync(h.engine.position(b)).position).toBe(2)
+    Effect.runSync(h.engine.setPriority(b, 99))
+    expect(Effect.runSync(h.engine.position(b)).position).toBe(1)
+    expect(Effect.runSync(h.engine.position(a)).position).toBe(2)
+  })
+
+  it("refuses an invalid policy (negative aging step) and keeps the old one", () => {
+    const h = new Harness({ gpus: 1 })
+    const before = Effect.runSync(h.engine.policy)
+    const bad = { ...before, aging: { starvationThresholdMs: 0, agingStep: -1, agingIntervalMs: 1000 } }
+    expect(errorTag(h.engine.updatePolicy(bad))).toBe("InvalidPolicy")
+    expect(Effect.runSync(h.engine.policy)).toBe(before)
+  })
+
+  it("a policy change wakes the scheduler: raising the global limit starts a waiting run at once", () => {
+    const h = new Harness({ gpus: 2 })
+    const policy = Effect.runSync(h.engine.policy)
+    Effect.runSync(h.engine.updatePolicy({ ...policy, limits: { ...policy.limits, maxConcurrent: 1 } }))
+    h.submit({ user: "ana" }, { durationMs: 60 * MIN })
+    const b = h.submit({ user: "bob" })
+    h.run(5 * MIN)
+    expect(h.statusOf(b)).toBe("pending")
+    h.at(5 * MIN + 1, () => void Effect.runSync(h.engine.updatePolicy({ ...policy, limits: { ...policy.limits, maxConcurrent: 2 } })))
+    h.run(5 * MIN + 1)
+    expect(h.startedAt(b)).toBe(5 * MIN + 1)
+  })
+})
