@@ -1,6 +1,6 @@
 import { makeQueue, QueueName, RunId, type Submission, UserName } from "@gantry/core"
 import type { EngineService } from "@gantry/engine"
-import { Effect } from "effect"
+import { Chunk, Effect, Queue, Stream } from "effect"
 import { describe, expect, it } from "vitest"
 import { Harness } from "../properties/Harness.js"
 
@@ -145,5 +145,26 @@ describe("Engine API: position, priority, policy", () => {
     h.at(5 * MIN + 1, () => void Effect.runSync(h.engine.updatePolicy({ ...policy, limits: { ...policy.limits, maxConcurrent: 2 } })))
     h.run(5 * MIN + 1)
     expect(h.startedAt(b)).toBe(5 * MIN + 1)
+  })
+})
+
+describe("Engine API: events", () => {
+  it("delivers every run transition, in order, to a subscriber", () => {
+    const h = new Harness({ gpus: 1 })
+    const events = Effect.runSync(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const queue = yield* h.engine.subscribe
+          h.submit({ user: "ana" }, { durationMs: MIN })
+          h.run()
+          return Chunk.toReadonlyArray(yield* Queue.takeAll(queue))
+        })
+      )
+    )
+    expect(events.map((e) => [e.from, e.to, e.at])).toEqual([
+      [null, "pending", 0],
+      ["pending", "running", 0],
+      ["running", "completed", MIN]
+    ])
   })
 })

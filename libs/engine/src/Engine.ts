@@ -23,7 +23,7 @@ import {
   type Submission,
   type WaitReason
 } from "@gantry/core"
-import { Cause, Context, Effect, Exit, Layer, ParseResult, Runtime, Schema, Stream } from "effect"
+import { Cause, Context, Effect, Exit, Layer, ParseResult, Queue, Runtime, Schema, type Scope, Stream } from "effect"
 import {
   type EngineError,
   GpuNotFound,
@@ -75,6 +75,9 @@ export interface EngineService {
   readonly stats: Effect.Effect<EngineStats>
   /** Runs a cycle now (operators' explicit trigger; harmless). */
   readonly trigger: Effect.Effect<void>
+  /** Every run transition from the moment this is run until its scope closes. */
+  readonly subscribe: Effect.Effect<Queue.Dequeue<RunEvent>, never, Scope.Scope>
+  /** `subscribe` as a Stream (it subscribes when the stream starts). */
   readonly events: Stream.Stream<RunEvent>
   /** Synchronous subscription to every run transition (the simulator's event log). */
   readonly onRunEvent: (listener: (event: RunEvent) => void) => () => void
@@ -300,6 +303,15 @@ export const make = (options: EngineOptions = {}) =>
         return cancelled
       })
 
+    const subscribe = Effect.acquireRelease(
+      Effect.sync(() => {
+        const queue = Effect.runSync(Queue.unbounded<RunEvent>())
+        const off = kernel.onRunEvent((event) => void queue.unsafeOffer(event))
+        return { queue, off }
+      }),
+      ({ off, queue }) => Effect.zipRight(Effect.sync(off), Queue.shutdown(queue))
+    ).pipe(Effect.map(({ queue }) => queue as Queue.Dequeue<RunEvent>))
+
     const service: EngineService = {
       submit,
       cancel,
@@ -360,10 +372,8 @@ export const make = (options: EngineOptions = {}) =>
         }
       }),
       trigger: Effect.sync(() => kernel.wake("trigger")),
-      events: Stream.async<RunEvent>((emit) => {
-        const off = kernel.onRunEvent((event) => void emit.single(event))
-        return Effect.sync(off)
-      }),
+      subscribe,
+      events: Stream.unwrapScoped(Effect.map(subscribe, (queue) => Stream.fromQueue(queue))),
       onRunEvent: (listener) => kernel.onRunEvent(listener),
       policy: Effect.sync(() => kernel.policy),
       queues: Effect.sync(() =>
