@@ -1,6 +1,6 @@
 import { makeQueue, QueueName, RunId, type Submission, UserName } from "@gantry/core"
 import type { EngineService } from "@gantry/engine"
-import { Chunk, Effect, Queue, Stream } from "effect"
+import { Chunk, Effect, Queue } from "effect"
 import { describe, expect, it } from "vitest"
 import { Harness } from "../properties/Harness.js"
 
