@@ -5,6 +5,7 @@ export default defineConfig({
     include: ["**/*.test.ts"],
     exclude: ["**/node_modules/**"],
     reporters: ["verbose"],
+    setupFiles: ["./fast-check.setup.ts"],
     testTimeout: 120_000
   }
 })

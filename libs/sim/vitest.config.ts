@@ -3,6 +3,7 @@ import { defineConfig } from "vitest/config"
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
-    reporters: ["verbose"]
+    reporters: ["verbose"],
+    setupFiles: ["./fast-check.setup.ts"]
   }
 })

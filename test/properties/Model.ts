@@ -57,7 +57,7 @@
  *     since GPU fit and count limits hold runs back whatever their priority.
  * 10. Per cycle: a backfill only with backfill on; the reservation's run is pending with its
  *     GPUs and pool; its shadowAt equals the first instant at which the active runs' end
- *     bounds (time limit, deadline, kill grace once stopping) free enough of its pool; in a
+ *     bounds (time limit, kill grace once stopping) free enough of its pool; in a
  *     one-walk cycle, starts after it take no reserved GPU unless they precede it, and
  *     backfills not ending by the shadow use no more than the GPUs spare at the shadow.
  *     Across cycles (the guarantee): a reservation (R, S) stays watched while R stays pending,
@@ -372,9 +372,13 @@ export class Model {
     return false
   }
 
-  /** The latest instant an active run can still hold its GPUs (time limit, deadline, kill grace). */
+  /**
+   * The end bound SPEC §4 computes reservations from: the time limit, and the kill grace once
+   * stopping. Deadlines also end runs, but §4 names time limits, so the shadow time ignores
+   * them (a later, safe bound).
+   */
   private endByOf(run: ModelRun): number | null {
-    const end = minOrNull(run.timeLimitMs === null ? null : run.startedAt! + run.timeLimitMs, run.deadlineAt)
+    const end = run.timeLimitMs === null ? null : run.startedAt! + run.timeLimitMs
     return run.status === "stopping" ? minOrNull(end, run.stopAt! + this.setup.policy.killGraceMs) : end
   }
 
@@ -879,7 +883,9 @@ export class Model {
    * precedes a started B in the §3 order, passes every count check after the cycle, needs no
    * more GPUs than B and may use every GPU B may use, then A had B's GPUs free when it was
    * considered (before B) and must have started instead of waiting; if B backfilled, the
-   * same holds when A ends no later than B (it would have backfilled too).
+   * same holds when A ends no later than B (it would have backfilled too). Unless A's start
+   * would take a count slot that the cycle's reservation holder needs (SPEC §4 as the core
+   * applies it): then A rightly waits "gpu-reserved" while B, not taking that slot, starts.
    */
   private checkOrder(entry: JournalEntry, now: number): void {
     if (!this.on(5)) return
@@ -893,6 +899,10 @@ export class Model {
         if (a.gpus > b.gpus || !this.precedes(a, b, now)) continue
         const allowedA = this.allowedOf(a)
         if (!allowedB.every((g) => allowedA.includes(g))) continue
+        // a reservation protects its holder's count slots: a may rightly wait if its start
+        // would have taken a slot the holder needs (b, of another user/team/queue, takes none)
+        const res = entry.reservation
+        if (res !== null && res.runId !== a.id && this.wouldBlockHolder(a, res.runId, this.counts(new Set([b.id])))) continue
         if (start.backfill) {
           // b backfilled (in this cycle's walk, against the reservation then held); a, taking no
           // more reserved GPUs than b, would have backfilled first if it ends no later than b
@@ -980,7 +990,7 @@ export class Model {
     if (rank(res.shadowAt) < rank(exact.at) || rank(res.shadowAt) > rank(latest.at))
       this.fail(
         10,
-        `cycle ${entry.cycle}: the reservation of ${this.label(holder)} has shadowAt ${res.shadowAt}; the active runs' end bounds (time limits, deadlines, kill grace) give ` +
+        `cycle ${entry.cycle}: the reservation of ${this.label(holder)} has shadowAt ${res.shadowAt}; the active runs' end bounds (time limits, kill grace) give ` +
           (exact.at === latest.at ? `${exact.at}` : `between ${exact.at} and ${latest.at}`)
       )
     if (res.shadowAt !== null && res.shadowAt > now)

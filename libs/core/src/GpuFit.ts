@@ -53,6 +53,16 @@ export const pickGpus = (
   protect: ReadonlySet<number> | null
 ): Array<number> | null => {
   if (fit.strict) return fit.allowed.every(isFree) ? [...fit.allowed] : null
+  if (fit.preferred === null && protect === null) {
+    // the common case: the lowest free indices, stopping as soon as there are enough
+    const pick: Array<number> = []
+    for (const index of fit.allowed) {
+      if (!isFree(index)) continue
+      pick.push(index)
+      if (pick.length === request.gpus) return pick
+    }
+    return null
+  }
   const free = fit.allowed.filter(isFree)
   if (free.length < request.gpus) return null
   if (fit.preferred !== null || protect !== null) {
@@ -96,9 +106,13 @@ export const shadowOf = (
     }
     return { at, extra: 0 }
   }
-  releases.sort((a, b) => (a.at ?? Infinity) - (b.at ?? Infinity))
   let available = fit.allowed.filter(isFree).length
   if (available >= request.gpus) return { at: now, extra: available - request.gpus }
+  // if the bounded holders cannot free enough, no order of them will: skip the sort
+  let bounded = available
+  for (const r of releases) if (r.at !== null) bounded += r.count
+  if (bounded < request.gpus) return { at: null, extra: 0 }
+  releases.sort((a, b) => (a.at ?? Infinity) - (b.at ?? Infinity))
   for (let i = 0; i < releases.length; i++) {
     const release = releases[i]!
     if (release.at === null) return { at: null, extra: 0 }

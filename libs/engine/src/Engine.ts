@@ -58,6 +58,8 @@ export interface EngineStats {
   readonly gpus: { readonly total: number; readonly free: number; readonly allocated: number; readonly drained: number }
   readonly cycles: number
   readonly policyVersion: number
+  /** Time spent in each phase of the cycle, when the engine was given a stopwatch. */
+  readonly phases: PhaseTimings | null
 }
 
 export interface EngineService {
@@ -117,7 +119,17 @@ export class Engine extends Context.Tag("@gantry/engine/Engine")<Engine, EngineS
 export interface EngineOptions {
   readonly policy?: Policy
   readonly queues?: ReadonlyArray<QueueConfig>
+  /**
+   * A monotonic high-resolution clock in milliseconds (e.g. `performance.now`) to time each
+   * phase of every cycle, like Kueue's schedule(). It measures the engine's own CPU time, so
+   * it is never the simulated clock and never enters the event log or the journal.
+   */
+  readonly stopwatch?: () => number
 }
+
+export const PHASES = ["collect", "snapshot", "decide", "apply", "journal"] as const
+export type Phase = (typeof PHASES)[number]
+export type PhaseTimings = Record<Phase, { readonly totalMs: number; readonly maxMs: number }>
 
 export const make = (options: EngineOptions = {}) =>
   Effect.gen(function* () {
@@ -172,18 +184,36 @@ export const make = (options: EngineOptions = {}) =>
     })
 
     /** One cycle in numbered phases (DESIGN.md): collect, snapshot, decide, apply, journal. */
+    const stopwatch = options.stopwatch
+    const phases: Record<Phase, { totalMs: number; maxMs: number }> | null =
+      stopwatch === undefined ? null : (Object.fromEntries(PHASES.map((p) => [p, { totalMs: 0, maxMs: 0 }])) as Record<Phase, { totalMs: number; maxMs: number }>)
+    let lap = 0
+    const timed = (phase: Phase) => {
+      if (stopwatch === undefined || phases === null) return
+      const t = stopwatch()
+      const ms = t - lap
+      lap = t
+      const entry = phases[phase]
+      entry.totalMs += ms
+      if (ms > entry.maxMs) entry.maxMs = ms
+    }
+
     const cycle = Effect.gen(function* () {
+      if (stopwatch !== undefined) lap = stopwatch()
       // 1. collect wake-ups
       const cycleNo = ++kernel.cycles
       const wakeups = [...kernel.wakeups].sort()
       kernel.wakeups.clear()
+      timed("collect")
       // 2. snapshot
       const at = now()
       const snapshot = snapshotAt(at)
       const freeGpus = snapshot.gpus.filter((g) => !g.drained && g.heldBy === null).length
       const inputs = { pending: kernel.pending.size, running: kernel.running.count, freeGpus, policyVersion: kernel.policy.version }
+      timed("snapshot")
       // 3. decide
       const decision = decide(snapshot)
+      timed("decide")
       // 4. apply: assume in memory, persist, on failure undo and requeue, then start
       const started: Array<Run> = []
       for (const start of decision.starts) {
@@ -202,6 +232,7 @@ export const make = (options: EngineOptions = {}) =>
           .start({ run, gpus: run.assignedGpus }, (exit) => kernel.exited(run.id, exit))
           .pipe(Effect.catchAll((error) => Effect.sync(() => kernel.sendToActive(run, { type: "SPAWN_FAILED", message: error.message }))))
       }
+      timed("apply")
       // 5. journal
       yield* journal.record({
         cycle: cycleNo,
@@ -214,6 +245,7 @@ export const make = (options: EngineOptions = {}) =>
         otherwise: decision.otherwise,
         examined: decision.examined
       })
+      timed("journal")
     })
 
     const checkQueue = (config: QueueConfig) =>
@@ -368,7 +400,8 @@ export const make = (options: EngineOptions = {}) =>
             drained: views.filter((g) => g.drained).length
           },
           cycles: kernel.cycles,
-          policyVersion: kernel.policy.version
+          policyVersion: kernel.policy.version,
+          phases: phases === null ? null : (structuredClone(phases) as PhaseTimings)
         }
       }),
       trigger: Effect.sync(() => kernel.wake("trigger")),

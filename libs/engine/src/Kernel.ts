@@ -56,7 +56,7 @@ export class Kernel {
   private outboxEvents: Array<RunEvent> = []
   private outboxDeletedQueues: Array<QueueName> = []
   private readonly listeners = new Set<(event: RunEvent) => void>()
-  private gpuViewCache: ReadonlyArray<GpuView> | null = null
+  private readonly gpuViewList: Array<GpuView> = []
   private queueConfigCache: ReadonlyMap<QueueName, QueueConfig> | null = null
   seq = 0
   cycles = 0
@@ -125,29 +125,28 @@ export class Kernel {
 
   addGpu(index: number, drained: boolean): void {
     const actor = createActor(gpuMachine, { input: { index, drained } })
-    actor.start()
-    actor.subscribe(() => {
-      this.gpuViewCache = null
+    actor.subscribe((snapshot) => {
+      const view: GpuView = {
+        index,
+        drained: snapshot.value === "drained" || snapshot.value === "draining",
+        heldBy: snapshot.context.runId
+      }
+      const at = this.gpuViewList.findIndex((g) => g.index === index)
+      if (at >= 0) this.gpuViewList[at] = view
     })
+    actor.start()
     this.gpus.set(index, actor)
-    this.gpuViewCache = null
+    const snapshot = actor.getSnapshot()
+    this.gpuViewList.push({ index, drained: snapshot.value === "drained", heldBy: null })
+    this.gpuViewList.sort((a, b) => a.index - b.index)
   }
 
-  /** GPU views ascending by index, as decide() reads them; rebuilt only after a GPU changed. */
+  /**
+   * GPU views ascending by index, as decide() reads them. Kept up to date as each GPU's
+   * statechart moves (no per-cycle rebuild); valid for the cycle that reads it.
+   */
   gpuViews(): ReadonlyArray<GpuView> {
-    if (this.gpuViewCache === null) {
-      const views: Array<GpuView> = []
-      for (const [index, actor] of this.gpus) {
-        const snapshot = actor.getSnapshot()
-        views.push({
-          index,
-          drained: snapshot.value === "drained" || snapshot.value === "draining",
-          heldBy: snapshot.context.runId
-        })
-      }
-      this.gpuViewCache = views.sort((a, b) => a.index - b.index)
-    }
-    return this.gpuViewCache
+    return this.gpuViewList
   }
 
   // ---------------------------------------------------------------- the outbox

@@ -2,7 +2,18 @@
  * @gantry/engine — the gantry engine: XState actors on an Effect runtime, and its ports.
  */
 export * as Engine from "./Engine.js"
-export { Engine as EngineTag, type EngineService, type EngineStats, type SubmitOutcome, type EngineOptions } from "./Engine.js"
+export {
+  Engine as EngineTag,
+  type EngineOptions,
+  type EngineService,
+  type EngineStats,
+  type Phase,
+  PHASES,
+  type PhaseTimings,
+  type Position,
+  type QueueInfo,
+  type SubmitOutcome
+} from "./Engine.js"
 export * from "./Errors.js"
 export * from "./Executor.js"
 export * from "./GpuInventory.js"

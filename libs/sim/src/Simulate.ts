@@ -4,7 +4,7 @@
  * workload give a byte-identical event log.
  */
 import { defaultPolicy, type Policy, type QueueConfig, type RunEvent, type RunId, type Submission, UserName, TeamName, QueueName } from "@gantry/core"
-import { Engine, type EngineService, Journal, type JournalEntry, MemoryStore } from "@gantry/engine"
+import { Engine, type EngineService, Journal, type JournalEntry, MemoryStore, type PhaseTimings } from "@gantry/engine"
 import { Effect, Layer } from "effect"
 import { computeMetrics, type JobOutcome, type Metrics } from "./Metrics.js"
 import { makePrng } from "./Prng.js"
@@ -43,6 +43,8 @@ export interface SimReport {
   readonly simulatedMs: number
   readonly submitted: number
   readonly refused: number
+  /** Wall-clock time the engine spent in each cycle phase (not part of the event log). */
+  readonly phases: PhaseTimings
 }
 
 interface Track {
@@ -117,7 +119,7 @@ export const simulate = (o: SimulateOptions): SimReport => {
     journal
   )
   const engine = Effect.runSync(
-    Engine.make({ policy: o.policy ?? defaultPolicy, queues: o.queues ?? [] }).pipe(Effect.provide(ports), Effect.withClock(clock))
+    Engine.make({ policy: o.policy ?? defaultPolicy, queues: o.queues ?? [], stopwatch: () => performance.now() }).pipe(Effect.provide(ports), Effect.withClock(clock))
   )
   ref.engine = engine
   engine.onRunEvent((event) => {
@@ -186,6 +188,7 @@ export const simulate = (o: SimulateOptions): SimReport => {
     timerEvents: clock.fired,
     simulatedMs: clock.now,
     submitted,
-    refused
+    refused,
+    phases: stats.phases!
   }
 }

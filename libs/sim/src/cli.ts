@@ -10,6 +10,7 @@
  *                             an M/M/c queue against the Erlang-C formula
  */
 import { defaultPolicy, type Policy, sharedPolicy } from "@gantry/core"
+import { PHASES } from "@gantry/engine"
 import { fileURLToPath } from "node:url"
 import { dirname, resolve } from "node:path"
 import { mmcMeanWaitMs } from "./ErlangC.js"
@@ -47,7 +48,8 @@ const measure = <A>(f: () => A): { result: A; wallMs: number; peakRssMiB: number
 }
 
 const summary = (r: SimReport): string =>
-  `submitted ${r.submitted}, refused ${r.refused}, ${r.events} run events, ${r.cycles} cycles, simulated ${formatDurationMs(r.simulatedMs)}`
+  `submitted ${r.submitted}, refused ${r.refused}, ${r.events} run events, ${r.cycles} cycles, simulated ${formatDurationMs(r.simulatedMs)}\n` +
+  `cycle phases (total / max ms): ${PHASES.map((p) => `${p} ${r.phases[p].totalMs.toFixed(0)}/${r.phases[p].maxMs.toFixed(2)}`).join(", ")}`
 
 const demo = () => {
   const workload = generateWorkload({
