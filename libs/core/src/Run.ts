@@ -138,6 +138,20 @@ export interface Run {
   rejectReason: string | null
 }
 
+/** The lifecycle fields of a run just submitted: first attempt, eligible now, never started. */
+export const freshLifecycle = (status: RunStatus, eligibleAt: number) => ({
+  status,
+  attempt: 1,
+  eligibleAt,
+  startedAt: null,
+  endedAt: null,
+  assignedGpus: [],
+  exitCode: null,
+  signal: null,
+  failReason: null,
+  rejectReason: null
+})
+
 /** One transition of a run's timeline (SPEC §2): every status change is recorded as one. */
 export interface RunEvent {
   readonly runId: RunId

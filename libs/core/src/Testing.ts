@@ -5,7 +5,7 @@
  */
 import { PendingIndex } from "./PendingIndex.js"
 import { defaultPolicy, makeQueue, type Policy, type QueueConfig } from "./Policy.js"
-import { type Level, QueueName, type Run, RunId, TeamName, UserName } from "./Run.js"
+import { freshLifecycle, type Level, QueueName, type Run, RunId, TeamName, UserName } from "./Run.js"
 import { type ActiveRun, type GpuView, RunningSet, type Snapshot, type UsageView } from "./Snapshot.js"
 
 export interface RunOptions {
@@ -61,16 +61,7 @@ export const aRun = (o: RunOptions = {}): Run => {
     idempotencyKey: null,
     parentId: o.parentId === undefined || o.parentId === null ? null : RunId.make(o.parentId),
     submittedAt: o.submittedAt ?? o.eligibleAt ?? 0,
-    status: "pending",
-    attempt: 1,
-    eligibleAt: o.eligibleAt ?? 0,
-    startedAt: null,
-    endedAt: null,
-    assignedGpus: [],
-    exitCode: null,
-    signal: null,
-    failReason: null,
-    rejectReason: null
+    ...freshLifecycle("pending", o.eligibleAt ?? 0)
   }
 }
 

@@ -2,7 +2,7 @@
  * Validates a submission against the engine's queues, GPUs and policy, and builds the run
  * record (SPEC §4 defaults). Every refusal is a typed error and changes nothing.
  */
-import { basePriorityOf, DEFAULT_QUEUE, matchesApprovalRule, type Run, RunId, type Submission } from "@gantry/core"
+import { basePriorityOf, DEFAULT_QUEUE, freshLifecycle, matchesApprovalRule, type Run, RunId, type Submission } from "@gantry/core"
 import { Effect } from "effect"
 import { type EngineError, InvalidSubmission, PermissionDenied, QueueNotFound } from "./Errors.js"
 import type { Kernel } from "./Kernel.js"
@@ -70,15 +70,6 @@ export const buildRun = (kernel: Kernel, s: Submission, at: number): Effect.Effe
       idempotencyKey: s.idempotencyKey ?? null,
       parentId: s.parentId ?? null,
       submittedAt: at,
-      status: s.hold === true ? "held" : needsApproval ? "blocked" : "pending",
-      attempt: 1,
-      eligibleAt: at,
-      startedAt: null,
-      endedAt: null,
-      assignedGpus: [],
-      exitCode: null,
-      signal: null,
-      failReason: null,
-      rejectReason: null
+      ...freshLifecycle(s.hold === true ? "held" : needsApproval ? "blocked" : "pending", at)
     } satisfies Run
   })
