@@ -32,16 +32,3 @@ export class Journal extends Context.Tag("@gantry/engine/Journal")<Journal, Jour
 
 /** A journal that keeps nothing. */
 export const noJournal: Layer.Layer<Journal> = Layer.succeed(Journal, { record: () => Effect.void })
-
-/** A journal that keeps the last `capacity` entries in memory. */
-export const memoryJournal = (capacity = 10_000) => {
-  const entries: Array<JournalEntry> = []
-  const service: JournalService = {
-    record: (entry) =>
-      Effect.sync(() => {
-        entries.push(entry)
-        if (entries.length > capacity) entries.splice(0, entries.length - capacity)
-      })
-  }
-  return { entries: entries as ReadonlyArray<JournalEntry>, layer: Layer.succeed(Journal, service) }
-}

@@ -8,6 +8,8 @@ import {
   type ActiveRun,
   activeRunOf,
   type GpuView,
+  isActive,
+  isTerminal,
   minOrNull,
   PendingIndex,
   type Policy,
@@ -183,10 +185,6 @@ export class Kernel {
     this.scheduler.send({ type: "CYCLE_DONE" })
   }
 
-  get schedulerState(): string {
-    return String(this.scheduler.getSnapshot().value)
-  }
-
   // ---------------------------------------------------------------- admission of new runs
 
   /** Adds an accepted run in its first status (held, blocked or pending). */
@@ -231,7 +229,7 @@ export class Kernel {
     const to = next.value as RunStatus
     if (to === from && next.context === state.context) return false
     this.pending.remove(run.id)
-    if (to !== "pending" && (to === "running" || isDone(to))) this.timeouts.remove(run)
+    if (to === "running" || isTerminal(to)) this.timeouts.remove(run)
     run.status = to
     run.attempt = next.context.attempt
     run.failReason = next.context.failReason
@@ -241,7 +239,7 @@ export class Kernel {
       run.assignedGpus = []
     }
     if (to === "rejected" && event.type === "REJECT") run.rejectReason = event.reason
-    if (isDone(to)) this.finish(run)
+    if (isTerminal(to)) this.finish(run)
     this.queues.get(run.queue)?.send({ type: "MOVED", from, to })
     this.record(run, from, to, next.context.reason)
     if (to === "pending") this.enterPending(run)
@@ -249,7 +247,7 @@ export class Kernel {
   }
 
   private expirePending(run: Run, kind: "queue-timeout" | "deadline"): void {
-    if (run.status === "running" || run.status === "stopping") {
+    if (isActive(run.status)) {
       this.actors.get(run.id)?.send({ type: "DEADLINE" })
       return
     }
@@ -324,7 +322,7 @@ export class Kernel {
       if (active !== undefined) this.running.replace(stoppingBound(active, this.hooks.now(), this.policy.killGraceMs))
     }
     if (from === "running" || from === "stopping") {
-      if (to === "pending" || isDone(to)) {
+      if (to === "pending" || isTerminal(to)) {
         this.actors.get(run.id)?.stop()
         this.actors.delete(run.id)
         this.release(run)
@@ -335,7 +333,7 @@ export class Kernel {
       run.startedAt = null
       run.assignedGpus = []
     }
-    if (isDone(to)) this.finish(run)
+    if (isTerminal(to)) this.finish(run)
     this.queues.get(run.queue)?.send({ type: "MOVED", from, to })
     this.record(run, from, to, context.reason)
     if (to === "pending") this.enterPending(run)
@@ -362,9 +360,6 @@ export class Kernel {
     if (run !== undefined) this.hooks.signal(run, signal)
   }
 }
-
-const isDone = (status: RunStatus): boolean =>
-  status === "completed" || status === "failed" || status === "cancelled" || status === "rejected"
 
 const stoppingBound = (active: ActiveRun, now: number, killGraceMs: number): ActiveRun => ({
   ...active,
