@@ -230,19 +230,8 @@ export class Kernel {
     if (to === from && next.context === state.context) return false
     this.pending.remove(run.id)
     if (to === "running" || isTerminal(to)) this.timeouts.remove(run)
-    run.status = to
-    run.attempt = next.context.attempt
-    run.failReason = next.context.failReason
-    if (to === "pending") {
-      run.eligibleAt = now
-      run.startedAt = null
-      run.assignedGpus = []
-    }
     if (to === "rejected" && event.type === "REJECT") run.rejectReason = event.reason
-    if (isTerminal(to)) this.finish(run)
-    this.queues.get(run.queue)?.send({ type: "MOVED", from, to })
-    this.record(run, from, to, next.context.reason)
-    if (to === "pending") this.enterPending(run)
+    this.moved(run, to, next.context, next.context.reason)
     return true
   }
 
@@ -284,13 +273,7 @@ export class Kernel {
     actor?.stop()
     this.actors.delete(run.id)
     this.release(run)
-    const from = run.status
-    run.status = "pending"
-    run.startedAt = null
-    run.assignedGpus = []
-    this.queues.get(run.queue)?.send({ type: "MOVED", from, to: "pending" })
-    this.record(run, from, "pending", "requeued: store failed")
-    this.enterPending(run)
+    this.moved(run, "pending", run, "requeued: store failed")
   }
 
   sendToActive(run: Run, event: RunMachineEvent): boolean {
@@ -311,23 +294,29 @@ export class Kernel {
     const from = run.status
     const to = snapshot.value as RunStatus
     if (to === from) return
-    const context = snapshot.context
-    run.status = to
-    run.attempt = context.attempt
-    run.exitCode = context.exitCode
-    run.signal = context.signal
-    run.failReason = context.failReason
     if (to === "stopping") {
       const active = this.running.get(run.id)
       if (active !== undefined) this.running.replace(stoppingBound(active, this.hooks.now(), this.policy.killGraceMs))
+    } else if (to === "pending" || isTerminal(to)) {
+      this.actors.get(run.id)?.stop()
+      this.actors.delete(run.id)
+      this.release(run)
     }
-    if (from === "running" || from === "stopping") {
-      if (to === "pending" || isTerminal(to)) {
-        this.actors.get(run.id)?.stop()
-        this.actors.delete(run.id)
-        this.release(run)
-      }
-    }
+    this.moved(run, to, snapshot.context, snapshot.context.reason)
+    if (to !== "stopping" && from !== "pending") this.wake(to === "pending" ? "retry" : "exit")
+  }
+
+  /**
+   * The one place a run's status changes (after the statechart allowed it): its fields,
+   * its queue's counts, its timeline, and the pending index when it waits again.
+   */
+  private moved(run: Run, to: RunStatus, outcome: Pick<Run, "attempt" | "exitCode" | "signal" | "failReason">, reason: string): void {
+    const from = run.status
+    run.status = to
+    run.attempt = outcome.attempt
+    run.exitCode = outcome.exitCode
+    run.signal = outcome.signal
+    run.failReason = outcome.failReason
     if (to === "pending") {
       run.eligibleAt = this.hooks.now()
       run.startedAt = null
@@ -335,9 +324,8 @@ export class Kernel {
     }
     if (isTerminal(to)) this.finish(run)
     this.queues.get(run.queue)?.send({ type: "MOVED", from, to })
-    this.record(run, from, to, context.reason)
+    this.record(run, from, to, reason)
     if (to === "pending") this.enterPending(run)
-    if (to !== "stopping" && from !== "pending") this.wake(to === "pending" ? "retry" : "exit")
   }
 
   /** Frees a run's GPUs and counters; records its GPU usage for fair share. */
