@@ -168,3 +168,18 @@ describe("Engine API: events", () => {
     ])
   })
 })
+
+describe("Engine API: acknowledged means stored", () => {
+  it("a priority override survives a restart on the same store", () => {
+    const first = new Harness({ gpus: 1 })
+    first.submit({ user: "zed" }, { durationMs: 60 * MIN })
+    const a = first.submit({ user: "ana" })
+    const b = first.submit({ user: "bob" })
+    first.run(1) // zed runs; ana and bob wait
+    Effect.runSync(first.engine.setPriority(b, 99))
+    const second = new Harness({ gpus: 1, store: first.store })
+    expect(second.runOf(b).priorityOverride).toBe(99)
+    expect(Effect.runSync(second.engine.position(b)).position).toBe(1)
+    expect(Effect.runSync(second.engine.position(a)).position).toBe(2)
+  })
+})

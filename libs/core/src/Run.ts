@@ -112,7 +112,6 @@ export interface Run {
   readonly deviceIds: ReadonlyArray<number> | null
   readonly anyGpu: boolean
   readonly basePriority: number
-  readonly priorityOverride: number | null
   readonly maxAttempts: number
   readonly maxQueuedTimeMs: number | null
   /** Absolute time (ms) of the deadline: submission time + deadlineMs. */
@@ -123,7 +122,9 @@ export interface Run {
   readonly idempotencyKey: string | null
   readonly parentId: RunId | null
   readonly submittedAt: number
-  // --- mutable lifecycle fields (changed only through the run statechart) ---
+  // --- mutable fields: the lifecycle (changed only through the run statechart) and the override ---
+  /** Set by a lead or admin at any time (SPEC §3); null = the level's base priority. */
+  priorityOverride: number | null
   status: RunStatus
   /** 1-based attempt number. */
   attempt: number

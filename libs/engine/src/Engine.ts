@@ -353,10 +353,13 @@ export const make = (options: EngineOptions = {}) =>
       setPriority: (id, priority) =>
         Effect.gen(function* () {
           const run = yield* liveRun(id, "set priority")
+          // the override is part of the run's lane: take it out of the index and put it back
           const wasPending = kernel.pending.remove(id) !== undefined
-          ;(run as { priorityOverride: number | null }).priorityOverride = priority
+          run.priorityOverride = priority
           if (wasPending) kernel.pending.add(run)
+          kernel.touch(run)
           kernel.wake("priority")
+          yield* flush
           return run
         }),
       updatePolicy: (next) =>

@@ -162,6 +162,11 @@ export class Kernel {
     return out
   }
 
+  /** Marks a run changed outside a transition (its priority override): the next commit writes it. */
+  touch(run: Run): void {
+    this.outboxRuns.add(run)
+  }
+
   onRunEvent(listener: (event: RunEvent) => void): () => void {
     this.listeners.add(listener)
     return () => this.listeners.delete(listener)
