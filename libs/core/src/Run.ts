@@ -137,7 +137,12 @@ export interface Run {
   signal: string | null
   failReason: FailReason | null
   rejectReason: string | null
+  /** Why a stopping run is being stopped; persisted so a restarted runner ends it with the right status. */
+  stopCause: StopCause | null
 }
+
+/** Why a running run is being stopped (SPEC §2): it decides the status the run ends in. */
+export type StopCause = "cancel" | "deadline" | "time-limit"
 
 /** The lifecycle fields of a run just submitted: first attempt, eligible now, never started. */
 export const freshLifecycle = (status: RunStatus, eligibleAt: number) => ({
@@ -150,7 +155,8 @@ export const freshLifecycle = (status: RunStatus, eligibleAt: number) => ({
   exitCode: null,
   signal: null,
   failReason: null,
-  rejectReason: null
+  rejectReason: null,
+  stopCause: null
 })
 
 /** One transition of a run's timeline (SPEC §2): every status change is recorded as one. */

@@ -28,6 +28,7 @@ import {
   type EngineError,
   GpuNotFound,
   IllegalTransition,
+  RunnerRequired,
   InvalidPolicy,
   QueueExists,
   QueueFull,
@@ -35,7 +36,7 @@ import {
   QueueNotFound,
   RunNotFound
 } from "./Errors.js"
-import { Executor } from "./Executor.js"
+import { Executor, type RunExit } from "./Executor.js"
 import { GpuInventory } from "./GpuInventory.js"
 import { Journal } from "./Journal.js"
 import { Kernel } from "./Kernel.js"
@@ -125,6 +126,13 @@ export interface EngineOptions {
    * it is never the simulated clock and never enters the event log or the journal.
    */
   readonly stopwatch?: () => number
+  /**
+   * An engine for one command while no runner serves the database (the CLI without a daemon):
+   * it validates and stores changes like a serving one but never starts a run, and keeps
+   * stored running and stopping runs as they are (no adoption, no signals). Cancelling one of
+   * those fails with `RunnerRequired`.
+   */
+  readonly offline?: boolean
 }
 
 export const PHASES = ["collect", "snapshot", "decide", "apply", "journal"] as const
@@ -141,6 +149,7 @@ export const make = (options: EngineOptions = {}) =>
     const clock = yield* Effect.clock
     const timers = isTimerClock(clock) ? clock.timers : fiberTimers(runtime, clock)
     const now = () => clock.unsafeCurrentTimeMillis()
+    const offline = options.offline === true
     const stored = yield* store.load
     const policy = stored.policy ?? options.policy ?? defaultPolicy
 
@@ -156,7 +165,11 @@ export const make = (options: EngineOptions = {}) =>
     const kernel: Kernel = new Kernel(policy, timers, {
       now,
       signal: (run, signal) => runMaybeSync(executor.signal(run, signal), () => {}),
-      runCycle: () => runMaybeSync(cycle, () => timers.schedule(() => kernel.cycleDone(), 0))
+      runCycle: () => {
+        if (!offline) return runMaybeSync(cycle, () => timers.schedule(() => kernel.cycleDone(), 0))
+        kernel.wakeups.clear()
+        timers.schedule(() => kernel.cycleDone(), 0)
+      }
     })
     kernel.seq = stored.lastSeq
     const gpus = yield* inventory.list
@@ -323,6 +336,7 @@ export const make = (options: EngineOptions = {}) =>
         const runs: Array<Run> = []
         for (const id of ids) {
           const run = yield* findRun(id)
+          if (offline && (run.status === "running" || run.status === "stopping")) return yield* new RunnerRequired({ runId: id, action: "cancel" })
           if (kernel.runs.has(id)) runs.push(run)
         }
         const cancelled: Array<RunId> = []
@@ -461,10 +475,29 @@ export const make = (options: EngineOptions = {}) =>
           return { runId: id, status: run.status, position: ahead + 1, pending: pendingCount, reason: decide(snapshot).reasonOf(id) }
         })
     }
+    const active: Array<Run> = []
     for (const run of stored.runs) {
       if (run.status === "pending" || run.status === "held" || run.status === "blocked") kernel.restore(run)
-      // SPEC §7: a run whose process is not adopted is lost (then its retry rules apply)
-      else if (run.status === "running" || run.status === "stopping") kernel.recoverLost(run)
+      else if (run.status === "running" || run.status === "stopping") active.push(run)
+    }
+    // SPEC §7: adopt live processes (and exits captured while no runner watched); a run whose
+    // process is gone without a status is lost, then its retry rules apply. An offline engine
+    // keeps them as they are.
+    for (const run of active) {
+      if (offline) {
+        kernel.reinstate(run)
+        continue
+      }
+      const early: Array<RunExit> = []
+      let adopted = false
+      const alive = yield* executor.adopt(run, (exit) => (adopted ? kernel.exited(run.id, exit) : early.push(exit)))
+      if (!alive) {
+        kernel.recoverLost(run)
+        continue
+      }
+      kernel.adopt(run)
+      adopted = true
+      for (const exit of early) kernel.exited(run.id, exit)
     }
     yield* flush
     kernel.wake("start")

@@ -47,6 +47,12 @@ export class GpuNotFound extends Data.TaggedError("GpuNotFound")<{ readonly inde
     return `no GPU ${this.index}`
   }
 }
+/** An offline engine (no runner serving the database) was asked to stop a live process. */
+export class RunnerRequired extends Data.TaggedError("RunnerRequired")<{ readonly runId: string; readonly action: string }> {
+  override get message() {
+    return `run ${this.runId} is running: only a serving runner can ${this.action} it (start \`gantry serve\`)`
+  }
+}
 export class InvalidPolicy extends Data.TaggedError("InvalidPolicy")<{ readonly message: string }> {}
 
 export type EngineError =
@@ -60,6 +66,7 @@ export type EngineError =
   | PermissionDenied
   | GpuNotFound
   | InvalidPolicy
+  | RunnerRequired
 
 /** HTTP status, API code and CLI exit code of each error. */
 export const errorStatus = (error: EngineError): { readonly http: number; readonly code: string; readonly exit: number } => {
@@ -77,6 +84,8 @@ export const errorStatus = (error: EngineError): { readonly http: number; readon
       return { http: 409, code: "FAILED_PRECONDITION", exit: 65 }
     case "QueueFull":
       return { http: 429, code: "RESOURCE_EXHAUSTED", exit: 75 }
+    case "RunnerRequired":
+      return { http: 409, code: "FAILED_PRECONDITION", exit: 69 }
     case "PermissionDenied":
       return { http: 403, code: "PERMISSION_DENIED", exit: 77 }
   }

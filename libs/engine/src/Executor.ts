@@ -30,6 +30,13 @@ export interface ExecutorService {
   readonly start: (request: StartRequest, onExit: (exit: RunExit) => void) => Effect.Effect<void, SpawnError>
   /** Signals the run's whole process group; a run already gone is not an error. */
   readonly signal: (run: Run, signal: StopSignal) => Effect.Effect<void>
+  /**
+   * On start, takes over a run stored as running or stopping (SPEC §7). Returns true when its
+   * process is still alive or its exit status was captured while no runner watched: `onExit`
+   * is then called exactly once, possibly before `adopt` returns. Returns false when the
+   * process is gone and its status is unknown: the engine records the run `lost`.
+   */
+  readonly adopt: (run: Run, onExit: (exit: RunExit) => void) => Effect.Effect<boolean>
 }
 
 export class Executor extends Context.Tag("@gantry/engine/Executor")<Executor, ExecutorService>() {}

@@ -215,6 +215,49 @@ export class Kernel {
     this.step(run, { type: "LOST" })
   }
 
+  /**
+   * A run stored as running or stopping whose process the executor adopted after a restart
+   * (SPEC §7): it gets its live actor back in the status it had, its GPUs and counters, and
+   * timers for what is left of its time limit and deadline. A stopping run is signalled again
+   * and gets a fresh kill grace. Nothing is recorded: the run never changed status.
+   */
+  adopt(run: Run): void {
+    const now = this.hooks.now()
+    const startedAt = run.startedAt ?? now
+    this.reinstate(run)
+    const context = runContextOf(run, now, this.policy.killGraceMs)
+    const overdue = run.timeLimitMs !== null && now - startedAt >= run.timeLimitMs
+    const actor = createActor(this.providedRunMachine, {
+      id: run.id,
+      input: context,
+      snapshot: runMachine.resolveState({
+        value: "pending",
+        context: { ...context, stopCause: null, timeLimitMs: run.timeLimitMs === null ? null : Math.max(0, run.timeLimitMs - (now - startedAt)) }
+      }),
+      clock: xstateClock(this.timers)
+    })
+    this.actors.set(run.id, actor)
+    if (run.status === "stopping") this.running.replace(stoppingBound(this.running.get(run.id)!, now, this.policy.killGraceMs))
+    actor.start()
+    actor.send({ type: "START" })
+    if (run.status === "stopping") actor.send(stopEventOf(run.stopCause))
+    else if (overdue) actor.send({ type: "TIME_LIMIT" })
+    actor.subscribe((snapshot) => this.onActorSnapshot(run, snapshot))
+    if (actor.getSnapshot().value !== run.status) this.onActorSnapshot(run, actor.getSnapshot())
+  }
+
+  /**
+   * A stored running or stopping run kept as it is, with no actor: its GPUs and counters
+   * stay taken. Used by an offline engine (a command run while no runner serves the
+   * database), which must neither adopt nor lose a process it does not own.
+   */
+  reinstate(run: Run): void {
+    this.runs.set(run.id, run)
+    this.queues.get(run.queue)?.send({ type: "MOVED", from: null, to: run.status })
+    this.running.add(activeRunOf(run, run.startedAt ?? this.hooks.now(), run.assignedGpus))
+    for (const g of run.assignedGpus) this.gpus.get(g)?.send({ type: "ALLOCATE", runId: run.id })
+  }
+
   private enterPending(run: Run): void {
     this.pending.add(run)
     this.timeouts.add(run)
@@ -315,13 +358,19 @@ export class Kernel {
    * The one place a run's status changes (after the statechart allowed it): its fields,
    * its queue's counts, its timeline, and the pending index when it waits again.
    */
-  private moved(run: Run, to: RunStatus, outcome: Pick<Run, "attempt" | "exitCode" | "signal" | "failReason">, reason: string): void {
+  private moved(
+    run: Run,
+    to: RunStatus,
+    outcome: Pick<Run, "attempt" | "exitCode" | "signal" | "failReason" | "stopCause">,
+    reason: string
+  ): void {
     const from = run.status
     run.status = to
     run.attempt = outcome.attempt
     run.exitCode = outcome.exitCode
     run.signal = outcome.signal
     run.failReason = outcome.failReason
+    run.stopCause = outcome.stopCause
     if (to === "pending") {
       run.eligibleAt = this.hooks.now()
       run.startedAt = null
@@ -353,6 +402,9 @@ export class Kernel {
     if (run !== undefined) this.hooks.signal(run, signal)
   }
 }
+
+const stopEventOf = (cause: Run["stopCause"]): RunMachineEvent =>
+  cause === "cancel" ? { type: "CANCEL" } : cause === "time-limit" ? { type: "TIME_LIMIT" } : { type: "DEADLINE" }
 
 const stoppingBound = (active: ActiveRun, now: number, killGraceMs: number): ActiveRun => ({
   ...active,

@@ -7,11 +7,11 @@
  * - from START to its end a live actor runs it, with the time limit, the deadline and the
  *   kill grace as `after:` timers on the engine's clock.
  */
-import type { FailReason, Run } from "@gantry/core"
+import type { FailReason, Run, StopCause } from "@gantry/core"
 import { assign, type SnapshotFrom, setup } from "xstate"
 import { NEVER_MS } from "./Timers.js"
 
-export type StopCause = "cancel" | "deadline" | "time-limit"
+export type { StopCause } from "@gantry/core"
 
 export interface RunContext {
   readonly attempt: number
@@ -38,6 +38,8 @@ export type RunMachineEvent =
   | { readonly type: "CANCEL" }
   | { readonly type: "QUEUE_TIMEOUT" }
   | { readonly type: "DEADLINE" }
+  /** The time limit passed while no timer watched it (a runner adopting the run after a restart). */
+  | { readonly type: "TIME_LIMIT" }
   | { readonly type: "EXIT"; readonly exitCode: number | null; readonly signal: string | null }
   | { readonly type: "LOST" }
   | { readonly type: "SPAWN_FAILED"; readonly message: string }
@@ -49,7 +51,7 @@ export const runContextOf = (run: Run, now: number, killGraceMs: number): RunCon
   deadlineAt: run.deadlineAt,
   killGraceMs,
   since: now,
-  stopCause: null,
+  stopCause: run.stopCause,
   reason: "",
   failReason: run.failReason,
   exitCode: run.exitCode,
@@ -145,7 +147,8 @@ export const runMachine = setup({
           { target: "failed", actions: assign({ reason: ({ event }) => `spawn-error: ${event.message}`, failReason: "spawn-error" }) }
         ],
         CANCEL: { target: "stopping", actions: assign({ stopCause: "cancel", reason: "cancel requested" }) },
-        DEADLINE: { target: "stopping", actions: assign({ stopCause: "deadline", reason: "deadline" }) }
+        DEADLINE: { target: "stopping", actions: assign({ stopCause: "deadline", reason: "deadline" }) },
+        TIME_LIMIT: { target: "stopping", actions: assign({ stopCause: "time-limit", reason: "time-limit" }) }
       }
     },
     stopping: {

@@ -46,7 +46,10 @@ export const makeSimExecutor = (o: SimExecutorOptions): ExecutorService => {
         if (entry === undefined) return
         o.timers.cancel(entry.timer)
         entry.timer = o.timers.schedule(() => end(run.id, { exitCode: null, signal: signal === "TERM" ? "SIGTERM" : "SIGKILL" }), 0)
-      })
+      }),
+    // a simulated restart is a machine restart: no process survives it, so every run stored
+    // as running is lost (SPEC §7) and its retry rules apply
+    adopt: () => Effect.succeed(false)
   }
 }
 
