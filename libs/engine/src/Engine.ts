@@ -12,6 +12,7 @@ import {
   orderKeyOf,
   precedes,
   makeQueue,
+  type GpuView,
   type Policy,
   Policy as PolicySchema,
   type QueueConfig,
@@ -76,6 +77,8 @@ export interface EngineService {
   readonly getRun: (id: RunId) => Effect.Effect<Run, EngineError | StoreError>
   readonly timeline: (id: RunId) => Effect.Effect<ReadonlyArray<RunEvent>, EngineError | StoreError>
   readonly stats: Effect.Effect<EngineStats>
+  /** Every GPU of the machine: drained or not, and the run holding it. */
+  readonly gpus: Effect.Effect<ReadonlyArray<GpuView>>
   /** Runs a cycle now (operators' explicit trigger; harmless). */
   readonly trigger: Effect.Effect<void>
   /** Every run transition from the moment this is run until its scope closes. */
@@ -396,6 +399,7 @@ export const make = (options: EngineOptions = {}) =>
         }),
       getRun: findRun,
       timeline: (id) => findRun(id).pipe(Effect.zipRight(store.timeline(id))),
+      gpus: Effect.sync(() => kernel.gpuViews().map((g) => ({ ...g }))),
       stats: Effect.sync(() => {
         let held = 0
         let blocked = 0

@@ -1,0 +1,64 @@
+/**
+ * `Control` over HTTP: the CLI's client for a serving daemon, derived from the API
+ * definition (HttpApiClient), so client and server cannot drift apart. Transport and decode
+ * failures become the API's tagged errors with their exit codes.
+ */
+import { FetchHttpClient, HttpApiClient, HttpClient, HttpClientRequest } from "@effect/platform"
+import { type ApiError, BadRequest, GantryApi, Internal } from "@gantry/api"
+import { Effect } from "effect"
+import type { Control } from "./Control.js"
+
+/** Maps what is not an API error (connection refused, a decode failure) to one, keeping API errors. */
+const settle = <A, E>(effect: Effect.Effect<A, E>, url: string): Effect.Effect<A, ApiError> =>
+  Effect.mapError(effect, (error): ApiError => {
+    const tagged = error as { readonly _tag?: string; readonly message?: string }
+    switch (tagged._tag) {
+      case "BadRequest":
+      case "Unauthorized":
+      case "Forbidden":
+      case "NotFound":
+      case "Conflict":
+      case "Exhausted":
+      case "Internal":
+        return error as ApiError
+      case "HttpApiDecodeError":
+      case "ParseError":
+        return new BadRequest({ code: "INVALID_ARGUMENT", error: tagged._tag, message: tagged.message ?? "invalid request", exit: 64 })
+      default:
+        return new Internal({ code: "UNAVAILABLE", error: tagged._tag ?? "Unknown", message: `cannot reach the runner at ${url}: ${tagged.message ?? String(error)}`, exit: 69 })
+    }
+  })
+
+export const httpControl = (url: string, token: string): Effect.Effect<Control> =>
+  Effect.gen(function* () {
+    const client = yield* HttpApiClient.make(GantryApi, {
+      baseUrl: url,
+      transformClient: HttpClient.mapRequest(HttpClientRequest.bearerToken(token))
+    })
+    const s = <A, E>(effect: Effect.Effect<A, E>) => settle(effect, url)
+    const control: Control = {
+      mode: "daemon",
+      submit: (payload) => s(client.queue.submit({ payload })),
+      list: (urlParams) => s(client.queue.list({ urlParams })),
+      show: (id) => s(client.runs.show({ path: { id } })),
+      position: (id) => s(client.queue.position({ path: { id } })),
+      cancel: (ids, all) => s(Effect.map(client.queue.cancelMany({ payload: { ids, all } }), (r) => r.cancelled)),
+      release: (id) => s(client.queue.release({ path: { id } })),
+      approve: (id) => s(client.queue.approve({ path: { id } })),
+      reject: (id, reason) => s(client.queue.reject({ path: { id }, urlParams: { reason } })),
+      priority: (id, priority) => s(client.queue.priority({ path: { id }, payload: { priority } })),
+      limits: s(client.queue.limits()),
+      setLimits: (payload) => s(client.queue.setLimits({ payload })),
+      trigger: s(Effect.asVoid(client.queue.process())),
+      cleanup: (days) => s(Effect.map(client.queue.cleanup({ urlParams: { days } }), (r) => r.removed)),
+      stats: s(client.queue.stats()),
+      queues: s(client.queues.list()),
+      createQueue: (payload) => s(client.queues.create({ payload })),
+      updateQueue: (name, payload) => s(client.queues.update({ path: { name }, payload })),
+      deleteQueue: (name, drain) => s(Effect.asVoid(client.queues.delete({ path: { name }, urlParams: { drain } }))),
+      status: s(client.system.status()),
+      drain: (index, drained) => s(Effect.asVoid(drained ? client.system.drain({ path: { index } }) : client.system.undrain({ path: { index } }))),
+      changes: (since, timeoutMs) => s(Effect.map(client.runs.changes({ urlParams: { since, timeoutMs } }), (r) => r.version))
+    }
+    return control
+  }).pipe(Effect.provide(FetchHttpClient.layer))

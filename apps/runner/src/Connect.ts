@@ -1,0 +1,92 @@
+/**
+ * How a CLI command reaches a runner:
+ * - `--url URL` (token from `--token` or `$GANTRY_TOKEN`): that daemon, over HTTP;
+ * - else the database (`--db`, or the data dir's): if a daemon serves it, over HTTP with the
+ *   URL and token it published in the lease row; if none does, an **offline engine** in this
+ *   process under the lease: it validates and stores exactly as the daemon would (so a
+ *   submission made while no daemon runs is stored and starts when one comes up) but never
+ *   starts, adopts or signals a run.
+ */
+import { SqlClient } from "@effect/sql"
+import { type ApiError, Internal } from "@gantry/api"
+import {
+  Engine,
+  EngineTag,
+  Executor,
+  GpuInventory,
+  noJournal,
+  Store,
+  type GpuInfo
+} from "@gantry/engine"
+import { NvidiaSmiGpus } from "@gantry/platform-node"
+import { Lease, SqliteStore } from "@gantry/store-sqlite"
+import { Context, Effect, Layer } from "effect"
+import * as Client from "./Client.js"
+import { type Control, engineControl } from "./Control.js"
+import { holderOf, reachOrTake } from "./Leases.js"
+import { ensureDataDir, type Paths } from "./Paths.js"
+
+export interface Target {
+  readonly paths: Paths
+  readonly url: string | undefined
+  readonly token: string | undefined
+  readonly version: string
+}
+
+const unavailable = (message: string): ApiError => new Internal({ code: "UNAVAILABLE", error: "Unavailable", message, exit: 69 })
+
+/**
+ * The offline engine's executor: it is never asked to start, adopt or signal anything
+ * (the engine's offline mode guarantees it); if it were, that is a bug, reported loudly.
+ */
+const refusingExecutor = Layer.succeed(Executor, {
+  start: ({ run }) => Effect.dieMessage(`offline engine asked to start ${run.id}`),
+  signal: (run) => Effect.dieMessage(`offline engine asked to signal ${run.id}`),
+  adopt: (run) => Effect.dieMessage(`offline engine asked to adopt ${run.id}`)
+})
+
+/** Runs `use` with a Control for the target; the lease (offline) is held only meanwhile. */
+export const withControl = <A>(target: Target, use: (control: Control) => Effect.Effect<A, ApiError>): Effect.Effect<A, ApiError> => {
+  if (target.url !== undefined) {
+    return Effect.flatMap(Client.httpControl(target.url, target.token ?? process.env.GANTRY_TOKEN ?? ""), use)
+  }
+  return Effect.scoped(
+    Effect.gen(function* () {
+      ensureDataDir(target.paths)
+      const storeContext = yield* Layer.build(SqliteStore.layer({ filename: target.paths.db }))
+      const sql = Context.get(storeContext, SqlClient.SqlClient)
+      const me = holderOf("command", null)
+      const reached = yield* reachOrTake(me, target.paths.db).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+      if (reached._tag === "Daemon") return yield* Effect.flatMap(Client.httpControl(reached.url, reached.token), use)
+      yield* Effect.addFinalizer(() => Lease.release(me.pid, me.processStart).pipe(Effect.provideService(SqlClient.SqlClient, sql), Effect.ignore))
+      // the GPUs the last daemon served (its --gpus selection), else what this machine has
+      const stored = yield* SqliteStore.inventory.pipe(Effect.provideService(SqlClient.SqlClient, sql))
+      const inventory: ReadonlyArray<GpuInfo> =
+        stored.length > 0 ? stored : yield* Effect.flatMap(GpuInventory, (g) => g.list).pipe(Effect.provide(NvidiaSmiGpus.layer({})))
+      const engineContext = yield* Layer.build(
+        Engine.layer({ offline: true }).pipe(
+          Layer.provide(refusingExecutor),
+          Layer.provide(noJournal),
+          Layer.provide(Layer.succeed(GpuInventory, { list: Effect.succeed(inventory) })),
+          Layer.provide(Layer.succeedContext(storeContext))
+        )
+      )
+      const control = engineControl({
+        mode: "offline",
+        engine: Context.get(engineContext, EngineTag),
+        store: Context.get(storeContext, Store),
+        inventory,
+        dataDir: target.paths.dataDir,
+        version: target.version,
+        now: () => Date.now()
+      })
+      return yield* use(control)
+    })
+  ).pipe(
+    Effect.catchTags({
+      StoreError: (e) => Effect.fail<ApiError>(new Internal({ code: "INTERNAL", error: "StoreError", message: `database ${target.paths.db}: ${e.message}`, exit: 74 })),
+      LeaseBusy: (e) => Effect.fail(unavailable(e.message)),
+      GpuInventoryError: (e) => Effect.fail(unavailable(e.message))
+    })
+  )
+}

@@ -1,0 +1,89 @@
+/**
+ * `gantry serve`: the daemon. In order:
+ * 1. open the SQLite store (migrations run) and take the scheduler lease — a second `serve`
+ *    on the same database is refused; a CLI command holding the lease for a moment is waited for;
+ * 2. find the GPUs and start the engine, which loads the stored runs, adopts the processes
+ *    that outlived the last runner, records exits that happened meanwhile and marks the rest
+ *    lost (SPEC §7), then runs a first cycle: submissions stored while no daemon ran start now;
+ * 3. serve the HTTP API on 127.0.0.1 and publish its URL and token in the lease row;
+ * 4. run until SIGTERM or SIGINT, then stop serving and give the lease back, leaving every
+ *    run running: the next `serve` adopts them.
+ * Nothing polls: cycles follow events (submit, exit files seen by fs.watch, timers).
+ */
+import { SqlClient } from "@effect/sql"
+import { Engine, EngineTag, GpuInventory, Store } from "@gantry/engine"
+import { NodeExecutor, NvidiaSmiGpus } from "@gantry/platform-node"
+import { Lease, SqliteStore } from "@gantry/store-sqlite"
+import { Context, Effect, Layer } from "effect"
+import { randomBytes } from "node:crypto"
+import { performance } from "node:perf_hooks"
+import { engineControl } from "./Control.js"
+import { holderOf, takeLease } from "./Leases.js"
+import { ensureDataDir, type Paths } from "./Paths.js"
+import * as Server from "./Server.js"
+
+export interface ServeOptions {
+  readonly paths: Paths
+  readonly host: string
+  readonly port: number
+  /** `none`, a count, or indices `0,2,3`; default all GPUs. */
+  readonly gpus: string | undefined
+  readonly version: string
+  /** Called once the API answers, with its URL. */
+  readonly onReady?: (url: string) => void
+}
+
+/** Resolves on the first SIGTERM or SIGINT. */
+const shutdownSignal = Effect.async<string>((resume) => {
+  const on = (signal: NodeJS.Signals) => () => resume(Effect.succeed(signal))
+  const term = on("SIGTERM")
+  const int = on("SIGINT")
+  process.once("SIGTERM", term)
+  process.once("SIGINT", int)
+  return Effect.sync(() => {
+    process.off("SIGTERM", term)
+    process.off("SIGINT", int)
+  })
+})
+
+export const serve = (o: ServeOptions) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      ensureDataDir(o.paths)
+      const storeContext = yield* Layer.build(SqliteStore.layer({ filename: o.paths.db }))
+      const sql = Context.get(storeContext, SqlClient.SqlClient)
+      const token = randomBytes(24).toString("hex")
+      const me = holderOf("serve", token)
+      yield* takeLease(me, o.paths.db).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+      yield* Effect.addFinalizer(() => Lease.release(me.pid, me.processStart).pipe(Effect.provideService(SqlClient.SqlClient, sql), Effect.ignore))
+
+      const gpuLayer = NvidiaSmiGpus.layer(o.gpus === undefined ? {} : { gpus: o.gpus })
+      const inventoryContext = yield* Layer.build(gpuLayer)
+      const inventory = yield* Context.get(inventoryContext, GpuInventory).list
+      yield* SqliteStore.saveInventory(inventory).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+
+      const engineContext = yield* Layer.build(
+        Engine.layer({ stopwatch: () => performance.now() }).pipe(
+          Layer.provide(NodeExecutor.layer({ dataDir: o.paths.dataDir })),
+          Layer.provide(Layer.succeedContext(Context.merge(storeContext, inventoryContext)))
+        )
+      )
+      const engine = Context.get(engineContext, EngineTag)
+      const control = engineControl({
+        mode: "daemon",
+        engine,
+        store: Context.get(storeContext, Store),
+        inventory,
+        dataDir: o.paths.dataDir,
+        version: o.version,
+        now: () => Date.now()
+      })
+      const httpContext = yield* Layer.build(Server.layer(control, { host: o.host, port: o.port, token }))
+      const url = yield* Effect.provide(Server.boundUrl, httpContext)
+      yield* Lease.update({ ...me, url }).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+      o.onReady?.(url)
+      const signal = yield* shutdownSignal
+      yield* Effect.logInfo(`gantry: ${signal}: stopping; runs keep running and the next serve adopts them`)
+    })
+  )
+

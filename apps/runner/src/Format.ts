@@ -1,0 +1,123 @@
+/**
+ * What the CLI prints and parses: durations, `-o` field paths, tables, JSON.
+ */
+import type { RunJson } from "@gantry/api"
+
+// ------------------------------------------------------------------ durations
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/**
+ * `90s`, `10m`, `1h30m`, `2d`, `250ms`; a bare number is seconds. Returns milliseconds, or
+ * an error message for anything else (negative, zero, unknown unit, junk).
+ */
+export const parseDuration = (text: string): { readonly ms: number } | { readonly error: string } => {
+  const s = text.trim()
+  const bad = { error: `malformed duration "${text}": use a positive number with a unit, e.g. 90s, 10m, 1h30m, 2d (a bare number is seconds)` }
+  if (/^\d+(\.\d+)?$/.test(s)) {
+    const ms = Math.round(Number(s) * 1000)
+    return ms > 0 ? { ms } : bad
+  }
+  const part = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y
+  let total = 0
+  let at = 0
+  while (at < s.length) {
+    part.lastIndex = at
+    const m = part.exec(s)
+    if (m === null) return bad
+    total += Number(m[1]) * UNIT_MS[m[2]!]!
+    at = part.lastIndex
+  }
+  const ms = Math.round(total)
+  return s.length > 0 && ms > 0 ? { ms } : bad
+}
+
+export const formatDuration = (ms: number): string => {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`
+  const s = Math.floor(ms / 1000)
+  if (s < 60) return `${s}s`
+  const m = Math.floor(s / 60)
+  if (m < 60) return `${m}m${s % 60 > 0 ? `${s % 60}s` : ""}`
+  const h = Math.floor(m / 60)
+  if (h < 48) return `${h}h${m % 60 > 0 ? `${m % 60}m` : ""}`
+  return `${Math.floor(h / 24)}d${h % 24 > 0 ? `${h % 24}h` : ""}`
+}
+
+// ------------------------------------------------------------------ fields
+
+/** Reads `a.b.c` from an object; a missing step gives undefined. */
+export const pick = (value: unknown, path: string): unknown => {
+  let at: unknown = value
+  for (const step of path.split(".")) {
+    if (at === null || typeof at !== "object") return undefined
+    at = (at as Record<string, unknown>)[step]
+  }
+  return at
+}
+
+/** `-o id,status,metadata.run_name` → the field paths; empty parts are an error. */
+export const parseFields = (text: string): ReadonlyArray<string> | { readonly error: string } => {
+  const fields = text.split(",").map((f) => f.trim())
+  if (fields.some((f) => f === "" || !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(f)))
+    return { error: `malformed -o "${text}": comma-separated field names, dot notation into nested fields (metadata.run_name)` }
+  return fields
+}
+
+/** One object per run with exactly the requested fields (missing ones are null). */
+export const project = (runs: ReadonlyArray<RunJson>, fields: ReadonlyArray<string>): Array<Record<string, unknown>> =>
+  runs.map((run) => Object.fromEntries(fields.map((f) => [f, pick(run, f) ?? null])))
+
+// ------------------------------------------------------------------ tables
+
+const cell = (value: unknown): string => {
+  if (value === null || value === undefined) return "-"
+  if (typeof value === "string") return value
+  if (typeof value === "number" || typeof value === "boolean") return String(value)
+  return JSON.stringify(value)
+}
+
+export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<unknown>>): string => {
+  const text = rows.map((r) => r.map(cell))
+  const widths = header.map((h, i) => Math.max(h.length, ...text.map((r) => (r[i] ?? "").length)))
+  const line = (r: ReadonlyArray<string>) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd()
+  return [line(header.map((h) => h.toUpperCase())), ...text.map(line)].join("\n")
+}
+
+const shellWord = (w: string) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(w) ? w : `'${w.replaceAll("'", "'\\''")}'`)
+export const commandLine = (command: ReadonlyArray<string>): string => command.map(shellWord).join(" ")
+
+const truncate = (s: string, n: number) => (s.length <= n ? s : `${s.slice(0, n - 1)}…`)
+
+/** The status with its reason: `failed(time-limit)`, `completed`, `rejected(too big)`. */
+export const statusText = (run: RunJson): string => {
+  if (run.status === "failed" && run.failReason !== null) return `failed(${run.failReason})`
+  if (run.status === "rejected" && run.rejectReason !== null) return `rejected(${run.rejectReason})`
+  if (run.status === "completed" || (run.status === "failed" && run.exitCode !== null)) return `${run.status}`
+  return run.status
+}
+
+export const runsTable = (runs: ReadonlyArray<RunJson>, now: number): string =>
+  table(
+    ["id", "status", "queue", "user", "gpus", "devices", "try", "waited", "ran", "exit", "name"],
+    runs.map((r) => [
+      r.id,
+      statusText(r),
+      r.queue,
+      r.user,
+      r.gpus,
+      r.assignedGpus.length > 0 ? r.assignedGpus.join(",") : null,
+      `${r.attempt}/${r.maxAttempts}`,
+      formatDuration((r.startedAt ?? r.endedAt ?? now) - r.eligibleAt),
+      r.startedAt === null ? "-" : formatDuration((r.endedAt ?? now) - r.startedAt),
+      r.exitCode ?? (r.signal !== null ? r.signal : null),
+      truncate(r.name ?? commandLine(r.command), 48)
+    ])
+  )
+
+export const iso = (ms: number | null): string => (ms === null ? "-" : new Date(ms).toISOString())
+
+export const json = (value: unknown): string => JSON.stringify(value, null, 2)

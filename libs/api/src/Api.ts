@@ -1,0 +1,267 @@
+/**
+ * The runner's HTTP API (SPEC §8), defined once with @effect/platform's HttpApi: the daemon
+ * implements it (apps/runner Server.ts), the CLI derives its client from it, and the OpenAPI
+ * document comes from it (`GET /docs`).
+ *
+ * Paths follow the common GPU-server queue API (`/api/queue/...`, `/api/system/status`);
+ * what that API lacks (queues, GPUs, a run's timeline, waiting for changes) is added under
+ * `/api/queues`, `/api/gpus` and `/api/runs`.
+ *
+ * Every engine error crosses the wire as one of the tagged errors below, carrying the API
+ * code and the CLI exit code of `errorStatus`, so a client never invents its own mapping.
+ */
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity } from "@effect/platform"
+import { FailReason, Level, Policy, QueueConfig, QueueName, RunId, RunStatus, Submission, TeamName, UserName } from "@gantry/core"
+import { Context, Schema } from "effect"
+
+// ------------------------------------------------------------------ values
+
+const Int = Schema.Int
+const NullOrNumber = Schema.NullOr(Schema.Number)
+
+/** A run as the API shows it: every field of the engine's record. */
+export const RunJson = Schema.Struct({
+  id: RunId,
+  seq: Int,
+  name: Schema.NullOr(Schema.String),
+  command: Schema.Array(Schema.String),
+  env: Schema.Record({ key: Schema.String, value: Schema.String }),
+  cwd: Schema.NullOr(Schema.String),
+  metadata: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  queue: QueueName,
+  user: UserName,
+  level: Level,
+  team: Schema.NullOr(TeamName),
+  project: Schema.NullOr(Schema.String),
+  gpus: Int,
+  deviceIds: Schema.NullOr(Schema.Array(Int)),
+  anyGpu: Schema.Boolean,
+  basePriority: Int,
+  maxAttempts: Int,
+  maxQueuedTimeMs: NullOrNumber,
+  deadlineAt: NullOrNumber,
+  timeLimitMs: NullOrNumber,
+  estimatedCost: NullOrNumber,
+  requiresApproval: Schema.Boolean,
+  idempotencyKey: Schema.NullOr(Schema.String),
+  parentId: Schema.NullOr(RunId),
+  submittedAt: Schema.Number,
+  priorityOverride: Schema.NullOr(Int),
+  status: RunStatus,
+  attempt: Int,
+  eligibleAt: Schema.Number,
+  startedAt: NullOrNumber,
+  endedAt: NullOrNumber,
+  assignedGpus: Schema.Array(Int),
+  exitCode: Schema.NullOr(Int),
+  signal: Schema.NullOr(Schema.String),
+  failReason: Schema.NullOr(FailReason),
+  rejectReason: Schema.NullOr(Schema.String),
+  stopCause: Schema.NullOr(Schema.Literal("cancel", "deadline", "time-limit"))
+})
+export type RunJson = typeof RunJson.Type
+
+export const RunEventJson = Schema.Struct({
+  runId: RunId,
+  from: Schema.NullOr(RunStatus),
+  to: RunStatus,
+  reason: Schema.String,
+  at: Schema.Number,
+  attempt: Int
+})
+export type RunEventJson = typeof RunEventJson.Type
+
+export const WaitReason = Schema.Literal(
+  "queue-paused",
+  "global-limit",
+  "local-job-limit",
+  "user-limit",
+  "team-limit",
+  "queue-limit",
+  "queue-run-limit",
+  "gpu-limit",
+  "gpu-quota",
+  "gpu-unavailable",
+  "gpu-busy",
+  "gpu-reserved"
+)
+
+export const PositionJson = Schema.Struct({
+  runId: RunId,
+  status: RunStatus,
+  position: Schema.NullOr(Int),
+  pending: Int,
+  reason: Schema.NullOr(WaitReason)
+})
+export type PositionJson = typeof PositionJson.Type
+
+export const SubmitResult = Schema.Union(
+  Schema.TaggedStruct("Accepted", { run: RunJson, duplicate: Schema.Boolean }),
+  Schema.TaggedStruct("DryRun", { wouldStart: Schema.Boolean, gpus: Schema.Array(Int), reason: Schema.NullOr(WaitReason) }),
+  Schema.TaggedStruct("Refused", { reason: WaitReason })
+)
+export type SubmitResult = typeof SubmitResult.Type
+
+export const RunDetail = Schema.Struct({ run: RunJson, timeline: Schema.Array(RunEventJson), position: Schema.NullOr(PositionJson) })
+export type RunDetail = typeof RunDetail.Type
+
+const Phase = Schema.Struct({ totalMs: Schema.Number, maxMs: Schema.Number })
+export const StatsJson = Schema.Struct({
+  pending: Int,
+  held: Int,
+  blocked: Int,
+  active: Int,
+  gpus: Schema.Struct({ total: Int, free: Int, allocated: Int, drained: Int }),
+  cycles: Int,
+  policyVersion: Int,
+  phases: Schema.NullOr(Schema.Record({ key: Schema.String, value: Phase }))
+})
+export type StatsJson = typeof StatsJson.Type
+
+export const QueueCountsJson = Schema.Struct({ held: Int, blocked: Int, pending: Int, active: Int })
+export const QueueInfoJson = Schema.Struct({
+  config: QueueConfig,
+  state: Schema.Literal("open", "paused", "draining"),
+  counts: QueueCountsJson
+})
+export type QueueInfoJson = typeof QueueInfoJson.Type
+
+export const QueueChange = Schema.partial(QueueConfig.omit("name"))
+export type QueueChange = typeof QueueChange.Type
+
+export const GpuJson = Schema.Struct({
+  index: Int,
+  uuid: Schema.String,
+  name: Schema.String,
+  memoryMiB: Schema.Number,
+  drained: Schema.Boolean,
+  heldBy: Schema.NullOr(RunId)
+})
+export type GpuJson = typeof GpuJson.Type
+
+export const SystemStatus = Schema.Struct({
+  version: Schema.String,
+  pid: Int,
+  dataDir: Schema.String,
+  gpus: Schema.Array(GpuJson),
+  stats: StatsJson
+})
+export type SystemStatus = typeof SystemStatus.Type
+
+/** A counter of run transitions the daemon has seen, for long-polling clients. */
+export const Changes = Schema.Struct({ version: Int })
+
+// ------------------------------------------------------------------ errors
+
+const errorFields = {
+  /** Stable API code (INVALID_ARGUMENT, NOT_FOUND, ...). */
+  code: Schema.String,
+  /** The engine error's tag (QueueFull, RunNotFound, ...). */
+  error: Schema.String,
+  message: Schema.String,
+  /** The CLI's exit code for this error. */
+  exit: Int
+}
+export class BadRequest extends Schema.TaggedError<BadRequest>()("BadRequest", errorFields, HttpApiSchema.annotations({ status: 400 })) {}
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", errorFields, HttpApiSchema.annotations({ status: 401 })) {}
+export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", errorFields, HttpApiSchema.annotations({ status: 403 })) {}
+export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", errorFields, HttpApiSchema.annotations({ status: 404 })) {}
+export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", errorFields, HttpApiSchema.annotations({ status: 409 })) {}
+export class Exhausted extends Schema.TaggedError<Exhausted>()("Exhausted", errorFields, HttpApiSchema.annotations({ status: 429 })) {}
+export class Internal extends Schema.TaggedError<Internal>()("Internal", errorFields, HttpApiSchema.annotations({ status: 500 })) {}
+export type ApiError = BadRequest | Unauthorized | Forbidden | NotFound | Conflict | Exhausted | Internal
+
+// ------------------------------------------------------------------ security
+
+/** Who is calling: the daemon maps its bearer token to this. */
+export class Caller extends Context.Tag("@gantry/api/Caller")<Caller, { readonly name: string; readonly level: Level }>() {}
+
+export class Authorization extends HttpApiMiddleware.Tag<Authorization>()("@gantry/api/Authorization", {
+  failure: Unauthorized,
+  provides: Caller,
+  security: { bearer: HttpApiSecurity.bearer }
+}) {}
+
+// ------------------------------------------------------------------ endpoints
+
+const id = HttpApiSchema.param("id", RunId)
+const queueName = HttpApiSchema.param("name", QueueName)
+const gpuIndex = HttpApiSchema.param("index", Schema.NumberFromString.pipe(Schema.int(), Schema.nonNegative()))
+
+const IntFromString = Schema.NumberFromString.pipe(Schema.int())
+const BooleanFromString = Schema.Literal("true", "false").pipe(Schema.transform(Schema.Boolean, { decode: (s) => s === "true", encode: (b) => (b ? "true" : "false") }))
+
+export const ListParams = Schema.Struct({
+  /** Comma-separated statuses. */
+  status: Schema.optional(Schema.String),
+  queue: Schema.optional(QueueName),
+  user: Schema.optional(Schema.String),
+  limit: Schema.optional(IntFromString.pipe(Schema.positive())),
+  include_completed: Schema.optional(BooleanFromString)
+})
+export type ListParams = typeof ListParams.Type
+
+export const queueGroup = HttpApiGroup.make("queue")
+  .add(HttpApiEndpoint.get("list", "/queue").setUrlParams(ListParams).addSuccess(Schema.Array(RunJson)))
+  .add(HttpApiEndpoint.get("stats", "/queue/stats").addSuccess(StatsJson))
+  .add(HttpApiEndpoint.get("position")`/queue/position/${id}`.addSuccess(PositionJson))
+  .add(HttpApiEndpoint.post("submit", "/queue/submit").setPayload(Submission).addSuccess(SubmitResult))
+  .add(
+    HttpApiEndpoint.post("cancelMany", "/queue/cancel")
+      .setPayload(Schema.Struct({ ids: Schema.Array(RunId), all: Schema.optional(Schema.Boolean) }))
+      .addSuccess(Schema.Struct({ cancelled: Schema.Array(RunId) }))
+  )
+  .add(HttpApiEndpoint.post("cancel")`/queue/${id}/cancel`.addSuccess(Schema.Struct({ cancelled: Schema.Array(RunId) })))
+  .add(HttpApiEndpoint.post("release")`/queue/${id}/release`.addSuccess(RunJson))
+  .add(HttpApiEndpoint.post("approve")`/queue/${id}/approve`.addSuccess(RunJson))
+  .add(HttpApiEndpoint.post("reject")`/queue/${id}/reject`.setUrlParams(Schema.Struct({ reason: Schema.String })).addSuccess(RunJson))
+  .add(
+    HttpApiEndpoint.post("priority")`/queue/${id}/priority`
+      .setPayload(Schema.Struct({ priority: Schema.NullOr(Schema.Int) }))
+      .addSuccess(RunJson)
+  )
+  .add(HttpApiEndpoint.get("limits", "/queue/concurrency").addSuccess(Policy))
+  .add(HttpApiEndpoint.post("setLimits", "/queue/concurrency").setPayload(Policy).addSuccess(Policy))
+  .add(HttpApiEndpoint.post("process", "/queue/process").addSuccess(Schema.Struct({ ok: Schema.Boolean })))
+  .add(
+    HttpApiEndpoint.post("cleanup", "/queue/cleanup")
+      .setUrlParams(Schema.Struct({ days: IntFromString.pipe(Schema.between(1, 365)) }))
+      .addSuccess(Schema.Struct({ removed: Int }))
+  )
+
+export const runsGroup = HttpApiGroup.make("runs")
+  .add(HttpApiEndpoint.get("show")`/runs/${id}`.addSuccess(RunDetail))
+  .add(
+    HttpApiEndpoint.get("changes", "/runs/changes")
+      .setUrlParams(Schema.Struct({ since: IntFromString, timeoutMs: Schema.optional(IntFromString.pipe(Schema.between(0, 60_000))) }))
+      .addSuccess(Changes)
+  )
+
+export const queuesGroup = HttpApiGroup.make("queues")
+  .add(HttpApiEndpoint.get("list", "/queues").addSuccess(Schema.Array(QueueInfoJson)))
+  .add(HttpApiEndpoint.post("create", "/queues").setPayload(QueueConfig).addSuccess(QueueConfig))
+  .add(HttpApiEndpoint.patch("update")`/queues/${queueName}`.setPayload(QueueChange).addSuccess(QueueConfig))
+  .add(
+    HttpApiEndpoint.del("delete")`/queues/${queueName}`
+      .setUrlParams(Schema.Struct({ drain: Schema.optional(BooleanFromString) }))
+      .addSuccess(Schema.Struct({ ok: Schema.Boolean }))
+  )
+
+export const systemGroup = HttpApiGroup.make("system")
+  .add(HttpApiEndpoint.get("status", "/system/status").addSuccess(SystemStatus))
+  .add(HttpApiEndpoint.post("drain")`/gpus/${gpuIndex}/drain`.addSuccess(Schema.Struct({ ok: Schema.Boolean })))
+  .add(HttpApiEndpoint.post("undrain")`/gpus/${gpuIndex}/undrain`.addSuccess(Schema.Struct({ ok: Schema.Boolean })))
+
+export class GantryApi extends HttpApi.make("gantry")
+  .add(queueGroup)
+  .add(runsGroup)
+  .add(queuesGroup)
+  .add(systemGroup)
+  .addError(BadRequest)
+  .addError(Forbidden)
+  .addError(NotFound)
+  .addError(Conflict)
+  .addError(Exhausted)
+  .addError(Internal)
+  .middleware(Authorization)
+  .prefix("/api") {}

@@ -1,0 +1,67 @@
+/**
+ * The database schema, as migrations for @effect/sql's Migrator. The migrator's own table
+ * (`schema_migrations`) is the schema version table of SPEC §7: a migration runs once, in a
+ * transaction, and a later start only runs the ones it has not recorded.
+ *
+ * Add a migration by adding a key `NNNN_name` (never edit one that has shipped).
+ */
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+
+/** The migrator's table: one row per migration applied. */
+export const MIGRATIONS_TABLE = "schema_migrations"
+
+const statements = (...texts: ReadonlyArray<string>): Effect.Effect<void, unknown, SqlClient.SqlClient> =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(texts, (text) => sql.unsafe(text), { discard: true }))
+
+export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
+  "0001_initial": statements(
+    // A run is its JSON (`data`, the whole Run) plus the columns that queries filter, sort or
+    // constrain on. The columns are written from the same object in the same statement.
+    `CREATE TABLE runs (
+      id TEXT PRIMARY KEY NOT NULL,
+      seq INTEGER NOT NULL UNIQUE,
+      status TEXT NOT NULL,
+      queue TEXT NOT NULL,
+      user TEXT NOT NULL,
+      team TEXT,
+      submitted_at INTEGER NOT NULL,
+      ended_at INTEGER,
+      idempotency_key TEXT,
+      data TEXT NOT NULL
+    )`,
+    // listRuns: newest first, optionally by status / queue / user.
+    `CREATE INDEX runs_status_seq ON runs (status, seq)`,
+    `CREATE INDEX runs_queue_seq ON runs (queue, seq)`,
+    `CREATE INDEX runs_user_seq ON runs (user, seq)`,
+    // load: the unfinished runs only (a small part of a long history).
+    `CREATE INDEX runs_unfinished ON runs (seq) WHERE ended_at IS NULL`,
+    // cleanup: terminal runs by end time.
+    `CREATE INDEX runs_ended_at ON runs (ended_at) WHERE ended_at IS NOT NULL`,
+    `CREATE INDEX runs_idempotency_key ON runs (idempotency_key, seq) WHERE idempotency_key IS NOT NULL`,
+    `CREATE TABLE run_events (
+      id INTEGER PRIMARY KEY,
+      run_id TEXT NOT NULL,
+      from_status TEXT,
+      to_status TEXT NOT NULL,
+      reason TEXT NOT NULL,
+      at INTEGER NOT NULL,
+      attempt INTEGER NOT NULL
+    )`,
+    `CREATE INDEX run_events_run ON run_events (run_id, id)`,
+    `CREATE TABLE queues (name TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL)`,
+    `CREATE TABLE policy (id INTEGER PRIMARY KEY CHECK (id = 1), data TEXT NOT NULL)`,
+    `CREATE TABLE gpus (
+      gpu_index INTEGER PRIMARY KEY,
+      drained INTEGER NOT NULL DEFAULT 0,
+      uuid TEXT,
+      name TEXT,
+      memory_mib INTEGER
+    )`,
+    `CREATE TABLE journal (id INTEGER PRIMARY KEY, cycle INTEGER NOT NULL, at INTEGER NOT NULL, data TEXT NOT NULL)`,
+    `CREATE INDEX journal_at ON journal (at)`,
+    `CREATE TABLE lease (id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT, generation INTEGER NOT NULL)`,
+    `INSERT INTO lease (id, holder, generation) VALUES (1, NULL, 0)`,
+    `CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL)`
+  )
+}

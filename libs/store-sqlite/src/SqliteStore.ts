@@ -1,0 +1,415 @@
+/**
+ * The Store and Journal ports on SQLite (@effect/sql-sqlite-node, one better-sqlite3
+ * connection): WAL, `synchronous=FULL` by default (acknowledged means on disk, SPEC §7),
+ * migrations by @effect/sql's Migrator.
+ *
+ * A run is stored as its JSON (the whole `Run`, so every field round-trips) plus the columns
+ * that queries filter, sort or constrain on; see docs/ARCHITECTURE.md "Store (SQLite)".
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Migrator, SqlClient } from "@effect/sql"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import type { Policy, QueueConfig, Run, RunEvent, RunId, RunStatus } from "@gantry/core"
+import {
+  type GpuInfo,
+  Journal,
+  type JournalEntry,
+  type JournalService,
+  type RunFilter,
+  Store,
+  type StoreBatch,
+  StoreError,
+  type StoredState,
+  type StoreService
+} from "@gantry/engine"
+import { Cause, Context, Effect, Layer } from "effect"
+import { orStoreError, parseJson, storeError } from "./internal/errors.js"
+import { MIGRATIONS_TABLE, migrations } from "./Schema.js"
+
+export { MIGRATIONS_TABLE, migrations } from "./Schema.js"
+
+export interface SqliteStoreOptions {
+  /** The database file; its parent directories are created. */
+  readonly filename: string
+  /** `FULL` (default): a commit is on disk when it returns. `NORMAL`: may lose the last commits on power loss. */
+  readonly synchronous?: "FULL" | "NORMAL"
+  /** How long a statement waits for another connection's lock before failing (default 5000). */
+  readonly busyTimeoutMs?: number
+}
+
+/** Rows per multi-row statement: 500 runs × 10 columns stays far below SQLite's 32,766 variables. */
+export const ROWS_PER_STATEMENT = 500
+
+/** Statuses of runs the engine reloads on start (unfinished). */
+const UNFINISHED: ReadonlyArray<RunStatus> = ["held", "blocked", "pending", "running", "stopping"]
+const TERMINAL: ReadonlyArray<RunStatus> = ["completed", "failed", "cancelled", "rejected"]
+
+const LAST_SEQ = "last_seq"
+
+// ------------------------------------------------------------------------------- statements
+
+const placeholders = (columns: number, rows: number): string => {
+  const row = `(${Array.from({ length: columns }, () => "?").join(", ")})`
+  return Array.from({ length: rows }, () => row).join(", ")
+}
+
+/** Statement texts by row count, so a chunk of n rows always prepares the same text. */
+const memo = (build: (rows: number) => string): ((rows: number) => string) => {
+  const cache = new Map<number, string>()
+  return (rows) => {
+    let text = cache.get(rows)
+    if (text === undefined) {
+      text = build(rows)
+      cache.set(rows, text)
+    }
+    return text
+  }
+}
+
+const RUN_COLUMNS = ["id", "seq", "status", "queue", "user", "team", "submitted_at", "ended_at", "idempotency_key", "data"]
+const upsertRuns = memo(
+  (rows) =>
+    `INSERT INTO runs (${RUN_COLUMNS.join(", ")}) VALUES ${placeholders(RUN_COLUMNS.length, rows)} ` +
+    `ON CONFLICT (id) DO UPDATE SET ${RUN_COLUMNS.filter((c) => c !== "id")
+      .map((c) => `${c} = excluded.${c}`)
+      .join(", ")}`
+)
+const runParams = (run: Run): ReadonlyArray<unknown> => [
+  run.id,
+  run.seq,
+  run.status,
+  run.queue,
+  run.user,
+  run.team,
+  run.submittedAt,
+  run.endedAt,
+  run.idempotencyKey,
+  JSON.stringify(run)
+]
+
+const insertEvents = memo(
+  (rows) =>
+    `INSERT INTO run_events (run_id, from_status, to_status, reason, at, attempt) VALUES ${placeholders(6, rows)}`
+)
+const eventParams = (e: RunEvent): ReadonlyArray<unknown> => [e.runId, e.from, e.to, e.reason, e.at, e.attempt]
+
+const upsertQueues = memo(
+  (rows) => `INSERT INTO queues (name, data) VALUES ${placeholders(2, rows)} ON CONFLICT (name) DO UPDATE SET data = excluded.data`
+)
+const upsertDrains = memo(
+  (rows) =>
+    `INSERT INTO gpus (gpu_index, drained) VALUES ${placeholders(2, rows)} ON CONFLICT (gpu_index) DO UPDATE SET drained = excluded.drained`
+)
+const upsertInventory = memo(
+  (rows) =>
+    `INSERT INTO gpus (gpu_index, uuid, name, memory_mib) VALUES ${placeholders(4, rows)} ` +
+    `ON CONFLICT (gpu_index) DO UPDATE SET uuid = excluded.uuid, name = excluded.name, memory_mib = excluded.memory_mib`
+)
+const inList = (n: number): string => Array.from({ length: n }, () => "?").join(", ")
+
+const chunks = <A>(items: ReadonlyArray<A>, size = ROWS_PER_STATEMENT): Array<ReadonlyArray<A>> => {
+  const out: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+  return out
+}
+
+/** Runs `text` once per chunk of `items`, with the chunk's parameters flattened. */
+const inChunks = <A>(
+  sql: SqlClient.SqlClient,
+  items: ReadonlyArray<A>,
+  text: (rows: number) => string,
+  params: (item: A) => ReadonlyArray<unknown>
+) => Effect.forEach(chunks(items), (chunk) => sql.unsafe(text(chunk.length), chunk.flatMap(params)), { discard: true })
+
+/** `changes` of a statement run with `.raw` (better-sqlite3's RunResult). */
+const changesOf = (result: unknown): number =>
+  typeof result === "object" && result !== null && "changes" in result && typeof result.changes === "number" ? result.changes : 0
+
+const parseRuns = (rows: ReadonlyArray<{ readonly data: string }>): Effect.Effect<ReadonlyArray<Run>, StoreError> =>
+  Effect.try({
+    try: () => rows.map((row) => JSON.parse(row.data) as Run),
+    catch: (cause) => storeError("runs: stored JSON is corrupt", cause)
+  })
+
+// ------------------------------------------------------------------------------- list queries
+
+/**
+ * The listRuns statement. With several statuses and a limit it is a UNION ALL of one
+ * index range per status (each at most `limit` rows, newest first), merged and cut: a
+ * plain `status IN (...) ORDER BY seq DESC` would either sort every matching row or walk
+ * the whole seq index past a million finished runs to find a few pending ones.
+ */
+export const listRunsQuery = (filter: RunFilter): { readonly text: string; readonly params: ReadonlyArray<unknown> } | null => {
+  const statuses = filter.status === undefined ? undefined : [...new Set(filter.status)]
+  if (statuses !== undefined && statuses.length === 0) return null
+  // Infinity is no limit; 0, negatives and NaN return nothing.
+  const limit =
+    filter.limit === undefined || filter.limit === Infinity ? undefined : Number.isNaN(filter.limit) ? 0 : Math.max(0, Math.floor(filter.limit))
+  if (limit === 0) return null
+  const rest: Array<string> = []
+  const restParams: Array<unknown> = []
+  if (filter.queue !== undefined) {
+    rest.push("queue = ?")
+    restParams.push(filter.queue)
+  }
+  if (filter.user !== undefined) {
+    rest.push("user = ?")
+    restParams.push(filter.user)
+  }
+  const where = (conditions: ReadonlyArray<string>) => (conditions.length === 0 ? "" : ` WHERE ${conditions.join(" AND ")}`)
+  const limitText = limit === undefined ? "" : ` LIMIT ${limit}`
+  if (statuses !== undefined && statuses.length > 1 && limit !== undefined) {
+    const arms = statuses.map(
+      () => `SELECT * FROM (SELECT seq, data FROM runs${where(["status = ?", ...rest])} ORDER BY seq DESC${limitText})`
+    )
+    return {
+      text: `SELECT data FROM (${arms.join(" UNION ALL ")}) ORDER BY seq DESC${limitText}`,
+      params: statuses.flatMap((s) => [s, ...restParams])
+    }
+  }
+  const conditions = statuses === undefined ? rest : [statuses.length === 1 ? "status = ?" : `status IN (${inList(statuses.length)})`, ...rest]
+  return {
+    text: `SELECT data FROM runs${where(conditions)} ORDER BY seq DESC${limitText}`,
+    params: [...(statuses ?? []), ...restParams]
+  }
+}
+
+/**
+ * The load statement: unfinished runs in seq order, walking the partial index
+ * `runs_unfinished` (left alone, the planner prefers runs_status_seq and then sorts every
+ * unfinished run: a million pending runs would be sorted on every start).
+ */
+export const LOAD_RUNS = `SELECT data FROM runs INDEXED BY runs_unfinished WHERE ended_at IS NULL AND status IN (${UNFINISHED.map((s) => `'${s}'`).join(", ")}) ORDER BY seq`
+
+export const FIND_BY_IDEMPOTENCY_KEY = `SELECT data FROM runs WHERE idempotency_key = ? ORDER BY seq DESC LIMIT 1`
+export const TIMELINE = `SELECT run_id, from_status, to_status, reason, at, attempt FROM run_events WHERE run_id = ? ORDER BY id`
+const EXPIRED = `ended_at IS NOT NULL AND ended_at < ? AND status IN (${TERMINAL.map((s) => `'${s}'`).join(", ")})`
+/** cleanup, in order (each takes `before` as its one parameter). */
+export const CLEANUP = [
+  `DELETE FROM run_events WHERE run_id IN (SELECT id FROM runs WHERE ${EXPIRED})`,
+  `DELETE FROM runs WHERE ${EXPIRED}`,
+  `DELETE FROM journal WHERE at < ?`
+] as const
+
+// ------------------------------------------------------------------------------- the Store
+
+/** The Store service on the SqlClient in context (tables must exist: see `migrate`). */
+export const makeStore: Effect.Effect<StoreService, never, SqlClient.SqlClient> = Effect.map(SqlClient.SqlClient, (sql) => {
+  const commit = (batch: StoreBatch): Effect.Effect<void, StoreError> => {
+    if (
+      batch.runs.length === 0 &&
+      batch.events.length === 0 &&
+      batch.queues.length === 0 &&
+      batch.deletedQueues.length === 0 &&
+      batch.policy === null &&
+      batch.drainedGpus.length === 0
+    )
+      return Effect.void
+    return sql
+      .withTransaction(
+        Effect.gen(function* () {
+          if (batch.runs.length > 0) {
+            yield* inChunks(sql, batch.runs, upsertRuns, runParams)
+            const maxSeq = batch.runs.reduce((max, run) => Math.max(max, run.seq), 0)
+            yield* sql.unsafe(
+              `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)`,
+              [LAST_SEQ, maxSeq]
+            )
+          }
+          yield* inChunks(sql, batch.events, insertEvents, eventParams)
+          yield* inChunks(sql, batch.queues, upsertQueues, (q) => [q.name, JSON.stringify(q)])
+          yield* Effect.forEach(
+            chunks(batch.deletedQueues),
+            (names) => sql.unsafe(`DELETE FROM queues WHERE name IN (${inList(names.length)})`, names),
+            { discard: true }
+          )
+          if (batch.policy !== null)
+            yield* sql.unsafe(`INSERT INTO policy (id, data) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data`, [
+              JSON.stringify(batch.policy)
+            ])
+          yield* inChunks(sql, batch.drainedGpus, upsertDrains, (g) => [g.index, g.drained ? 1 : 0])
+        })
+      )
+      .pipe(orStoreError("commit"))
+  }
+
+  const load: Effect.Effect<StoredState, StoreError> = Effect.gen(function* () {
+    const runRows = yield* sql.unsafe<{ data: string }>(LOAD_RUNS)
+    const queueRows = yield* sql.unsafe<{ data: string }>(`SELECT data FROM queues ORDER BY rowid`)
+    const policyRows = yield* sql.unsafe<{ data: string }>(`SELECT data FROM policy WHERE id = 1`)
+    const drainedRows = yield* sql.unsafe<{ gpu_index: number }>(`SELECT gpu_index FROM gpus WHERE drained = 1 ORDER BY gpu_index`)
+    const seqRows = yield* sql.unsafe<{ last_seq: number | null }>(
+      `SELECT max(coalesce((SELECT value FROM meta WHERE key = ?), 0), coalesce((SELECT max(seq) FROM runs), 0)) AS last_seq`,
+      [LAST_SEQ]
+    )
+    const runs = yield* parseRuns(runRows)
+    const queues = yield* Effect.forEach(queueRows, (row) => parseJson<QueueConfig>("queues", row.data))
+    const policy = policyRows.length === 0 ? null : yield* parseJson<Policy>("policy", policyRows[0].data)
+    return {
+      runs,
+      queues,
+      policy,
+      drainedGpus: drainedRows.map((row) => row.gpu_index),
+      lastSeq: seqRows[0]?.last_seq ?? 0
+    }
+  }).pipe(orStoreError("load"))
+
+  const firstRun = (rows: ReadonlyArray<{ readonly data: string }>) =>
+    Effect.map(parseRuns(rows.slice(0, 1)), (runs): Run | undefined => runs[0])
+
+  const getRun = (id: RunId) =>
+    sql.unsafe<{ data: string }>(`SELECT data FROM runs WHERE id = ?`, [id]).pipe(Effect.flatMap(firstRun), orStoreError("getRun"))
+
+  const findByIdempotencyKey = (key: string) =>
+    sql
+      .unsafe<{ data: string }>(FIND_BY_IDEMPOTENCY_KEY, [key])
+      .pipe(Effect.flatMap(firstRun), orStoreError("findByIdempotencyKey"))
+
+  const listRuns = (filter: RunFilter): Effect.Effect<ReadonlyArray<Run>, StoreError> => {
+    const query = listRunsQuery(filter)
+    if (query === null) return Effect.succeed([])
+    return sql.unsafe<{ data: string }>(query.text, query.params).pipe(Effect.flatMap(parseRuns), orStoreError("listRuns"))
+  }
+
+  const timeline = (id: RunId) =>
+    sql
+      .unsafe<{ run_id: RunId; from_status: RunStatus | null; to_status: RunStatus; reason: string; at: number; attempt: number }>(
+        TIMELINE,
+        [id]
+      )
+      .pipe(
+        Effect.map((rows) =>
+          rows.map(
+            (row): RunEvent => ({ runId: row.run_id, from: row.from_status, to: row.to_status, reason: row.reason, at: row.at, attempt: row.attempt })
+          )
+        ),
+        orStoreError("timeline")
+      )
+
+  const cleanup = (before: number) =>
+    sql
+      .withTransaction(
+        Effect.gen(function* () {
+          yield* sql.unsafe(CLEANUP[0], [before])
+          const removed = changesOf(yield* sql.unsafe(CLEANUP[1], [before]).raw)
+          yield* sql.unsafe(CLEANUP[2], [before])
+          return removed
+        })
+      )
+      .pipe(orStoreError("cleanup"))
+
+  return { load, commit, getRun, findByIdempotencyKey, listRuns, timeline, cleanup }
+})
+
+// ------------------------------------------------------------------------------- the Journal
+
+/**
+ * The Journal service: one row per cycle. The port cannot fail, so a failed insert is
+ * logged (as a StoreError) and the cycle goes on: the journal explains decisions, it does
+ * not make them.
+ */
+export const makeJournal: Effect.Effect<JournalService, never, SqlClient.SqlClient> = Effect.map(SqlClient.SqlClient, (sql) => ({
+  record: (entry: JournalEntry) =>
+    sql.unsafe(`INSERT INTO journal (cycle, at, data) VALUES (?, ?, ?)`, [entry.cycle, entry.at, JSON.stringify(entry)]).pipe(
+      orStoreError("journal"),
+      Effect.catchAll((error) => Effect.logWarning("journal: could not record a cycle", error.message)),
+      Effect.asVoid
+    )
+}))
+
+/** The newest `limit` journal entries, newest first (for an operator: "why is my run waiting"). */
+export const readJournal = (limit: number): Effect.Effect<ReadonlyArray<JournalEntry>, StoreError, SqlClient.SqlClient> =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql
+      .unsafe<{ data: string }>(`SELECT data FROM journal ORDER BY id DESC LIMIT ?`, [Math.max(0, Math.floor(limit))])
+      .pipe(Effect.flatMap((rows) => Effect.forEach(rows, (row) => parseJson<JournalEntry>("journal", row.data))))
+  ).pipe(orStoreError("readJournal"))
+
+// ------------------------------------------------------------------------------- GPU inventory
+
+/**
+ * Records the GPUs found at start (index, uuid, name, memory). GPUs no longer present lose
+ * their inventory columns; a drained one keeps its row (the drain outlives a missing card).
+ */
+export const saveInventory = (gpus: ReadonlyArray<GpuInfo>): Effect.Effect<void, StoreError, SqlClient.SqlClient> =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.withTransaction(
+      Effect.gen(function* () {
+        const present = gpus.map((g) => g.index)
+        const absent = present.length === 0 ? "" : ` WHERE gpu_index NOT IN (${inList(present.length)})`
+        yield* sql.unsafe(`DELETE FROM gpus${absent}${absent === "" ? " WHERE" : " AND"} drained = 0`, present)
+        yield* sql.unsafe(`UPDATE gpus SET uuid = NULL, name = NULL, memory_mib = NULL${absent}`, present)
+        yield* inChunks(sql, gpus, upsertInventory, (g) => [g.index, g.uuid, g.name, g.memoryMiB])
+      })
+    )
+  ).pipe(orStoreError("saveInventory"))
+
+/** The GPUs of the last saved inventory, by index. */
+export const inventory: Effect.Effect<ReadonlyArray<GpuInfo>, StoreError, SqlClient.SqlClient> = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    sql.unsafe<{ gpu_index: number; uuid: string; name: string; memory_mib: number }>(
+      `SELECT gpu_index, uuid, name, memory_mib FROM gpus WHERE uuid IS NOT NULL ORDER BY gpu_index`
+    )
+).pipe(
+  Effect.map((rows) => rows.map((row): GpuInfo => ({ index: row.gpu_index, uuid: row.uuid, name: row.name, memoryMiB: row.memory_mib }))),
+  orStoreError("inventory")
+)
+
+// ------------------------------------------------------------------------------- opening
+
+/** Applies the migrations not yet recorded in `schema_migrations`; returns those it ran. */
+export const migrate: Effect.Effect<ReadonlyArray<readonly [id: number, name: string]>, StoreError, SqlClient.SqlClient> = Migrator.make({})({
+  loader: Migrator.fromRecord(migrations),
+  table: MIGRATIONS_TABLE
+}).pipe(orStoreError("migrations"))
+
+/** The connection's pragmas: WAL, synchronous, busy timeout, foreign keys. */
+export const configure = (options: SqliteStoreOptions): Effect.Effect<void, StoreError, SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const synchronous = options.synchronous ?? "FULL"
+    if (synchronous !== "FULL" && synchronous !== "NORMAL") return yield* new StoreError({ message: `synchronous must be FULL or NORMAL, not ${String(synchronous)}` })
+    const busyTimeoutMs = options.busyTimeoutMs ?? 5000
+    if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0)
+      return yield* new StoreError({ message: `busyTimeoutMs must be a non-negative integer, not ${busyTimeoutMs}` })
+    const sql = yield* SqlClient.SqlClient
+    // First, so that the journal-mode switch below waits for another connection's lock.
+    yield* sql.unsafe(`PRAGMA busy_timeout = ${busyTimeoutMs}`)
+    const [mode] = yield* sql.unsafe<{ journal_mode: string }>(`PRAGMA journal_mode = WAL`)
+    if (mode?.journal_mode !== "wal" && options.filename !== ":memory:")
+      return yield* new StoreError({ message: `could not switch ${options.filename} to WAL (journal_mode is ${mode?.journal_mode})` })
+    yield* sql.unsafe(`PRAGMA synchronous = ${synchronous}`)
+    yield* sql.unsafe(`PRAGMA foreign_keys = ON`)
+  }).pipe(orStoreError(`configuring ${options.filename}`))
+
+const isFile = (filename: string) => filename !== "" && filename !== ":memory:" && !filename.startsWith("file:")
+
+const clientLayer = (filename: string): Layer.Layer<SqlClient.SqlClient, StoreError> =>
+  Layer.unwrapEffect(
+    Effect.try({
+      try: () => {
+        if (isFile(filename)) fs.mkdirSync(path.dirname(path.resolve(filename)), { recursive: true })
+        return SqliteClient.layer({ filename })
+      },
+      catch: (cause) => storeError(`cannot create the directory of ${filename}`, cause)
+    })
+  ).pipe(
+    // better-sqlite3 throws while opening (a defect inside the client's constructor).
+    Layer.catchAllCause((cause) => Layer.fail(storeError(`cannot open ${filename}`, Cause.squash(cause))))
+  )
+
+/**
+ * Opens (or creates) the database and provides Store, Journal and the SqlClient it uses
+ * (for `Lease`, `readJournal`, `saveInventory`, ...). The connection closes with the layer.
+ */
+export const layer = (options: SqliteStoreOptions): Layer.Layer<Store | Journal | SqlClient.SqlClient, StoreError> =>
+  Layer.effectContext(
+    Effect.gen(function* () {
+      yield* configure(options)
+      yield* migrate
+      const store = yield* makeStore
+      const journal = yield* makeJournal
+      return Context.make(Store, store).pipe(Context.add(Journal, journal))
+    })
+  ).pipe(Layer.provideMerge(clientLayer(options.filename)))

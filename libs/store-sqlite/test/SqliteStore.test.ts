@@ -1,0 +1,250 @@
+/**
+ * What only the SQLite store has: atomic batches, reopening a file, pragmas, migrations run
+ * once, index use, the journal table, the GPU inventory, and errors mapped to StoreError.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { SqlClient } from "@effect/sql"
+import { it } from "@effect/vitest"
+import { makeQueue, type RunEvent, RunId, type RunStatus, sharedPolicy } from "@gantry/core"
+import { aRun } from "@gantry/core/testing"
+import { emptyBatch, Journal, type JournalEntry, type RunFilter, Store, StoreError } from "@gantry/engine"
+import { Effect, Exit } from "effect"
+import { describe, expect } from "vitest"
+import { SqliteStore } from "../src/index.js"
+import { tempDb, tempDir, tempStore } from "./TempDb.js"
+
+const event = (runId: string, to: RunStatus, at: number): RunEvent => ({ runId: RunId.make(runId), from: null, to, reason: "r", at, attempt: 1 })
+
+/** A pragma's value (the first column: busy_timeout's is named `timeout`). */
+const pragma = (name: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<Record<string, unknown>>(`PRAGMA ${name}`)).pipe(
+    Effect.map((rows) => Object.values(rows[0] ?? {})[0])
+  )
+
+const migrationRows = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  sql.unsafe<{ migration_id: number; name: string }>(`SELECT migration_id, name FROM ${SqliteStore.MIGRATIONS_TABLE} ORDER BY migration_id`)
+)
+
+const entry = (cycle: number, at: number): JournalEntry => ({
+  cycle,
+  at,
+  wakeups: ["submit", "exit"],
+  inputs: { pending: cycle, running: 1, freeGpus: 4, policyVersion: 1 },
+  starts: [{ runId: RunId.make(`r${cycle}`), gpus: [0, 1], backfill: false }],
+  reservation: { runId: RunId.make("big"), gpus: 4, allowed: [0, 1, 2, 3], shadowAt: null },
+  waits: [{ runId: RunId.make("w"), reason: "user-limit", runs: 3 }],
+  otherwise: "global-limit",
+  examined: 2
+})
+
+describe("SqliteStore: atomic batches", () => {
+  it.effect("a batch whose run insert fails writes nothing of the batch, and fails with StoreError", () =>
+    Effect.gen(function* () {
+      const store = yield* Store
+      yield* store.commit({ ...emptyBatch, runs: [aRun({ id: "a", seq: 1 })], events: [event("a", "pending", 1)] })
+      const error = yield* Effect.flip(
+        store.commit({
+          runs: [aRun({ id: "b", seq: 2 }), aRun({ id: "dup", seq: 1 })],
+          events: [event("b", "pending", 2), event("a", "running", 2)],
+          queues: [makeQueue("gpu")],
+          deletedQueues: [],
+          policy: sharedPolicy,
+          drainedGpus: [{ index: 0, drained: true }]
+        })
+      )
+      expect(error).toBeInstanceOf(StoreError)
+      expect(error.message).toContain("UNIQUE constraint failed: runs.seq")
+      expect(yield* store.load).toEqual({ runs: [aRun({ id: "a", seq: 1 })], queues: [], policy: null, drainedGpus: [], lastSeq: 1 })
+      expect(yield* store.getRun(RunId.make("b"))).toBeUndefined()
+      expect(yield* store.timeline(RunId.make("b"))).toEqual([])
+      expect((yield* store.timeline(RunId.make("a"))).map((e) => e.to)).toEqual(["pending"])
+      // The connection is usable afterwards (the transaction was rolled back, not left open).
+      yield* store.commit({ ...emptyBatch, runs: [aRun({ id: "c", seq: 3 })] })
+      expect((yield* store.load).lastSeq).toBe(3)
+    }).pipe(Effect.provide(tempStore()))
+  )
+
+  it.effect("a batch larger than one statement (runs and events in several chunks) commits whole", () =>
+    Effect.gen(function* () {
+      const store = yield* Store
+      const runs = Array.from({ length: 2 * SqliteStore.ROWS_PER_STATEMENT + 234 }, (_, i) => aRun({ id: `bulk${i}`, seq: i + 1 }))
+      const events = Array.from({ length: 3 * SqliteStore.ROWS_PER_STATEMENT }, (_, i) => event("bulk0", "pending", i))
+      yield* store.commit({ ...emptyBatch, runs, events })
+      const state = yield* store.load
+      expect(state.runs.length).toBe(runs.length)
+      expect(state.lastSeq).toBe(runs.length)
+      expect((yield* store.timeline(RunId.make("bulk0"))).map((e) => e.at)).toEqual(events.map((e) => e.at))
+      expect((yield* store.listRuns({ limit: 2 })).map((r) => r.id)).toEqual([`bulk${runs.length - 1}`, `bulk${runs.length - 2}`])
+    }).pipe(Effect.provide(tempStore()))
+  )
+})
+
+describe("SqliteStore: the file", () => {
+  it.effect("reopening a file finds the data, runs no migration twice and sets the pragmas again", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const filename = yield* tempDb
+        const first = yield* Effect.gen(function* () {
+          const store = yield* Store
+          yield* store.commit({ ...emptyBatch, runs: [aRun({ id: "kept", seq: 7 })], queues: [makeQueue("gpu")], policy: sharedPolicy, drainedGpus: [{ index: 2, drained: true }] })
+          return { migrations: yield* migrationRows, again: yield* SqliteStore.migrate }
+        }).pipe(Effect.provide(SqliteStore.layer({ filename })))
+        expect(first.migrations).toEqual([{ migration_id: 1, name: "initial" }])
+        expect(first.again).toEqual([])
+
+        const second = yield* Effect.gen(function* () {
+          const store = yield* Store
+          return {
+            state: yield* store.load,
+            migrations: yield* migrationRows,
+            journalMode: yield* pragma("journal_mode"),
+            synchronous: yield* pragma("synchronous"),
+            busyTimeout: yield* pragma("busy_timeout"),
+            foreignKeys: yield* pragma("foreign_keys")
+          }
+        }).pipe(Effect.provide(SqliteStore.layer({ filename })))
+        expect(second).toEqual({
+          state: { runs: [aRun({ id: "kept", seq: 7 })], queues: [makeQueue("gpu")], policy: sharedPolicy, drainedGpus: [2], lastSeq: 7 },
+          migrations: [{ migration_id: 1, name: "initial" }],
+          journalMode: "wal",
+          synchronous: 2,
+          busyTimeout: 5000,
+          foreignKeys: 1
+        })
+      })
+    )
+  )
+
+  it.effect("synchronous NORMAL and the busy timeout are configurable", () =>
+    Effect.gen(function* () {
+      expect({ synchronous: yield* pragma("synchronous"), busyTimeout: yield* pragma("busy_timeout") }).toEqual({ synchronous: 1, busyTimeout: 250 })
+    }).pipe(Effect.provide(tempStore({ synchronous: "NORMAL", busyTimeoutMs: 250 })))
+  )
+
+  it.effect("the parent directories of the file are created", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const filename = path.join(yield* tempDir, "a", "b", "gantry.db")
+        yield* Effect.provide(Effect.void, SqliteStore.layer({ filename }))
+        expect(fs.statSync(filename).isFile()).toBe(true)
+      })
+    )
+  )
+
+  it.effect("a file that cannot be opened fails the layer with StoreError", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        fs.writeFileSync(path.join(dir, "plain-file"), "not a directory")
+        const exit = yield* Effect.exit(Effect.provide(Effect.void, SqliteStore.layer({ filename: path.join(dir, "plain-file", "gantry.db") })))
+        expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : exit).toBeInstanceOf(StoreError)
+      })
+    )
+  )
+
+  it.effect("a file that is not a database fails the layer with StoreError", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const filename = path.join(yield* tempDir, "garbage.db")
+        fs.writeFileSync(filename, "this is not an SQLite database, just enough bytes to have a header ".repeat(20))
+        const error = yield* Effect.flip(Effect.provide(Effect.void, SqliteStore.layer({ filename })))
+        expect(error).toBeInstanceOf(StoreError)
+        expect(error.message).toMatch(/not a database/)
+      })
+    )
+  )
+})
+
+describe("SqliteStore: queries use indexes", () => {
+  const plan = (text: string, params: ReadonlyArray<unknown>) =>
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<{ detail: string }>(`EXPLAIN QUERY PLAN ${text}`, params)).pipe(
+      Effect.map((rows) => rows.map((row) => row.detail))
+    )
+  /** Every access to the table goes through an index (a bare `SCAN runs` reads every row). */
+  const expectIndexed = (details: ReadonlyArray<string>, table: string) => {
+    const accesses = details.filter((d) => new RegExp(`^(SCAN|SEARCH) ${table}\\b`).test(d))
+    expect(accesses.length).toBeGreaterThan(0)
+    for (const access of accesses) expect(access).toMatch(/ USING (COVERING )?INDEX | USING INTEGER PRIMARY KEY /)
+  }
+  const gpu = makeQueue("gpu").name
+
+  it.effect.each<[string, RunFilter, string]>([
+    ["newest 50", { limit: 50 }, "sqlite_autoindex_runs_2"],
+    ["all, newest first", {}, "sqlite_autoindex_runs_2"],
+    ["by one status", { status: ["pending"], limit: 50 }, "runs_status_seq"],
+    ["by several statuses", { status: ["pending", "running", "stopping"], limit: 50 }, "runs_status_seq"],
+    ["by queue", { queue: gpu, limit: 50 }, "runs_queue_seq"],
+    ["by user", { user: "ana", limit: 50 }, "runs_user_seq"],
+    ["by status, queue and user", { status: ["pending", "held"], queue: gpu, user: "ana", limit: 50 }, "runs_"]
+  ])("listRuns %s", ([, filter, index]) =>
+    Effect.gen(function* () {
+      const query = SqliteStore.listRunsQuery(filter)
+      expect(query).not.toBeNull()
+      const details = yield* plan(query!.text, query!.params)
+      expectIndexed(details, "runs")
+      expect(details.join("\n")).toContain(index)
+    }).pipe(Effect.provide(tempStore()))
+  )
+
+  it.effect("load walks the partial index of unfinished runs, with no sort", () =>
+    Effect.gen(function* () {
+      const details = yield* plan(SqliteStore.LOAD_RUNS, [])
+      expect(details).toEqual(["SCAN runs USING INDEX runs_unfinished"])
+    }).pipe(Effect.provide(tempStore()))
+  )
+
+  it.effect("idempotency lookup, timeline and cleanup are indexed", () =>
+    Effect.gen(function* () {
+      expectIndexed(yield* plan(SqliteStore.FIND_BY_IDEMPOTENCY_KEY, ["k"]), "runs")
+      expectIndexed(yield* plan(SqliteStore.TIMELINE, ["r1"]), "run_events")
+      expectIndexed(yield* plan(SqliteStore.CLEANUP[0], [0]), "run_events")
+      expectIndexed(yield* plan(SqliteStore.CLEANUP[0], [0]), "runs")
+      expectIndexed(yield* plan(SqliteStore.CLEANUP[1], [0]), "runs")
+      expectIndexed(yield* plan(SqliteStore.CLEANUP[2], [0]), "journal")
+    }).pipe(Effect.provide(tempStore()))
+  )
+})
+
+describe("SqliteStore: journal", () => {
+  it.effect("entries are written and read back, newest first; cleanup drops old ones", () =>
+    Effect.gen(function* () {
+      const journal = yield* Journal
+      for (const [cycle, at] of [[1, 100], [2, 200], [3, 300]]) yield* journal.record(entry(cycle, at))
+      expect(yield* SqliteStore.readJournal(2)).toEqual([entry(3, 300), entry(2, 200)])
+      expect(yield* (yield* Store).cleanup(250)).toBe(0)
+      expect(yield* SqliteStore.readJournal(10)).toEqual([entry(3, 300)])
+    }).pipe(Effect.provide(tempStore()))
+  )
+
+  it.effect("a journal write that fails does not fail the cycle (the port cannot fail)", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql.unsafe(`DROP TABLE journal`)
+      const exit = yield* Effect.exit((yield* Journal).record(entry(1, 1)))
+      expect(Exit.isSuccess(exit)).toBe(true)
+      const error = yield* Effect.flip(SqliteStore.readJournal(1))
+      expect(error).toBeInstanceOf(StoreError)
+      expect(error.message).toContain("no such table: journal")
+    }).pipe(Effect.provide(tempStore()))
+  )
+})
+
+describe("SqliteStore: GPU inventory", () => {
+  const gpu = (index: number) => ({ index, uuid: `GPU-${index}`, name: "NVIDIA H100", memoryMiB: 81_559 })
+
+  it.effect("the inventory is replaced by each snapshot; drains outlive a missing card", () =>
+    Effect.gen(function* () {
+      const store = yield* Store
+      yield* SqliteStore.saveInventory([gpu(0), gpu(1), gpu(2)])
+      yield* store.commit({ ...emptyBatch, drainedGpus: [{ index: 1, drained: true }, { index: 5, drained: true }] })
+      expect(yield* SqliteStore.inventory).toEqual([gpu(0), gpu(1), gpu(2)])
+      yield* SqliteStore.saveInventory([gpu(0), { ...gpu(2), name: "NVIDIA H200" }])
+      expect(yield* SqliteStore.inventory).toEqual([gpu(0), { ...gpu(2), name: "NVIDIA H200" }])
+      expect((yield* store.load).drainedGpus).toEqual([1, 5])
+      yield* SqliteStore.saveInventory([])
+      expect(yield* SqliteStore.inventory).toEqual([])
+      expect((yield* store.load).drainedGpus).toEqual([1, 5])
+    }).pipe(Effect.provide(tempStore()))
+  )
+})
