@@ -1,0 +1,392 @@
+/**
+ * The runner's Executor: runs each attempt as a real process that outlives the runner.
+ *
+ * Design (SPEC §5 stopping, §7 recovery; DESIGN.md "Runner specifics"):
+ *
+ * - **A wrapper in its own session.** Each attempt is started as `bash gantry-wrapper.sh ...`
+ *   (see wrapper.ts), spawned detached (a new session), stdio straight to files, unref'd. When
+ *   the runner dies, even by SIGKILL, nothing ties the wrapper or the run to it. The wrapper
+ *   starts the command in a process group of its own and waits for it; `signal` targets that
+ *   group (so grandchildren die too) and never the wrapper, which must live to record the exit.
+ * - **Exit files, not pipes or parent-child status.** The wrapper writes the exit status to
+ *   `<dataDir>/exits/<runId>.<attempt>.json` atomically (tmp file + rename). A file is still
+ *   there when no runner was alive at the time, and a restarted runner is not the process's
+ *   parent, so it cannot `waitpid` it anyway. The runner learns of exits by watching that one
+ *   folder with `fs.watch` (inotify), event-driven, never by polling; a run's `onExit` is
+ *   called once, on the first event (or wrapper 'exit', a fast path for own children) that
+ *   finds its file.
+ * - **Pids with start times.** The wrapper records its own pid and start time, the command's
+ *   pid/pgid and start time and the boot id in the attempt folder (`proc.json`). `adopt` trusts
+ *   a recorded wrapper pid only when the process with that pid started at the recorded time
+ *   in the same boot: a recycled pid is someone else (see Proc.ts).
+ *
+ * Layout under `dataDir`:
+ *
+ *     gantry-wrapper.sh                  the wrapper script (rewritten atomically at start)
+ *     runs/<runId>/<attempt>/stdout.log  the command's stdout
+ *     runs/<runId>/<attempt>/stderr.log  the command's stderr
+ *     runs/<runId>/<attempt>/proc.json   {wrapperPid, wrapperStart, pid, pgid, processStart, bootId}
+ *     runs/<runId>/<attempt>/jobs        bash's job table at each SIGCHLD (exit vs signal)
+ *     runs/<runId>/<attempt>/wrapper.log the wrapper's own messages
+ *     exits/<runId>.<attempt>.json       {"exitCode": N | null, "signal": "SIGTERM" | null, "status": N}
+ *
+ * The command's environment is the runner's, then the run's `env`, then CUDA_VISIBLE_DEVICES
+ * and NVIDIA_VISIBLE_DEVICES (the assigned GPU indices, "" for none), GANTRY_RUN_ID and
+ * GANTRY_ATTEMPT. `start` fails with SpawnError when the cwd is missing or the command is not
+ * an executable on PATH; what only the exec can tell (126/127) is an ordinary exit.
+ *
+ * Run ids are percent-encoded when used as a path segment. Closing the Scope stops watching;
+ * it never signals a run.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import {
+  accessSync,
+  closeSync,
+  constants,
+  type FSWatcher,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  watch,
+  writeFileSync
+} from "node:fs"
+import { delimiter, join, resolve } from "node:path"
+import type { Run } from "@gantry/core"
+import { Executor, type ExecutorService, type RunExit, SpawnError, type StopSignal } from "@gantry/engine"
+import { Duration, Effect, Layer, Runtime, type Scope } from "effect"
+import { isProcessAlive } from "./Proc.js"
+import { WRAPPER_SCRIPT } from "./wrapper.js"
+
+export interface NodeExecutorOptions {
+  /** The runner's data dir; run folders and exit files live under it. */
+  readonly dataDir: string
+  /** How long `signal` waits for a just-started run to report its process group (default 10 s). */
+  readonly pgidWaitMs?: number
+}
+
+/** What the wrapper records in `proc.json` once the command is started. */
+export interface ProcInfo {
+  readonly wrapperPid: number
+  readonly wrapperStart: string
+  readonly pid: number
+  readonly pgid: number
+  /** The command's start time; empty when it ended before the wrapper could read it. */
+  readonly processStart: string
+  readonly bootId: string
+}
+
+/** A run id as one safe path segment. */
+const segment = (runId: string): string =>
+  runId === "." || runId === ".." ? runId.replaceAll(".", "%2E") : encodeURIComponent(runId)
+
+/** The folder of one attempt: `<dataDir>/runs/<runId>/<attempt>`. */
+export const runDir = (dataDir: string, runId: string, attempt: number): string =>
+  join(dataDir, "runs", segment(runId), String(attempt))
+
+/** Where an attempt's stdout and stderr go. */
+export const logPaths = (dataDir: string, runId: string, attempt: number): { readonly stdout: string; readonly stderr: string } => {
+  const dir = runDir(dataDir, runId, attempt)
+  return { stdout: join(dir, "stdout.log"), stderr: join(dir, "stderr.log") }
+}
+
+/** The folder the exit files are written to (and watched). */
+export const exitsDir = (dataDir: string): string => join(dataDir, "exits")
+
+const exitName = (runId: string, attempt: number): string => `${segment(runId)}.${attempt}.json`
+
+/** The exit file of one attempt: `<dataDir>/exits/<runId>.<attempt>.json`. */
+export const exitPath = (dataDir: string, runId: string, attempt: number): string =>
+  join(exitsDir(dataDir), exitName(runId, attempt))
+
+/** Deletes a run's files (every attempt's folder and exit file), e.g. when old runs are cleaned up. */
+export const removeRunFiles = (dataDir: string, runId: string, attempts: number): void => {
+  rmSync(join(dataDir, "runs", segment(runId)), { recursive: true, force: true })
+  for (let attempt = 1; attempt <= attempts; attempt++) rmSync(exitPath(dataDir, runId, attempt), { force: true })
+}
+
+/** The wrapper's record of an attempt's processes; null while it is not (fully) written. */
+export const readProcInfo = (attemptDir: string): ProcInfo | null => {
+  try {
+    const raw: unknown = JSON.parse(readFileSync(join(attemptDir, "proc.json"), "utf8"))
+    if (typeof raw !== "object" || raw === null) return null
+    const o = raw as Record<string, unknown>
+    const positive = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v > 0
+    if (!positive(o.wrapperPid) || !positive(o.pid) || !positive(o.pgid)) return null
+    if (typeof o.wrapperStart !== "string" || typeof o.processStart !== "string" || typeof o.bootId !== "string") return null
+    return {
+      wrapperPid: o.wrapperPid,
+      wrapperStart: o.wrapperStart,
+      pid: o.pid,
+      pgid: o.pgid,
+      processStart: o.processStart,
+      bootId: o.bootId
+    }
+  } catch {
+    return null
+  }
+}
+
+const LOST: RunExit = { exitCode: null, signal: null, lost: true }
+
+/** An exit file's content; null when there is none yet; `lost` when it is unreadable. */
+export const readExitFile = (path: string): RunExit | null => {
+  let text: string
+  try {
+    text = readFileSync(path, "utf8")
+  } catch {
+    return null
+  }
+  try {
+    const o = JSON.parse(text) as Record<string, unknown>
+    const exitCode = o.exitCode
+    const signal = o.signal
+    if ((exitCode === null || (typeof exitCode === "number" && Number.isInteger(exitCode))) && (signal === null || typeof signal === "string")) {
+      return { exitCode, signal }
+    }
+  } catch {
+    // fall through: the file exists, so the process ended, but how is unknown
+  }
+  return LOST
+}
+
+const isDirectory = (path: string): boolean => {
+  try {
+    return statSync(path).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+const isExecutableFile = (path: string): boolean => {
+  try {
+    if (!statSync(path).isFile()) return false
+    accessSync(path, constants.X_OK)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** `command` as the shell would find it: a path (relative to cwd) or a PATH lookup. */
+const findExecutable = (command: string, path: string | undefined, cwd: string): string | null => {
+  if (command.includes("/")) {
+    const full = resolve(cwd, command)
+    return isExecutableFile(full) ? full : null
+  }
+  for (const dir of (path ?? "").split(delimiter)) {
+    const full = resolve(cwd, dir === "" ? "." : dir, command)
+    if (isExecutableFile(full)) return full
+  }
+  return null
+}
+
+const findBash = (): string => findExecutable("bash", process.env.PATH, "/") ?? "/bin/bash"
+
+/**
+ * The Executor in a Scope: the scope holds the exit-folder watch; closing it stops watching
+ * (no more `onExit` calls from this executor) and leaves every run running.
+ */
+export const make = (options: NodeExecutorOptions): Effect.Effect<ExecutorService, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const dataDir = resolve(options.dataDir)
+    const exits = exitsDir(dataDir)
+    const pgidWait = Duration.millis(options.pgidWaitMs ?? 10_000)
+    const runtime = yield* Effect.runtime<never>()
+    const warn = (message: string, cause?: unknown) =>
+      Runtime.runFork(runtime)(cause === undefined ? Effect.logWarning(message) : Effect.logWarning(message, cause))
+
+    const wrapperPath = join(dataDir, "gantry-wrapper.sh")
+    const bash = findBash()
+    yield* Effect.sync(() => {
+      mkdirSync(exits, { recursive: true })
+      mkdirSync(join(dataDir, "runs"), { recursive: true })
+      // atomically, so that a wrapper still reading the previous version keeps its own copy
+      const tmp = `${wrapperPath}.${process.pid}.tmp`
+      writeFileSync(tmp, WRAPPER_SCRIPT, { mode: 0o644 })
+      renameSync(tmp, wrapperPath)
+    })
+
+    /** Exit-file name → the onExit of a run still waited for; deleted before it is called. */
+    const waiters = new Map<string, (exit: RunExit) => void>()
+    let closed = false
+
+    /** Calls the waiter of `name` once its exit file exists (or `lost` if the wrapper is gone without one). */
+    const deliver = (name: string, wrapperGone = false): void => {
+      const onExit = waiters.get(name)
+      if (onExit === undefined) return
+      const exit = readExitFile(join(exits, name)) ?? (wrapperGone ? LOST : null)
+      if (exit === null) return
+      waiters.delete(name)
+      onExit(exit)
+    }
+
+    const watcher: FSWatcher = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        watch(exits, { persistent: false }, (_event, filename) => {
+          if (closed) return
+          // no name (e.g. the inotify queue overflowed): look at every waited-for run
+          if (filename === null) for (const name of [...waiters.keys()]) deliver(name)
+          else deliver(filename.toString())
+        })
+      ),
+      (w) =>
+        Effect.sync(() => {
+          closed = true
+          waiters.clear()
+          w.close()
+        })
+    )
+    watcher.on("error", (error) => warn(`watching ${exits} failed; exits are no longer noticed`, error))
+    // nothing is waited for yet; start and adopt look for an existing file right after they register
+
+    const spawnError = (message: string) => Effect.fail(new SpawnError({ message }))
+
+    const start: ExecutorService["start"] = ({ run, gpus }, onExit) =>
+      Effect.suspend(() => {
+        const [program] = run.command
+        if (program === undefined || program === "") return spawnError("the command is empty")
+        const cwd = resolve(run.cwd ?? process.cwd())
+        if (!isDirectory(cwd)) return spawnError(`working directory ${cwd} does not exist or is not a directory`)
+        const visible = gpus.join(",")
+        const env: NodeJS.ProcessEnv = {
+          ...process.env,
+          ...run.env,
+          CUDA_VISIBLE_DEVICES: visible,
+          NVIDIA_VISIBLE_DEVICES: visible,
+          GANTRY_RUN_ID: run.id,
+          GANTRY_ATTEMPT: String(run.attempt)
+        }
+        if (findExecutable(program, env.PATH, cwd) === null) {
+          return spawnError(`${program}: command not found or not executable (cwd ${cwd})`)
+        }
+        // bash would source $BASH_ENV at the wrapper's start: hand it over for the command only
+        if (env.BASH_ENV !== undefined) {
+          env.GANTRY_BASH_ENV = env.BASH_ENV
+          delete env.BASH_ENV
+        }
+
+        const dir = runDir(dataDir, run.id, run.attempt)
+        const name = exitName(run.id, run.attempt)
+        const logs = logPaths(dataDir, run.id, run.attempt)
+        let child: ChildProcess
+        const fds: Array<number> = []
+        try {
+          // a fresh attempt: nothing of an earlier try of the same attempt may be mistaken for it
+          rmSync(join(exits, name), { force: true })
+          rmSync(dir, { recursive: true, force: true })
+          mkdirSync(dir, { recursive: true })
+          fds.push(openSync(logs.stdout, "w"), openSync(logs.stderr, "w"))
+          // registered before the spawn: the exit event may come as soon as the process exists
+          waiters.set(name, onExit)
+          child = spawn(bash, [wrapperPath, dir, join(exits, name), ...run.command], {
+            cwd,
+            env,
+            detached: true,
+            stdio: ["ignore", fds[0], fds[1]]
+          })
+        } catch (error) {
+          waiters.delete(name)
+          return spawnError(`could not start ${program}: ${error instanceof Error ? error.message : String(error)}`)
+        } finally {
+          for (const fd of fds) closeSync(fd)
+        }
+        const failed = new Promise<Error>((resume) => child.once("error", resume))
+        if (child.pid === undefined) {
+          waiters.delete(name)
+          return Effect.promise(() => failed).pipe(
+            Effect.flatMap((error) => spawnError(`could not start the run wrapper (${bash}): ${error.message}`))
+          )
+        }
+        // fast path for our own children: the wrapper writes the exit file before it exits, so
+        // when it is gone without one, the status is lost (e.g. someone SIGKILLed the wrapper)
+        child.once("exit", () => {
+          if (!closed) deliver(name, true)
+        })
+        child.unref()
+        return Effect.void
+      })
+
+    /** The attempt's process record, waiting (bounded) for a just-started wrapper to write it. */
+    const awaitProcInfo = (dir: string, name: string): Effect.Effect<ProcInfo | null> =>
+      Effect.async<ProcInfo | null>((resume) => {
+        let settled = false
+        let dirWatch: FSWatcher | undefined
+        const check = () => {
+          if (settled) return
+          const info = readProcInfo(dir)
+          const ended = info === null && readExitFile(join(exits, name)) !== null
+          if (info === null && !ended) return
+          settled = true
+          dirWatch?.close()
+          resume(Effect.succeed(info))
+        }
+        try {
+          dirWatch = watch(dir, { persistent: false }, check)
+          dirWatch.on("error", () => check())
+        } catch {
+          // no such attempt folder: this attempt was never started here
+          settled = true
+          resume(Effect.succeed(null))
+          return
+        }
+        check()
+        return Effect.sync(() => dirWatch?.close())
+      }).pipe(
+        Effect.timeoutTo({ duration: pgidWait, onSuccess: (info) => info, onTimeout: () => null })
+      )
+
+    const signal = (run: Run, stop: StopSignal): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        const dir = runDir(dataDir, run.id, run.attempt)
+        const name = exitName(run.id, run.attempt)
+        const info = readProcInfo(dir) ?? (yield* awaitProcInfo(dir, name))
+        if (info === null) {
+          if (readExitFile(join(exits, name)) === null) warn(`run ${run.id} attempt ${run.attempt}: no process group known, ${stop} not sent`)
+          return
+        }
+        // ended, or wrapper and command both gone (or another boot): the group id may be someone else's now
+        if (readExitFile(join(exits, name)) !== null) return
+        const ours =
+          isProcessAlive({ pid: info.wrapperPid, processStart: info.wrapperStart, bootId: info.bootId }) ||
+          (info.processStart !== "" && isProcessAlive({ pid: info.pid, processStart: info.processStart, bootId: info.bootId }))
+        if (!ours) return
+        try {
+          process.kill(-info.pgid, stop === "TERM" ? "SIGTERM" : "SIGKILL")
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== "ESRCH") warn(`run ${run.id}: SIG${stop} to group ${info.pgid} failed`, error)
+        }
+      })
+
+    const adopt: ExecutorService["adopt"] = (run, onExit) =>
+      Effect.sync(() => {
+        const dir = runDir(dataDir, run.id, run.attempt)
+        const name = exitName(run.id, run.attempt)
+        const ended = readExitFile(join(exits, name))
+        if (ended !== null) {
+          onExit(ended)
+          return true
+        }
+        const info = readProcInfo(dir)
+        if (info !== null && isProcessAlive({ pid: info.wrapperPid, processStart: info.wrapperStart, bootId: info.bootId })) {
+          waiters.set(name, onExit)
+          deliver(name) // it may have ended between the first look and the registration
+          return true
+        }
+        // the wrapper may have written its file and exited between the two looks
+        const late = readExitFile(join(exits, name))
+        if (late !== null) {
+          onExit(late)
+          return true
+        }
+        return false
+      })
+
+    return { start, signal, adopt } satisfies ExecutorService
+  })
+
+/** The Executor for the runner; the watch lives as long as the layer. */
+export const layer = (options: NodeExecutorOptions): Layer.Layer<Executor> => Layer.scoped(Executor, make(options))
+

@@ -1,0 +1,65 @@
+/**
+ * Process identity on Linux, read from /proc.
+ *
+ * A pid alone does not name a process: after it exits the kernel hands the same number to
+ * another one, and after a reboot every number means something else. So whoever records a
+ * pid to find the process again later (the executor's run wrapper, the runner's lease) also
+ * records the process's start time (field 22 of `/proc/<pid>/stat`, in clock ticks since
+ * boot) and the boot id (`/proc/sys/kernel/random/boot_id`). The same pid with the same start
+ * time in the same boot is the same process; anything else is a stranger.
+ */
+import { readFileSync } from "node:fs"
+
+/** Enough to find one process again, even after its pid was handed to another one. */
+export interface ProcessIdentity {
+  readonly pid: number
+  /** Field 22 of /proc/<pid>/stat when it was recorded. */
+  readonly processStart: string
+  /** The boot id when it was recorded; when given, a process of another boot is never alive. */
+  readonly bootId?: string | null
+}
+
+/**
+ * The fields of /proc/<pid>/stat after `comm`, so index 0 is field 3 (state). `comm` is the
+ * executable's name in parentheses and may itself hold spaces and parentheses, so the fields
+ * start after the last ')' of the line.
+ */
+const statFields = (pid: number): ReadonlyArray<string> | null => {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return null
+  let stat: string
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+  } catch {
+    return null
+  }
+  const close = stat.lastIndexOf(")")
+  if (close < 0) return null
+  return stat.slice(close + 1).trim().split(/\s+/)
+}
+
+/** Index of field 22 (starttime) among the fields after comm (which start at field 3). */
+const START_TIME = 22 - 3
+
+/** The start time of a live (or zombie) process, as the kernel reports it; null when there is none. */
+export const processStartTime = (pid: number): string | null => statFields(pid)?.[START_TIME] ?? null
+
+let cachedBootId: string | undefined
+
+/** This boot's id: it changes at every reboot, so a recorded pid from another boot is void. */
+export const currentBootId = (): string => {
+  if (cachedBootId === undefined) cachedBootId = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim()
+  return cachedBootId
+}
+
+/**
+ * True when the process is still running: the pid exists, it is not a zombie, it started at
+ * the recorded time, and (when a boot id was recorded) the machine has not rebooted since.
+ */
+export const isProcessAlive = (identity: ProcessIdentity): boolean => {
+  if (identity.bootId != null && identity.bootId !== currentBootId()) return false
+  const fields = statFields(identity.pid)
+  if (fields === null) return false
+  const state = fields[0]
+  if (state === "Z" || state === "X" || state === "x") return false
+  return fields[START_TIME] === identity.processStart
+}

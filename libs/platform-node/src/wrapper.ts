@@ -1,0 +1,83 @@
+/**
+ * The run wrapper: a small bash script that sits between the runner and a run's command.
+ * NodeExecutor writes it once to `<dataDir>/gantry-wrapper.sh` and starts every run as
+ *
+ *     bash <dataDir>/gantry-wrapper.sh <attemptDir> <exitFile> <command> [args...]
+ *
+ * in a new session (the runner spawns it detached), so it outlives the runner. It:
+ *
+ * 1. sends its own messages (bash job notices) to `<attemptDir>/wrapper.log`, keeping the
+ *    run's stdout/stderr (the files the runner opened as its fds 1 and 2) for the command;
+ * 2. traps HUP, INT and TERM with a handler that only notes the signal (a handler, not an
+ *    ignore: an ignored signal would stay ignored in the command, a handler resets on exec);
+ * 3. turns job control on (`set -m`) so the command, started in the background, gets a process
+ *    group of its own (pgid = its pid). The runner signals that group; the wrapper is not in it,
+ *    so a stopped run's exit is still recorded;
+ * 4. records `proc.json`: its own pid and start time, the command's pid, pgid and start time,
+ *    and the boot id, so that a restarted runner can tell the wrapper from a recycled pid;
+ * 5. waits for the command (again after a noted signal interrupted the wait) and writes the
+ *    exit file atomically (a temporary file, then `mv`): `{"exitCode":N,"signal":null,"status":N}`
+ *    or `{"exitCode":null,"signal":"SIGTERM","status":143}`.
+ *
+ * `wait` reports a signal death as 128+N, just like `exit 128+N`. To tell the two apart, a
+ * CHLD trap appends the job table (`jobs -l`, C locale) to `<attemptDir>/jobs` at every child
+ * state change: a job that exited reads "Exit N" or "Done" there, a killed one the signal's
+ * description. Bash may forget a finished job's table entry when it starts another child, so
+ * nothing is forked between starting the command and the wait (builtins only: `proc.json` is
+ * written in place by one `printf`, and readers treat an empty or partial file as "not yet").
+ * Where the table has no verdict, a status above 128 counts as a signal. That `jobs` may
+ * clean the finished job out of the table while `wait` is still looking for it (bash then
+ * says "wait_for: No record of process" and returns 127, about 1 in 300 quick jobs under
+ * load); bash keeps the status of finished background jobs, so a 127 is checked by a
+ * second `wait`, which returns the real status (127 again for a real 127).
+ *
+ * The runner hands the run's BASH_ENV over as GANTRY_BASH_ENV (bash would source it when the
+ * wrapper starts) and the wrapper exports it back for the command. With bash older than 5.1 (no `wait -f`) a run stopped by SIGSTOP/SIGTSTP is reported as
+ * ended by that signal.
+ */
+export const WRAPPER_SCRIPT = `# gantry run wrapper, written by @gantry/platform-node (see its src/wrapper.ts).
+# usage: bash gantry-wrapper.sh ATTEMPT_DIR EXIT_FILE COMMAND [ARG...]
+dir=$1 exitfile=$2
+shift 2
+exec 3>&1 4>&2 >>"$dir/wrapper.log" 2>&1
+if [ -n "\${GANTRY_BASH_ENV+x}" ]; then export BASH_ENV=$GANTRY_BASH_ENV; fi
+unset GANTRY_BASH_ENV
+interrupted=0
+trap 'interrupted=1' HUP INT TERM
+set -m -f
+waitf=
+if ((BASH_VERSINFO[0] > 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] >= 1))); then waitf=-f; fi
+trap 'LC_ALL=C jobs -l >>"$dir/jobs"' CHLD
+"$@" 1>&3 2>&4 3>&- 4>&- &
+pid=$!
+exec 3>&- 4>&-
+# builtins only until the wait (see src/wrapper.ts)
+read -r boot </proc/sys/kernel/random/boot_id
+read -r stat </proc/$$/stat; stat=\${stat##*) }; set -- $stat; wstart=\${20}
+pstart=
+read -r stat </proc/$pid/stat && { stat=\${stat##*) }; set -- $stat; pstart=\${20}; }
+printf '{"wrapperPid":%d,"wrapperStart":"%s","pid":%d,"pgid":%d,"processStart":"%s","bootId":"%s"}\\n' \\
+  "$$" "$wstart" "$pid" "$pid" "$pstart" "$boot" >"$dir/proc.json"
+while :; do
+  interrupted=0
+  wait $waitf "$pid"; status=$?
+  [ "$interrupted" = 1 ] && kill -0 "$pid" 2>/dev/null || break
+done
+if [ "$status" = 127 ]; then wait "$pid"; status=$?; fi
+trap - CHLD
+killed=1
+if [ -f "$dir/jobs" ]; then
+  while read -r line; do
+    case $line in
+      *" $pid Exit "*|*" $pid Done "*|*" $pid Done") killed=0 ;;
+    esac
+  done <"$dir/jobs"
+fi
+if [ "$status" -gt 128 ] && [ "$killed" = 1 ] && sig=$(kill -l $((status - 128)) 2>/dev/null); then
+  json="{\\"exitCode\\":null,\\"signal\\":\\"SIG$sig\\",\\"status\\":$status}"
+else
+  json="{\\"exitCode\\":$status,\\"signal\\":null,\\"status\\":$status}"
+fi
+tmp="\${exitfile%/*}/.\${exitfile##*/}.tmp"
+printf '%s\\n' "$json" >"$tmp" && mv -f "$tmp" "$exitfile"
+`

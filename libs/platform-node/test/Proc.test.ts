@@ -1,0 +1,45 @@
+import { spawn, spawnSync } from "node:child_process"
+import { copyFileSync, readFileSync } from "node:fs"
+import { join } from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
+import { currentBootId, isProcessAlive, processStartTime } from "../src/Proc.js"
+import { cleanupAll, eventually, tempDir, within } from "./helpers.js"
+
+afterEach(cleanupAll)
+
+describe("Proc", () => {
+  it("reads a process's start time (field 22 of /proc/<pid>/stat), even when its name holds spaces and parentheses", async () => {
+    const dir = tempDir()
+    const comm = "a) b (c) d"
+    const binary = join(dir, comm)
+    copyFileSync("/bin/sleep", binary)
+    spawnSync("chmod", ["755", binary])
+    const child = spawn(binary, ["30"], { stdio: "ignore" })
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+    const pid = child.pid!
+    await eventually(() => readFileSync(`/proc/${pid}/stat`, "utf8").includes(`(${comm})`), "the exec")
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    const expected = stat.slice(`${pid} (${comm}) `.length).split(" ")[22 - 3]
+    expect(expected).toMatch(/^\d+$/)
+    expect(processStartTime(pid)).toBe(expected)
+    expect(isProcessAlive({ pid, processStart: expected! })).toBe(true)
+    child.kill("SIGKILL")
+    await within(exited, 5000, "the child to exit")
+    expect(processStartTime(pid)).toBeNull()
+    expect(isProcessAlive({ pid, processStart: expected! })).toBe(false)
+  })
+
+  it("knows this process, and refuses another start time, another boot, or no such pid", () => {
+    const start = processStartTime(process.pid)
+    expect(start).toMatch(/^\d+$/)
+    expect(isProcessAlive({ pid: process.pid, processStart: start! })).toBe(true)
+    expect(isProcessAlive({ pid: process.pid, processStart: start!, bootId: currentBootId() })).toBe(true)
+    expect(isProcessAlive({ pid: process.pid, processStart: String(Number(start) + 1) })).toBe(false)
+    expect(isProcessAlive({ pid: process.pid, processStart: start!, bootId: "00000000-0000-0000-0000-000000000000" })).toBe(false)
+    for (const pid of [0, -1, 1.5, Number.NaN, 2 ** 40]) {
+      expect(processStartTime(pid)).toBeNull()
+      expect(isProcessAlive({ pid, processStart: "1" })).toBe(false)
+    }
+    expect(currentBootId()).toMatch(/^[0-9a-f-]{36}$/)
+  })
+})
