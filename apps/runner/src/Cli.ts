@@ -671,7 +671,7 @@ const serveCommand = Command.make(
     db: common.db,
     host: Options.text("host").pipe(Options.withDefault("127.0.0.1")),
     port: Options.integer("port").pipe(Options.withDefault(0), Options.withDescription("0 picks a free port")),
-    gpus: Options.text("gpus").pipe(Options.optional, Options.withDescription("none, a count, or indices 0,2,3 (default: all)"))
+    gpus: Options.text("gpus").pipe(Options.optional, Options.withDescription('none, a count (2 = the first two), or indices 0,2,3 ("2," = GPU 2 alone); default: all'))
   },
   (a) =>
     Effect.gen(function* () {

@@ -27,6 +27,7 @@ import {
 } from "@gantry/api"
 import { isTerminal, type Policy, type QueueConfig, type QueueName, RunStatus, type RunId, type Submission } from "@gantry/core"
 import { type EngineError, type EngineService, errorStatus, type GpuInfo, type StoreError, type StoreService } from "@gantry/engine"
+import { NodeExecutor } from "@gantry/platform-node"
 import { Effect, Schema } from "effect"
 
 export interface Control {
@@ -169,9 +170,15 @@ export const engineControl = (o: EngineControlOptions): Control => {
     setLimits: (policy) => api(engine.updatePolicy(policy)),
     trigger: engine.trigger,
     cleanup: (days) =>
-      days < 1 || days > 365 || !Number.isInteger(days)
-        ? Effect.fail(badRequest(`--days must be a whole number from 1 to 365, not ${days}`))
-        : api(store.cleanup(o.now() - days * DAY_MS)),
+      Effect.gen(function* () {
+        if (days < 1 || days > 365 || !Number.isInteger(days)) return yield* Effect.fail(badRequest(`--days must be a whole number from 1 to 365, not ${days}`))
+        const before = o.now() - days * DAY_MS
+        // the runs' files (logs, exit files) go with their rows, after the rows are gone
+        const doomed = (yield* api(store.listRuns({ status: RunStatus.literals.filter(isTerminal) }))).filter((r) => r.endedAt !== null && r.endedAt < before)
+        const removed = yield* api(store.cleanup(before))
+        for (const run of doomed) NodeExecutor.removeRunFiles(o.dataDir, run.id, run.attempt)
+        return removed
+      }),
     stats,
     queues: engine.queues,
     createQueue: (config) => api(engine.createQueue(config)),

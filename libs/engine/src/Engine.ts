@@ -79,6 +79,11 @@ export interface EngineService {
   readonly stats: Effect.Effect<EngineStats>
   /** Every GPU of the machine: drained or not, and the run holding it. */
   readonly gpus: Effect.Effect<ReadonlyArray<GpuView>>
+  /**
+   * Stops the engine: no more cycles, timers or exit handling; processes are left alone
+   * (a runner restarting adopts them). `layer` does this when its scope closes.
+   */
+  readonly shutdown: Effect.Effect<void>
   /** Runs a cycle now (operators' explicit trigger; harmless). */
   readonly trigger: Effect.Effect<void>
   /** Every run transition from the moment this is run until its scope closes. */
@@ -138,6 +143,9 @@ export interface EngineOptions {
   readonly offline?: boolean
 }
 
+/** After the store refused a cycle's commit, the next cycle comes this much later (if nothing else wakes one). */
+export const STORE_RETRY_MS = 1_000
+
 export const PHASES = ["collect", "snapshot", "decide", "apply", "journal"] as const
 export type Phase = (typeof PHASES)[number]
 export type PhaseTimings = Record<Phase, { readonly totalMs: number; readonly maxMs: number }>
@@ -183,10 +191,16 @@ export const make = (options: EngineOptions = {}) =>
     for (const q of stored.queues) queueConfigs.set(q.name, q)
     for (const q of queueConfigs.values()) kernel.addQueue(q)
 
+    /**
+     * Commits what changed since the last commit. When the store refuses, the changes go
+     * back to the outbox, so the next commit carries them: memory and store never part ways.
+     */
     const flush = Effect.suspend(() => {
       const out = kernel.takeOutbox()
       if (out.runs.length === 0 && out.events.length === 0 && out.deletedQueues.length === 0) return Effect.void
-      return store.commit({ ...emptyBatch, runs: out.runs, events: out.events, deletedQueues: out.deletedQueues })
+      return store
+        .commit({ ...emptyBatch, runs: out.runs, events: out.events, deletedQueues: out.deletedQueues })
+        .pipe(Effect.tapError(() => Effect.sync(() => kernel.returnOutbox(out))))
     })
 
     const snapshotAt = (at: number): Snapshot => ({
@@ -239,8 +253,11 @@ export const make = (options: EngineOptions = {}) =>
       }
       const persisted = yield* Effect.either(flush)
       if (persisted._tag === "Left") {
+        // nothing was spawned: put the starts back, and try again later (the cycle's other
+        // changes are back in the outbox and go with the next commit)
         for (const run of started.reverse()) kernel.undoStart(run)
-        yield* Effect.logError("cycle not persisted; starts undone", persisted.left)
+        timers.schedule(() => kernel.wake("store-retry"), STORE_RETRY_MS)
+        yield* Effect.logError(`cycle ${cycleNo} not persisted; ${started.length} starts undone, retrying in ${STORE_RETRY_MS} ms`, persisted.left)
         return
       }
       for (const run of started) {
@@ -272,7 +289,7 @@ export const make = (options: EngineOptions = {}) =>
 
     const findRun = (id: RunId) =>
       Effect.suspend(() => {
-        const live = kernel.runs.get(id)
+        const live = kernel.runs.get(id) ?? kernel.unflushed(id)
         if (live !== undefined) return Effect.succeed(live)
         return store.getRun(id).pipe(Effect.flatMap((run) => (run === undefined ? Effect.fail(new RunNotFound({ runId: id })) : Effect.succeed(run))))
       })
@@ -398,8 +415,13 @@ export const make = (options: EngineOptions = {}) =>
           kernel.wake("gpu")
         }),
       getRun: findRun,
-      timeline: (id) => findRun(id).pipe(Effect.zipRight(store.timeline(id))),
+      timeline: (id) =>
+        findRun(id).pipe(
+          Effect.zipRight(store.timeline(id)),
+          Effect.map((stored) => [...stored, ...kernel.unflushedEvents(id)])
+        ),
       gpus: Effect.sync(() => kernel.gpuViews().map((g) => ({ ...g }))),
+      shutdown: Effect.sync(() => kernel.close()),
       stats: Effect.sync(() => {
         let held = 0
         let blocked = 0
@@ -508,4 +530,9 @@ export const make = (options: EngineOptions = {}) =>
     return service
   })
 
-export const layer = (options: EngineOptions = {}) => Layer.effect(Engine, make(options))
+/** The engine in a scope: closing it stops the engine (`shutdown`), never the runs. */
+export const layer = (options: EngineOptions = {}) =>
+  Layer.scoped(
+    Engine,
+    Effect.tap(make(options), (engine) => Effect.addFinalizer(() => engine.shutdown))
+  )

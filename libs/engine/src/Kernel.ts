@@ -51,10 +51,11 @@ export class Kernel {
   readonly usage = new UsageTracker()
   readonly idempotency = new Map<string, RunId>()
   readonly wakeups = new Set<string>()
+  private closed = false
   private readonly actors = new Map<RunId, RunActor>()
   private readonly scheduler: Actor<typeof schedulerMachine>
   private readonly providedRunMachine: typeof runMachine
-  private outboxRuns = new Set<Run>()
+  private outboxRuns = new Map<RunId, Run>()
   private outboxEvents: Array<RunEvent> = []
   private outboxDeletedQueues: Array<QueueName> = []
   private readonly listeners = new Set<(event: RunEvent) => void>()
@@ -155,8 +156,8 @@ export class Kernel {
 
   /** Takes what changed since the last commit. */
   takeOutbox(): { runs: Array<Run>; events: Array<RunEvent>; deletedQueues: Array<QueueName> } {
-    const out = { runs: [...this.outboxRuns], events: this.outboxEvents, deletedQueues: this.outboxDeletedQueues }
-    this.outboxRuns = new Set()
+    const out = { runs: [...this.outboxRuns.values()], events: this.outboxEvents, deletedQueues: this.outboxDeletedQueues }
+    this.outboxRuns = new Map()
     this.outboxEvents = []
     this.outboxDeletedQueues = []
     return out
@@ -164,7 +165,24 @@ export class Kernel {
 
   /** Marks a run changed outside a transition (its priority override): the next commit writes it. */
   touch(run: Run): void {
-    this.outboxRuns.add(run)
+    this.outboxRuns.set(run.id, run)
+  }
+
+  /** A run changed since the last commit (a finished run stays reachable here until it is stored). */
+  unflushed(id: RunId): Run | undefined {
+    return this.outboxRuns.get(id)
+  }
+
+  /** A run's transitions not committed yet. */
+  unflushedEvents(id: RunId): ReadonlyArray<RunEvent> {
+    return this.outboxEvents.filter((e) => e.runId === id)
+  }
+
+  /** Puts back what a failed commit took, ahead of anything changed since. */
+  returnOutbox(out: { runs: ReadonlyArray<Run>; events: ReadonlyArray<RunEvent>; deletedQueues: ReadonlyArray<QueueName> }): void {
+    this.outboxRuns = new Map([...out.runs.map((r) => [r.id, r] as const), ...this.outboxRuns])
+    this.outboxEvents = [...out.events, ...this.outboxEvents]
+    this.outboxDeletedQueues = [...out.deletedQueues, ...this.outboxDeletedQueues]
   }
 
   onRunEvent(listener: (event: RunEvent) => void): () => void {
@@ -174,14 +192,27 @@ export class Kernel {
 
   private record(run: Run, from: RunStatus | null, to: RunStatus, reason: string): void {
     const event: RunEvent = { runId: run.id, from, to, reason, at: this.hooks.now(), attempt: run.attempt }
-    this.outboxRuns.add(run)
+    this.outboxRuns.set(run.id, run)
     this.outboxEvents.push(event)
     for (const listener of this.listeners) listener(event)
   }
 
   // ---------------------------------------------------------------- wake-ups
 
+  /**
+   * Stops every actor and timer without touching a process: nothing runs a cycle, records
+   * an exit or signals a run after this. The runs go on; the next engine adopts them.
+   */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.timeouts.stop()
+    for (const actor of this.actors.values()) actor.stop()
+    this.scheduler.stop()
+  }
+
   wake(reason: string): void {
+    if (this.closed) return
     this.wakeups.add(reason)
     this.scheduler.send({ type: "WAKE" })
   }
@@ -321,7 +352,8 @@ export class Kernel {
     actor?.stop()
     this.actors.delete(run.id)
     this.release(run)
-    this.moved(run, "pending", run, "requeued: store failed")
+    // back in its place: the start never happened, so it keeps its eligible time (SPEC §3)
+    this.moved(run, "pending", run, "requeued: store failed", true)
   }
 
   sendToActive(run: Run, event: RunMachineEvent): boolean {
@@ -333,6 +365,7 @@ export class Kernel {
   }
 
   exited(runId: RunId, exit: RunExit): void {
+    if (this.closed) return
     const run = this.runs.get(runId)
     if (run === undefined) return
     this.sendToActive(run, exit.lost === true ? { type: "LOST" } : { type: "EXIT", exitCode: exit.exitCode, signal: exit.signal })
@@ -362,7 +395,8 @@ export class Kernel {
     run: Run,
     to: RunStatus,
     outcome: Pick<Run, "attempt" | "exitCode" | "signal" | "failReason" | "stopCause">,
-    reason: string
+    reason: string,
+    keepEligibleAt = false
   ): void {
     const from = run.status
     run.status = to
@@ -372,7 +406,7 @@ export class Kernel {
     run.failReason = outcome.failReason
     run.stopCause = outcome.stopCause
     if (to === "pending") {
-      run.eligibleAt = this.hooks.now()
+      if (!keepEligibleAt) run.eligibleAt = this.hooks.now()
       run.startedAt = null
       run.assignedGpus = []
     }

@@ -52,6 +52,12 @@ export class PendingTimeouts {
     this.heap.remove(entry)
   }
 
+  /** Cancels the timer (the engine is shutting down). */
+  stop(): void {
+    if (this.timer !== null) this.timers.cancel(this.timer.id)
+    this.timer = null
+  }
+
   private arm(): void {
     const first = this.heap.peek()
     if (first === undefined) return

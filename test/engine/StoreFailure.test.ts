@@ -1,0 +1,83 @@
+/**
+ * SPEC §7 "a change is acknowledged only after it is committed", when the commit fails: the
+ * real engine on the real SQLite store and the real Node executor, with a trigger in the
+ * database that refuses any run going to `running` (as a full disk would refuse the cycle).
+ */
+import { SqlClient } from "@effect/sql"
+import { isTerminal, type RunEvent, type RunId, UserName } from "@gantry/core"
+import { Engine, EngineTag, GpuInventory, Store } from "@gantry/engine"
+import { NodeExecutor } from "@gantry/platform-node"
+import { SqliteStore } from "@gantry/store-sqlite"
+import { Duration, Effect, Layer, Queue } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
+
+const dirs: Array<string> = []
+afterEach(() => {
+  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true })
+})
+
+/** Takes events until one matches, failing after `timeoutMs`. */
+const until = (events: Queue.Dequeue<RunEvent>, match: (e: RunEvent) => boolean, timeoutMs = 10_000) =>
+  Effect.gen(function* () {
+    const seen: Array<RunEvent> = []
+    for (;;) {
+      const event = yield* Queue.take(events)
+      seen.push(event)
+      if (match(event)) return seen
+    }
+  }).pipe(Effect.timeoutFail({ duration: Duration.millis(timeoutMs), onTimeout: () => new Error("timed out waiting for a run event") }))
+
+describe("a cycle whose commit fails", () => {
+  it("spawns nothing, keeps the run's place, and starts it once the store takes commits again", async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "gantry-store-failure-"))
+    dirs.push(dataDir)
+    const storeLayer = SqliteStore.layer({ filename: path.join(dataDir, "gantry.db") })
+    const engineLayer = Engine.layer().pipe(
+      Layer.provide(NodeExecutor.layer({ dataDir })),
+      Layer.provide(Layer.succeed(GpuInventory, { list: Effect.succeed([]) })),
+      Layer.provideMerge(storeLayer)
+    )
+    const program = Effect.gen(function* () {
+      const engine = yield* EngineTag
+      const store = yield* Store
+      const sql = yield* SqlClient.SqlClient
+      const events = yield* engine.subscribe
+      yield* sql.unsafe(
+        `CREATE TRIGGER refuse_start BEFORE UPDATE OF status ON runs WHEN NEW.status = 'running'
+         BEGIN SELECT RAISE(ABORT, 'injected: the disk refuses'); END`
+      )
+      const submitted = yield* engine.submit({ command: ["sh", "-c", "echo started"], user: UserName.make("ana"), cwd: dataDir })
+      if (submitted._tag !== "Accepted") throw new Error("not accepted")
+      const id: RunId = submitted.run.id
+      const eligibleAt = submitted.run.eligibleAt
+
+      // the cycle assumes the start, the commit fails, the start is undone
+      yield* until(events, (e) => e.runId === id && e.to === "pending" && e.reason === "requeued: store failed")
+      const waiting = yield* engine.getRun(id)
+      expect(waiting.status).toBe("pending")
+      expect(waiting.eligibleAt).toBe(eligibleAt)
+      expect(fs.existsSync(NodeExecutor.runDir(dataDir, id, 1))).toBe(false) // no process was spawned
+      expect((yield* store.getRun(id))?.status).toBe("pending")
+
+      // the store works again: the retry cycle starts it, once
+      yield* sql.unsafe(`DROP TRIGGER refuse_start`)
+      yield* until(events, (e) => e.runId === id && isTerminal(e.to))
+      const done = yield* engine.getRun(id)
+      expect(done.status).toBe("completed")
+      expect(fs.readFileSync(NodeExecutor.logPaths(dataDir, id, 1).stdout, "utf8")).toBe("started\n")
+      // the stored timeline tells what happened, the undone start included
+      const timeline = (yield* engine.timeline(id)).map((e) => `${e.from ?? "-"}→${e.to} ${e.reason}`)
+      expect(timeline).toEqual([
+        "-→pending submitted",
+        "pending→running started",
+        "running→pending requeued: store failed",
+        "pending→running started",
+        "running→completed exit 0"
+      ])
+    })
+    await Effect.runPromise(Effect.scoped(program.pipe(Effect.provide(engineLayer))))
+  })
+})
