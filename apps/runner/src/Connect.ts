@@ -25,6 +25,7 @@ import * as Client from "./Client.js"
 import { type Control, engineControl } from "./Control.js"
 import { holderOf, reachOrTake } from "./Leases.js"
 import { ensureDataDir, type Paths } from "./Paths.js"
+import { WallClock } from "./WallClock.js"
 
 export interface Target {
   readonly paths: Paths
@@ -70,7 +71,7 @@ export const withControl = <A>(target: Target, use: (control: Control) => Effect
           Layer.provide(Layer.succeed(GpuInventory, { list: Effect.succeed(inventory) })),
           Layer.provide(Layer.succeedContext(storeContext))
         )
-      )
+      ).pipe(Effect.withClock(new WallClock()))
       const control = engineControl({
         mode: "offline",
         engine: Context.get(engineContext, EngineTag),

@@ -21,6 +21,7 @@ import { engineControl } from "./Control.js"
 import { holderOf, takeLease } from "./Leases.js"
 import { ensureDataDir, type Paths } from "./Paths.js"
 import * as Server from "./Server.js"
+import { WallClock } from "./WallClock.js"
 
 export interface ServeOptions {
   readonly paths: Paths
@@ -67,7 +68,7 @@ export const serve = (o: ServeOptions) =>
           Layer.provide(NodeExecutor.layer({ dataDir: o.paths.dataDir })),
           Layer.provide(Layer.succeedContext(Context.merge(storeContext, inventoryContext)))
         )
-      )
+      ).pipe(Effect.withClock(new WallClock()))
       const engine = Context.get(engineContext, EngineTag)
       const control = engineControl({
         mode: "daemon",
