@@ -6,7 +6,8 @@
  *
  * Exit codes: 0 ok; 64 bad usage or input; 65 not allowed now (illegal transition, queue
  * exists/not empty); 66 no such run/queue/GPU; 69 no runner available; 74 database error;
- * 75 queue full or `--no-wait` refused; 77 permission denied. `gantry run` exits with the
+ * 75 queue full, `--no-wait` refused, or another `serve` holds the database; 77 permission
+ * denied or a wrong token. `gantry run` exits with the
  * run's own exit code (128+N for signal N, 1 for other failures, 130 when cancelled).
  */
 import { Args, Command, Options } from "@effect/cli"
@@ -98,11 +99,11 @@ const indexList = (flag: string, text: string) => {
   return Effect.succeed(parts.map(Number))
 }
 
-/** `none` or a whole number ≥ 0: a limit (null = no limit). */
+/** `none` or a whole number ≥ 1: a limit (null = no limit). */
 const limitValue = (flag: string, text: string): Effect.Effect<number | null, CliError> => {
   if (text === "none" || text === "null") return Effect.succeed(null)
-  if (/^\d+$/.test(text)) return Effect.succeed(Number(text))
-  return Effect.fail(usage(`${flag}: expected a whole number ≥ 0 or "none", not "${text}"`))
+  if (/^\d+$/.test(text) && Number(text) >= 1) return Effect.succeed(Number(text))
+  return Effect.fail(usage(`${flag}: expected a whole number ≥ 1 or "none", not "${text}"`))
 }
 
 const keyValues = (flag: string, pairs: ReadonlyArray<string>, parseValue: (v: string) => unknown) =>
@@ -167,7 +168,8 @@ const buildSubmission = (a: SubmitArgs): Effect.Effect<Submission, CliError> =>
       if (value !== undefined) fields[key] = value
     }
     if (a.command.length > 0) set("command", a.command)
-    if (fields.command === undefined) return yield* usage("no command: gantry submit [options] -- COMMAND [ARGS...]")
+    if (fields.command === undefined || (Array.isArray(fields.command) && (fields.command.length === 0 || fields.command[0] === "")))
+      return yield* usage("no command: gantry submit [options] -- COMMAND [ARGS...]")
     set("queue", Option.getOrUndefined(a.queue))
     set("gpus", yield* nonNegative("gpus", a.gpus))
     if (Option.isSome(a.deviceIds)) set("deviceIds", yield* indexList("device-ids", a.deviceIds.value))
@@ -202,6 +204,10 @@ const submitCommand = Command.make("submit", submitOptions, (a) =>
     const submission = yield* buildSubmission(a)
     yield* withControl(a, (control) =>
       Effect.gen(function* () {
+        // with no daemon nothing starts now: "start now or refuse" and "would it start now"
+        // have no honest answer offline
+        if (control.mode === "offline" && (submission.noWait === true || submission.dryRun === true))
+          return yield* new CliError({ message: `${submission.noWait === true ? "--no-wait" : "--dry-run"} needs a serving runner (start \`gantry serve\`)`, exit: 69 })
         const result = yield* control.submit(submission)
         if (result._tag === "Refused") outcome.exitCode = 75
         if (a.format === "json") return yield* printJson(result)
@@ -345,8 +351,9 @@ const logsCommand = Command.make("logs", { ...common, follow: Options.boolean("f
           yield* follow(control, dataDir, id)
           return
         }
-        if (run.startedAt === null && run.endedAt === null) return yield* Effect.sync(() => process.stderr.write(`gantry: run ${id} has not started (${run.status})\n`))
-        if (run.startedAt !== null || run.exitCode !== null || run.signal !== null) printLogs(dataDir, run, run.attempt)
+        if (run.startedAt === null && run.exitCode === null && run.signal === null)
+          return yield* Effect.sync(() => process.stderr.write(`gantry: run ${id} has no output: it never started (${F.statusText(run)})\n`))
+        printLogs(dataDir, run, run.attempt)
       })
     )
   })
@@ -525,7 +532,9 @@ const applySetting = (policy: Policy, key: string, value: string): Effect.Effect
       const d = F.parseDuration(v)
       return "error" in d ? Effect.fail(usage(`${key}: ${d.error}`)) : Effect.succeed(d.ms)
     }
-    if ((LIMIT_KEYS as ReadonlyArray<string>).includes(key)) return { ...policy, limits: { ...policy.limits, [camel(key)]: yield* limitValue(key, value) } }
+    if ((LIMIT_KEYS as ReadonlyArray<string>).includes(key)) {
+      return { ...policy, limits: { ...policy.limits, [camel(key)]: yield* limitValue(key, value) } }
+    }
     switch (key) {
       case "fair-share":
         if (value !== "off" && value !== "limits" && value !== "usage") return yield* usage(`fair-share: off, limits or usage, not "${value}"`)

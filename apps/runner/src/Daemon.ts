@@ -16,6 +16,7 @@ import { NodeExecutor, NvidiaSmiGpus } from "@gantry/platform-node"
 import { Lease, SqliteStore } from "@gantry/store-sqlite"
 import { Context, Effect, Layer } from "effect"
 import { randomBytes } from "node:crypto"
+import * as os from "node:os"
 import { performance } from "node:perf_hooks"
 import { engineControl } from "./Control.js"
 import { holderOf, takeLease } from "./Leases.js"
@@ -79,7 +80,7 @@ export const serve = (o: ServeOptions) =>
         version: o.version,
         now: () => Date.now()
       })
-      const httpContext = yield* Layer.build(Server.layer(control, { host: o.host, port: o.port, token }))
+      const httpContext = yield* Layer.build(Server.layer(control, { host: o.host, port: o.port, token, owner: process.env.USER ?? os.userInfo().username }))
       const url = yield* Effect.provide(Server.boundUrl, httpContext)
       yield* Lease.update({ ...me, url }).pipe(Effect.provideService(SqlClient.SqlClient, sql))
       o.onReady?.(url)

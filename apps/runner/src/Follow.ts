@@ -64,13 +64,19 @@ export const follow = (control: Control, dataDir: string, id: RunId): Effect.Eff
     try {
       for (;;) {
         const { run } = yield* control.show(id)
-        if (run.startedAt !== null && run.attempt !== attempt) {
+        // the latest attempt that has output: the current one once started, else the one before
+        const latest = run.startedAt !== null || run.exitCode !== null || run.signal !== null ? run.attempt : run.attempt - 1
+        if (latest > attempt) {
           drain()
           stop()
-          attempt = run.attempt
+          // attempts that came and went between two looks are printed whole
+          for (let skipped = attempt + 1; skipped < latest; skipped++) printLogs(dataDir, run, skipped)
+          attempt = latest
           const files = NodeExecutor.logPaths(dataDir, run.id, attempt)
           tails = [new Tail(files.stdout, process.stdout), new Tail(files.stderr, process.stderr)]
           const dir = path.dirname(files.stdout)
+          // the start is committed a moment before the process is spawned and its folder made
+          for (let tries = 0; !fs.existsSync(dir) && !isTerminal(run.status) && tries < 200; tries++) yield* Effect.sleep("10 millis")
           if (fs.existsSync(dir)) watcher = fs.watch(dir, drain)
         }
         drain()

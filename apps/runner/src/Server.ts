@@ -4,7 +4,7 @@
  */
 import { HttpApiBuilder, HttpApiSwagger, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Authorization, GantryApi, Unauthorized } from "@gantry/api"
+import { Authorization, Caller, GantryApi, Unauthorized } from "@gantry/api"
 import { Effect, Layer, Redacted } from "effect"
 import { createServer } from "node:http"
 import type { Control } from "./Control.js"
@@ -14,6 +14,7 @@ const handlers = (control: Control) => {
     h
       .handle("list", ({ urlParams }) => control.list(urlParams))
       .handle("stats", () => control.stats)
+      .handle("me", ({ urlParams }) => Effect.flatMap(Caller, (caller) => control.list({ ...urlParams, user: caller.name })))
       .handle("position", ({ path }) => control.position(path.id))
       .handle("submit", ({ payload }) => control.submit(payload))
       .handle("cancelMany", ({ payload }) => Effect.map(control.cancel(payload.ids, payload.all === true), (cancelled) => ({ cancelled })))
@@ -48,12 +49,15 @@ const handlers = (control: Control) => {
   return Layer.mergeAll(queue, runs, queues, system)
 }
 
-/** One token, the daemon's, kept in the lease row (readable only by whoever can read the database). */
-const authorization = (token: string) =>
+/**
+ * One token, the daemon's, kept in the lease row (readable only by whoever can read the
+ * database): its holder is the daemon's owner, an admin.
+ */
+const authorization = (token: string, owner: string) =>
   Layer.succeed(Authorization, {
     bearer: (given) =>
       Redacted.value(given) === token
-        ? Effect.succeed({ name: "owner", level: "admin" as const })
+        ? Effect.succeed({ name: owner, level: "admin" as const })
         : Effect.fail(new Unauthorized({ code: "UNAUTHENTICATED", error: "Unauthorized", message: "missing or wrong bearer token", exit: 77 }))
   })
 
@@ -61,13 +65,15 @@ export interface ServerOptions {
   readonly host: string
   readonly port: number
   readonly token: string
+  /** The user the token stands for (the daemon's OS user). */
+  readonly owner: string
 }
 
 /** Serves the API; the layer's HttpServer tells the bound address (port 0 picks a free one). */
 export const layer = (control: Control, options: ServerOptions) =>
   HttpApiBuilder.serve().pipe(
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
-    Layer.provide(HttpApiBuilder.api(GantryApi).pipe(Layer.provide(handlers(control)), Layer.provide(authorization(options.token)))),
+    Layer.provide(HttpApiBuilder.api(GantryApi).pipe(Layer.provide(handlers(control)), Layer.provide(authorization(options.token, options.owner)))),
     Layer.provideMerge(NodeHttpServer.layer(createServer, { host: options.host, port: options.port }))
   )
 

@@ -184,6 +184,9 @@ export class Authorization extends HttpApiMiddleware.Tag<Authorization>()("@gant
 
 // ------------------------------------------------------------------ endpoints
 
+/** Request bodies refuse unknown fields (a typo must not be silently dropped). */
+const strict = <S extends Schema.Schema.Any>(schema: S): S => schema.annotations({ parseOptions: { onExcessProperty: "error" } }) as S
+
 const id = HttpApiSchema.param("id", RunId)
 const queueName = HttpApiSchema.param("name", QueueName)
 const gpuIndex = HttpApiSchema.param("index", Schema.NumberFromString.pipe(Schema.int(), Schema.nonNegative()))
@@ -204,8 +207,10 @@ export type ListParams = typeof ListParams.Type
 export const queueGroup = HttpApiGroup.make("queue")
   .add(HttpApiEndpoint.get("list", "/queue").setUrlParams(ListParams).addSuccess(Schema.Array(RunJson)))
   .add(HttpApiEndpoint.get("stats", "/queue/stats").addSuccess(StatsJson))
+  /** The caller's own runs (the token's user), newest first. */
+  .add(HttpApiEndpoint.get("me", "/queue/me").setUrlParams(ListParams.omit("user")).addSuccess(Schema.Array(RunJson)))
   .add(HttpApiEndpoint.get("position")`/queue/position/${id}`.addSuccess(PositionJson))
-  .add(HttpApiEndpoint.post("submit", "/queue/submit").setPayload(Submission).addSuccess(SubmitResult))
+  .add(HttpApiEndpoint.post("submit", "/queue/submit").setPayload(strict(Submission)).addSuccess(SubmitResult))
   .add(
     HttpApiEndpoint.post("cancelMany", "/queue/cancel")
       .setPayload(Schema.Struct({ ids: Schema.Array(RunId), all: Schema.optional(Schema.Boolean) }))
@@ -214,14 +219,14 @@ export const queueGroup = HttpApiGroup.make("queue")
   .add(HttpApiEndpoint.post("cancel")`/queue/${id}/cancel`.addSuccess(Schema.Struct({ cancelled: Schema.Array(RunId) })))
   .add(HttpApiEndpoint.post("release")`/queue/${id}/release`.addSuccess(RunJson))
   .add(HttpApiEndpoint.post("approve")`/queue/${id}/approve`.addSuccess(RunJson))
-  .add(HttpApiEndpoint.post("reject")`/queue/${id}/reject`.setUrlParams(Schema.Struct({ reason: Schema.String })).addSuccess(RunJson))
+  .add(HttpApiEndpoint.post("reject")`/queue/${id}/reject`.setUrlParams(Schema.Struct({ reason: Schema.NonEmptyTrimmedString })).addSuccess(RunJson))
   .add(
     HttpApiEndpoint.post("priority")`/queue/${id}/priority`
       .setPayload(Schema.Struct({ priority: Schema.NullOr(Schema.Int) }))
       .addSuccess(RunJson)
   )
   .add(HttpApiEndpoint.get("limits", "/queue/concurrency").addSuccess(Policy))
-  .add(HttpApiEndpoint.post("setLimits", "/queue/concurrency").setPayload(Policy).addSuccess(Policy))
+  .add(HttpApiEndpoint.post("setLimits", "/queue/concurrency").setPayload(strict(Policy)).addSuccess(Policy))
   .add(HttpApiEndpoint.post("process", "/queue/process").addSuccess(Schema.Struct({ ok: Schema.Boolean })))
   .add(
     HttpApiEndpoint.post("cleanup", "/queue/cleanup")
@@ -239,8 +244,8 @@ export const runsGroup = HttpApiGroup.make("runs")
 
 export const queuesGroup = HttpApiGroup.make("queues")
   .add(HttpApiEndpoint.get("list", "/queues").addSuccess(Schema.Array(QueueInfoJson)))
-  .add(HttpApiEndpoint.post("create", "/queues").setPayload(QueueConfig).addSuccess(QueueConfig))
-  .add(HttpApiEndpoint.patch("update")`/queues/${queueName}`.setPayload(QueueChange).addSuccess(QueueConfig))
+  .add(HttpApiEndpoint.post("create", "/queues").setPayload(strict(QueueConfig)).addSuccess(QueueConfig))
+  .add(HttpApiEndpoint.patch("update")`/queues/${queueName}`.setPayload(strict(QueueChange)).addSuccess(QueueConfig))
   .add(
     HttpApiEndpoint.del("delete")`/queues/${queueName}`
       .setUrlParams(Schema.Struct({ drain: Schema.optional(BooleanFromString) }))

@@ -62,7 +62,10 @@ export const DurationMs = PositiveInt
  * the engine fills defaults (SPEC §4) and validates against its queues and GPUs.
  */
 export const Submission = Schema.Struct({
-  command: Schema.Array(Schema.String),
+  /** The program and its arguments; the program must be named. */
+  command: Schema.Array(Schema.String).pipe(
+    Schema.filter((c) => c.length > 0 && c[0] !== "", { message: () => "command: name a program to run" })
+  ),
   user: UserName,
   level: Schema.optional(Level),
   team: Schema.optional(TeamName),

@@ -11,6 +11,7 @@ const canOverride = (level: Run["level"]) => level === "lead" || level === "admi
 
 export const buildRun = (kernel: Kernel, s: Submission, at: number): Effect.Effect<Run, EngineError> =>
   Effect.gen(function* () {
+    if (s.command.length === 0 || s.command[0] === "") return yield* new InvalidSubmission({ message: "command: name a program to run" })
     const queueName = s.queue ?? DEFAULT_QUEUE
     const queue = kernel.queueConfig(queueName)
     const queueActor = kernel.queues.get(queueName)
