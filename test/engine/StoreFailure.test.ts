@@ -1,11 +1,15 @@
 /**
- * SPEC §7 "a change is acknowledged only after it is committed", when the commit fails: the
- * real engine on the real SQLite store and the real Node executor, with a trigger in the
- * database that refuses any run going to `running` (as a full disk would refuse the cycle).
+ * SPEC §7 at the edges of a cycle's commit, with the real engine on the real SQLite store and
+ * the real Node executor:
+ * - the commit fails (a trigger in the database refuses any run going to `running`, as a full
+ *   disk would refuse the cycle);
+ * - the commit succeeds and the runner dies before the spawn (the store says `running`, no
+ *   process was ever made).
  */
 import { SqlClient } from "@effect/sql"
-import { isTerminal, type RunEvent, type RunId, UserName } from "@gantry/core"
-import { Engine, EngineTag, GpuInventory, Store } from "@gantry/engine"
+import { isTerminal, type Run, type RunEvent, type RunId, UserName } from "@gantry/core"
+import { aRun } from "@gantry/core/testing"
+import { emptyBatch, Engine, EngineTag, GpuInventory, Store } from "@gantry/engine"
 import { NodeExecutor } from "@gantry/platform-node"
 import { SqliteStore } from "@gantry/store-sqlite"
 import { Duration, Effect, Layer, Queue } from "effect"
@@ -77,6 +81,37 @@ describe("a cycle whose commit fails", () => {
         "pending→running started",
         "running→completed exit 0"
       ])
+    })
+    await Effect.runPromise(Effect.scoped(program.pipe(Effect.provide(engineLayer))))
+  })
+})
+
+describe("a start committed but never spawned (the runner died in between)", () => {
+  it("goes back to pending with its attempt unchanged, then runs once", async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "gantry-unstarted-"))
+    dirs.push(dataDir)
+    const storeLayer = SqliteStore.layer({ filename: path.join(dataDir, "gantry.db") })
+    // what the dead runner left: the run stored as running, and no attempt folder
+    const stored: Run = { ...aRun({ id: "u1", seq: 1, gpus: 0 }), command: ["sh", "-c", "echo ran"], cwd: dataDir, status: "running", startedAt: 1, eligibleAt: 0 }
+    await Effect.runPromise(
+      Effect.scoped(Effect.flatMap(Store, (store) => store.commit({ ...emptyBatch, runs: [stored] })).pipe(Effect.provide(storeLayer)))
+    )
+    const engineLayer = Engine.layer().pipe(
+      Layer.provide(NodeExecutor.layer({ dataDir })),
+      Layer.provide(Layer.succeed(GpuInventory, { list: Effect.succeed([]) })),
+      Layer.provideMerge(storeLayer)
+    )
+    const program = Effect.gen(function* () {
+      const engine = yield* EngineTag
+      const events = yield* engine.subscribe
+      const id = stored.id
+      yield* until(events, (e) => e.runId === id && isTerminal(e.to))
+      const done = yield* engine.getRun(id)
+      expect(done.status).toBe("completed")
+      expect(done.attempt).toBe(1)
+      expect(fs.readFileSync(NodeExecutor.logPaths(dataDir, id, 1).stdout, "utf8")).toBe("ran\n")
+      const timeline = (yield* engine.timeline(id)).map((e) => `${e.from ?? "-"}→${e.to} ${e.reason} #${e.attempt}`)
+      expect(timeline).toEqual(["running→pending requeued: never started #1", "pending→running started #1", "running→completed exit 0 #1"])
     })
     await Effect.runPromise(Effect.scoped(program.pipe(Effect.provide(engineLayer))))
   })

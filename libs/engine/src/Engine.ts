@@ -516,8 +516,13 @@ export const make = (options: EngineOptions = {}) =>
       }
       const early: Array<RunExit> = []
       let adopted = false
-      const alive = yield* executor.adopt(run, (exit) => (adopted ? kernel.exited(run.id, exit) : early.push(exit)))
-      if (!alive) {
+      const outcome = yield* executor.adopt(run, (exit) => (adopted ? kernel.exited(run.id, exit) : early.push(exit)))
+      if (outcome === "never-started" && run.status === "running") {
+        kernel.recoverUnstarted(run)
+        continue
+      }
+      if (outcome !== "adopted") {
+        // a stopping run that never started ends as its stop cause says, like a lost one
         kernel.recoverLost(run)
         continue
       }

@@ -22,6 +22,8 @@ export interface StartRequest {
 
 export type StopSignal = "TERM" | "KILL"
 
+export type AdoptOutcome = "adopted" | "lost" | "never-started"
+
 export interface ExecutorService {
   /**
    * Starts the run; `onExit` is called exactly once, whenever the process ends, from any
@@ -31,12 +33,14 @@ export interface ExecutorService {
   /** Signals the run's whole process group; a run already gone is not an error. */
   readonly signal: (run: Run, signal: StopSignal) => Effect.Effect<void>
   /**
-   * On start, takes over a run stored as running or stopping (SPEC §7). Returns true when its
-   * process is still alive or its exit status was captured while no runner watched: `onExit`
-   * is then called exactly once, possibly before `adopt` returns. Returns false when the
-   * process is gone and its status is unknown: the engine records the run `lost`.
+   * On start, takes over a run stored as running or stopping (SPEC §7):
+   * - `adopted`: its process is still alive, or its exit status was captured while no runner
+   *   watched; `onExit` is then called exactly once, possibly before `adopt` returns;
+   * - `lost`: the process is gone and its status is unknown; the engine records `lost`;
+   * - `never-started`: provably never spawned (the runner stopped between committing the
+   *   start and spawning); the engine puts the run back in its place, attempt unchanged.
    */
-  readonly adopt: (run: Run, onExit: (exit: RunExit) => void) => Effect.Effect<boolean>
+  readonly adopt: (run: Run, onExit: (exit: RunExit) => void) => Effect.Effect<AdoptOutcome>
 }
 
 export class Executor extends Context.Tag("@gantry/engine/Executor")<Executor, ExecutorService>() {}

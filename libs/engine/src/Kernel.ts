@@ -289,6 +289,17 @@ export class Kernel {
     for (const g of run.assignedGpus) this.gpus.get(g)?.send({ type: "ALLOCATE", runId: run.id })
   }
 
+  /**
+   * A run stored as running whose process was provably never spawned (the runner stopped
+   * between committing the start and spawning): back in its place, attempt unchanged, like
+   * a start undone after a refused commit.
+   */
+  recoverUnstarted(run: Run): void {
+    this.runs.set(run.id, run)
+    this.queues.get(run.queue)?.send({ type: "MOVED", from: null, to: run.status })
+    this.moved(run, "pending", run, "requeued: never started", true)
+  }
+
   private enterPending(run: Run): void {
     this.pending.add(run)
     this.timeouts.add(run)

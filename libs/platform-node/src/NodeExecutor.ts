@@ -55,7 +55,7 @@ import {
 } from "node:fs"
 import { delimiter, join, resolve } from "node:path"
 import type { Run } from "@gantry/core"
-import { Executor, type ExecutorService, type RunExit, SpawnError, type StopSignal } from "@gantry/engine"
+import { type AdoptOutcome, Executor, type ExecutorService, type RunExit, SpawnError, type StopSignal } from "@gantry/engine"
 import { Duration, Effect, Layer, Runtime, type Scope } from "effect"
 import { isProcessAlive } from "./Proc.js"
 import { WRAPPER_SCRIPT } from "./wrapper.js"
@@ -361,27 +361,28 @@ export const make = (options: NodeExecutorOptions): Effect.Effect<ExecutorServic
       })
 
     const adopt: ExecutorService["adopt"] = (run, onExit) =>
-      Effect.sync(() => {
+      Effect.sync((): AdoptOutcome => {
         const dir = runDir(dataDir, run.id, run.attempt)
         const name = exitName(run.id, run.attempt)
         const ended = readExitFile(join(exits, name))
         if (ended !== null) {
           onExit(ended)
-          return true
+          return "adopted"
         }
         const info = readProcInfo(dir)
         if (info !== null && isProcessAlive({ pid: info.wrapperPid, processStart: info.wrapperStart, bootId: info.bootId })) {
           waiters.set(name, onExit)
           deliver(name) // it may have ended between the first look and the registration
-          return true
+          return "adopted"
         }
         // the wrapper may have written its file and exited between the two looks
         const late = readExitFile(join(exits, name))
         if (late !== null) {
           onExit(late)
-          return true
+          return "adopted"
         }
-        return false
+        // `start` makes the attempt's folder before it spawns: without one, nothing was spawned
+        return isDirectory(dir) ? "lost" : "never-started"
       })
 
     return { start, signal, adopt } satisfies ExecutorService

@@ -286,7 +286,7 @@ describe("NodeExecutor: the runner dies, a new one adopts", () => {
 
     const b = openExecutor(dataDir)
     const exitsB = exitRecorder()
-    expect(Effect.runSync(b.executor.adopt(run, exitsB.onExit))).toBe(true)
+    expect(Effect.runSync(b.executor.adopt(run, exitsB.onExit))).toBe("adopted")
     expect(exitsB.calls).toEqual([])
     open(gate)
     expect(await exitsB.next()).toEqual({ exitCode: 7, signal: null })
@@ -307,7 +307,7 @@ describe("NodeExecutor: the runner dies, a new one adopts", () => {
 
     const b = openExecutor(dataDir)
     const exitsB = exitRecorder()
-    expect(Effect.runSync(b.executor.adopt(run, exitsB.onExit))).toBe(true)
+    expect(Effect.runSync(b.executor.adopt(run, exitsB.onExit))).toBe("adopted")
     expect(exitsB.calls).toEqual([{ exitCode: 4, signal: null }])
     b.close()
   })
@@ -321,7 +321,7 @@ describe("NodeExecutor: the runner dies, a new one adopts", () => {
     a.close()
     const b = openExecutor(dataDir)
     const exitsB = exitRecorder()
-    expect(Effect.runSync(b.executor.adopt(run, exitsB.onExit))).toBe(true)
+    expect(Effect.runSync(b.executor.adopt(run, exitsB.onExit))).toBe("adopted")
     await Effect.runPromise(b.executor.signal(run, "TERM"))
     expect(await exitsB.next()).toEqual({ exitCode: null, signal: "SIGTERM" })
     b.close()
@@ -343,7 +343,7 @@ describe("NodeExecutor: the runner dies, a new one adopts", () => {
 
     const b = openExecutor(dataDir)
     const exitsB = exitRecorder()
-    expect(Effect.runSync(b.executor.adopt(run, exitsB.onExit))).toBe(false)
+    expect(Effect.runSync(b.executor.adopt(run, exitsB.onExit))).toBe("lost")
     expect(exitsB.calls).toEqual([])
     b.close()
   })
@@ -361,10 +361,11 @@ describe("NodeExecutor: the runner dies, a new one adopts", () => {
     }
     const adopt = (run: ReturnType<typeof runOf>) => Effect.runSync(b.executor.adopt(run, () => {}))
     // our own pid is alive, but it did not start at that time: someone else's pid now
-    expect(adopt(fake("recycled", "1", currentBootId()))).toBe(false)
-    expect(adopt(fake("other-boot", processStartTime(process.pid)!, "00000000-0000-0000-0000-000000000000"))).toBe(false)
-    expect(adopt(fake("same", processStartTime(process.pid)!, currentBootId()))).toBe(true)
-    expect(adopt(runOf(["true"], { id: "never-started" }))).toBe(false)
+    expect(adopt(fake("recycled", "1", currentBootId()))).toBe("lost")
+    expect(adopt(fake("other-boot", processStartTime(process.pid)!, "00000000-0000-0000-0000-000000000000"))).toBe("lost")
+    expect(adopt(fake("same", processStartTime(process.pid)!, currentBootId()))).toBe("adopted")
+    // no attempt folder: the spawn never happened, which the engine undoes without a retry
+    expect(adopt(runOf(["true"], { id: "never-started" }))).toBe("never-started")
     b.close()
   })
 
@@ -392,7 +393,7 @@ describe("NodeExecutor: the runner dies, a new one adopts", () => {
     const b = openExecutor(dataDir)
     const run = runOf(gated(gate, 9), { id: "real-death" })
     const exits = exitRecorder()
-    expect(Effect.runSync(b.executor.adopt(run, exits.onExit))).toBe(true)
+    expect(Effect.runSync(b.executor.adopt(run, exits.onExit))).toBe("adopted")
     open(gate)
     expect(await exits.next()).toEqual({ exitCode: 9, signal: null })
     b.close()

@@ -49,7 +49,7 @@ export const makeSimExecutor = (o: SimExecutorOptions): ExecutorService => {
       }),
     // a simulated restart is a machine restart: no process survives it, so every run stored
     // as running is lost (SPEC §7) and its retry rules apply
-    adopt: () => Effect.succeed(false)
+    adopt: () => Effect.succeed("lost" as const)
   }
 }
 
