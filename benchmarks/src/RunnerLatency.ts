@@ -50,6 +50,9 @@ export const runnerLatency = async (runs: number): Promise<LatencyResult> => {
       }).toString()
     ) as Lease
     const headers = { authorization: `Bearer ${lease.token}`, "content-type": "application/json" }
+    // queue them all on a paused queue, then resume it: the measured chain runs alone
+    const pause = (paused: boolean) => fetch(`${url}/api/queues/default`, { method: "PATCH", headers, body: JSON.stringify({ paused }) })
+    await pause(true)
     const ids: Array<string> = []
     for (let i = 0; i < runs; i++) {
       const response = await fetch(`${url}/api/queue/submit`, {
@@ -60,6 +63,7 @@ export const runnerLatency = async (runs: number): Promise<LatencyResult> => {
       const body = (await response.json()) as { run: { id: string } }
       ids.push(body.run.id)
     }
+    await pause(false)
     // wait for the last run to finish: long-poll the change counter
     let version = 0
     for (;;) {
