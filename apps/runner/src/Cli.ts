@@ -692,14 +692,15 @@ const serveCommand = Command.make(
         port: a.port,
         gpus: Option.getOrUndefined(a.gpus),
         version: VERSION,
-        onReady: (url) =>
+        onReady: (url, gpus) =>
           process.stdout.write(
             [
               `gantry ${VERSION} serving ${url} (pid ${process.pid})`,
               `  database  ${paths.db}`,
               `  run logs  ${paths.dataDir}/runs/<run-id>/<attempt>/{stdout,stderr}.log`,
+              `  GPUs      ${gpus === 0 ? "none: one run at a time (GANTRY_FAKE_GPUS=N to pretend)" : `${gpus} (gantry gpus)`}`,
               `  API docs  ${url}/docs`,
-              `  submit a first run:  gantry submit -- nvidia-smi     then: gantry runs, gantry logs <id>`,
+              `  submit a first run:  gantry submit -- ${gpus === 0 ? "echo hello" : "nvidia-smi"}     then: gantry runs, gantry logs <id>`,
               ""
             ].join("\n")
           )

@@ -31,8 +31,8 @@ export interface ServeOptions {
   /** `none`, a count, or indices `0,2,3`; default all GPUs. */
   readonly gpus: string | undefined
   readonly version: string
-  /** Called once the API answers, with its URL. */
-  readonly onReady?: (url: string) => void
+  /** Called once the API answers, with its URL and the GPUs it schedules. */
+  readonly onReady?: (url: string, gpus: number) => void
 }
 
 /** Resolves on the first SIGTERM or SIGINT. */
@@ -83,7 +83,7 @@ export const serve = (o: ServeOptions) =>
       const httpContext = yield* Layer.build(Server.layer(control, { host: o.host, port: o.port, token, owner: process.env.USER ?? os.userInfo().username }))
       const url = yield* Effect.provide(Server.boundUrl, httpContext)
       yield* Lease.update({ ...me, url }).pipe(Effect.provideService(SqlClient.SqlClient, sql))
-      o.onReady?.(url)
+      o.onReady?.(url, inventory.length)
       const signal = yield* shutdownSignal
       yield* Effect.logInfo(`gantry: ${signal}: stopping; runs keep running and the next serve adopts them`)
     })
