@@ -3,6 +3,7 @@
  */
 import { runDispatch } from "./Dispatch.js"
 import { runnerLatency } from "./RunnerLatency.js"
+import { runnerThroughput } from "./RunnerThroughput.js"
 
 const args = process.argv.slice(2)
 const smoke = args.includes("--smoke")
@@ -31,6 +32,22 @@ const benches: Record<string, () => void | Promise<void>> = {
     console.log(`growth ${first.pending} → ${last.pending} pending: ${(last.decideUs / first.decideUs).toFixed(2)}×`)
   },
 
+  runner: async () => {
+    const runs = smoke ? 50 : 2_000
+    const rows = await runnerThroughput(runs, smoke ? 1 : 3)
+    console.log(`runner: ${runs} \`true\` runs end to end, submitted one at a time (tsp: its client; gantry: HTTP API, synchronous=FULL), median of ${smoke ? 1 : 3}`)
+    console.log("slots  gantry runs/s  tsp runs/s  gantry/tsp")
+    for (const r of rows)
+      console.log(
+        [
+          String(r.slots).padStart(5),
+          r.gantryRunsPerSecond.toFixed(1).padStart(14),
+          (r.tspRunsPerSecond === null ? "no tsp" : r.tspRunsPerSecond.toFixed(1)).padStart(11),
+          (r.tspRunsPerSecond === null ? "-" : `${(r.gantryRunsPerSecond / r.tspRunsPerSecond).toFixed(2)}×`).padStart(11)
+        ].join(" ")
+      )
+    if (rows.some((r) => r.tspRunsPerSecond === null)) console.log("task-spooler is not installed (apt-get install task-spooler): no baseline")
+  },
   latency: async () => {
     const r = await runnerLatency(smoke ? 20 : 200)
     console.log(`latency: a run's exit → the next pending run's first instruction, gantry serve, 1 slot, synchronous=FULL, ${r.runs} runs`)
