@@ -4,6 +4,9 @@
 import { runDispatch } from "./Dispatch.js"
 import { runnerLatency } from "./RunnerLatency.js"
 import { runnerThroughput } from "./RunnerThroughput.js"
+import { engineMmc, jsHeapMmc, kernelMmc, simpyAvailable, simpyMmc } from "./Sim.js"
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
 
 const args = process.argv.slice(2)
 const smoke = args.includes("--smoke")
@@ -32,6 +35,41 @@ const benches: Record<string, () => void | Promise<void>> = {
     console.log(`growth ${first.pending} → ${last.pending} pending: ${(last.decideUs / first.decideUs).toFixed(2)}×`)
   },
 
+  sim: () => {
+    const jobs = smoke ? 20_000 : 1_000_000
+    const engineJobs = smoke ? 5_000 : 1_000_000
+    const repeats = smoke ? 1 : 3
+    const median = (xs: Array<number>) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+    const simpy = simpyAvailable()
+    const baselineName = simpy ? "SimPy" : "JS event heap"
+    const baseline = simpy ? simpyMmc : jsHeapMmc
+    const runsPerSecond = (f: typeof kernelMmc, n: number, times = repeats) => {
+      const results = Array.from({ length: times }, (_, r) => f(8, 0.9, n, r + 1))
+      return { perSecond: n / median(results.map((x) => x.seconds)), wait: median(results.map((x) => x.meanWaitMs)) }
+    }
+    console.log(`sim: M/M/8 at load 0.9 (mean service 60 s), median of ${repeats} (the full engine: once); baseline ${baselineName}${simpy ? "" : " (python3-simpy3 not installed)"}`)
+    console.log("model               jobs     jobs/s   mean wait s   vs baseline")
+    const base = runsPerSecond(baseline, jobs)
+    const rows: Array<[string, number, { perSecond: number; wait: number }]> = [
+      [`${baselineName}`, jobs, base],
+      ["gantry kernel", jobs, runsPerSecond(kernelMmc, jobs)],
+      ["gantry engine", engineJobs, runsPerSecond(engineMmc, engineJobs, 1)]
+    ]
+    for (const [name, n, r] of rows)
+      console.log(
+        [name.padEnd(16), String(n).padStart(8), r.perSecond.toFixed(0).padStart(10), (r.wait / 1000).toFixed(1).padStart(13), `${(r.perSecond / base.perSecond).toFixed(2)}×`.padStart(13)].join(" ")
+      )
+    const repo = new URL("../..", import.meta.url).pathname
+    const tsx = `${repo}node_modules/.bin/tsx`
+    if (fs.existsSync(`${repo}../shared/data/philly-jobs.csv`)) {
+      const out = execFileSync(tsx, ["libs/sim/src/cli.ts", "philly", "--gpus", "512", ...(smoke ? ["--limit", "2000"] : [])], { cwd: repo, encoding: "utf8", maxBuffer: 64 << 20 })
+      const line = out.split("\n").find((l) => l.startsWith("wall "))
+      console.log(`philly replay${smoke ? " (2,000 jobs)" : " (82,247 jobs)"}, 512 GPUs, full engine: ${line ?? "?"}`)
+    } else console.log("philly replay: ../shared/data/philly-jobs.csv not here, skipped")
+    const held = smoke ? 10_000 : 1_000_000
+    const pending = JSON.parse(execFileSync(tsx, ["benchmarks/src/PendingRss.ts", String(held)], { cwd: repo, encoding: "utf8" })) as { pending: number; maxRssMiB: number; seconds: number }
+    console.log(`${pending.pending} pending runs held by the full engine: peak RSS ${pending.maxRssMiB.toFixed(0)} MiB (submitted in ${pending.seconds.toFixed(1)} s)`)
+  },
   runner: async () => {
     const runs = smoke ? 50 : 2_000
     const rows = await runnerThroughput(runs, smoke ? 1 : 3)
