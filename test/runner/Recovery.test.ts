@@ -150,6 +150,25 @@ describe.concurrent("SPEC §7 submissions with and without a daemon", () => {
 })
 
 describe.concurrent("SPEC §7: SIGTERM stops the daemon, not the runs", () => {
+  it("SIGTERM with followers attached (runs --watch, logs -f): their long-polls are answered and the daemon exits at once", { timeout: 60_000 }, async ({ expect, onTestFinished }) => {
+    const s = sandbox(onTestFinished)
+    const d = await s.serve()
+    const a = await s.submit(s.script({ gate: true }))
+    await s.waitStarted([a])
+    const watch = s.spawn(["runs", "--watch", "--format", "json"])
+    const follow = s.spawn(["logs", "-f", a])
+    await watch.waitOutput("the first screen of runs --watch", (p) => p.stdout.includes(`"${a}"`))
+    // both now wait in a 25 s long-poll; the daemon must not wait for them
+    const t0 = Date.now()
+    expect(await d.terminate()).toEqual({ code: 0, signal: null })
+    expect(Date.now() - t0, "the daemon does not wait out the followers' 25 s long-polls").toBeLessThan(10_000)
+    const [w, f] = await Promise.all([watch.exited, follow.exited])
+    expect(w.code, `runs --watch: ${w.stderr}`).toBe(69)
+    expect(f.code, `logs -f: ${f.stderr}`).toBe(69)
+    expect(isAlive(s.pidOf(a)!), "the run keeps running").toBe(true)
+  })
+
+
   it("SIGTERM: the daemon exits 0 and leaves its runs running; a new serve adopts them and records their exits", { timeout: 60_000 }, async ({ expect, onTestFinished }) => {
     const s = sandbox(onTestFinished)
     await s.ok(["limits", "set", "max-concurrent=1"])

@@ -744,3 +744,18 @@ export const gantry = Command.make("gantry").pipe(
 )
 
 export const cli = Command.run(gantry, { name: "gantry", version: VERSION })
+
+const BOOLEAN_FLAGS: Readonly<Record<string, string>> = Object.fromEntries(
+  ["follow", "all", "drain", "pause", "resume", "watch", "any-gpu", "hold", "requires-approval", "no-wait", "dry-run"].map((f) => [`--${f}`, `--${f}`])
+)
+const ALIASES: Readonly<Record<string, string>> = { ...BOOLEAN_FLAGS, "-f": "--follow" }
+
+/**
+ * @effect/cli lets a boolean flag take the next word as its value when that word reads as a
+ * boolean ("1", "0", "y", "no", …), so `gantry logs -f 1` would parse as `--follow=1` and lose
+ * run 1. Every boolean flag before `--` is therefore written as `--flag=true` before parsing.
+ */
+export const normalizeArgv = (argv: ReadonlyArray<string>): Array<string> => {
+  const end = argv.indexOf("--")
+  return argv.map((word, i) => ((end === -1 || i < end) && ALIASES[word] !== undefined ? `${ALIASES[word]}=true` : word))
+}

@@ -84,20 +84,35 @@ const api = <A>(effect: Effect.Effect<A, EngineError | StoreError>): Effect.Effe
 
 const statusList = Schema.decodeUnknownEither(Schema.Array(RunStatus))
 
+/** What a long-poll gets once the daemon stops: its followers end instead of asking again. */
+const stopping: ApiError = new Internal({ code: "UNAVAILABLE", error: "Stopping", message: "the runner is stopping", exit: 69 })
+
 /** Change notifications for long-polling clients (`run`, `runs --watch`). */
 export class ChangeCounter {
   version = 0
+  private closed = false
   private readonly waiters = new Set<() => void>()
   bump(): void {
     this.version++
     for (const wake of [...this.waiters]) wake()
   }
-  wait(since: number, timeoutMs: number): Effect.Effect<number> {
-    if (this.version > since) return Effect.succeed(this.version)
-    return Effect.async<number>((resume) => {
+  /** Answers every waiting long-poll now, and every later one at once (the daemon is stopping). */
+  close(): void {
+    this.closed = true
+    for (const wake of [...this.waiters]) wake()
+  }
+  wait(since: number, timeoutMs: number): Effect.Effect<number, ApiError> {
+    return Effect.suspend(() => {
+      if (this.closed) return Effect.fail(stopping)
+      if (this.version > since) return Effect.succeed(this.version)
+      return this.register(timeoutMs)
+    })
+  }
+  private register(timeoutMs: number): Effect.Effect<number, ApiError> {
+    return Effect.async<number, ApiError>((resume) => {
       const wake = () => {
         this.waiters.delete(wake)
-        resume(Effect.succeed(this.version))
+        resume(this.closed ? Effect.fail(stopping) : Effect.succeed(this.version))
       }
       this.waiters.add(wake)
       return Effect.sync(() => this.waiters.delete(wake))
@@ -115,7 +130,8 @@ export interface EngineControlOptions {
   readonly now: () => number
 }
 
-export const engineControl = (o: EngineControlOptions): Control => {
+/** A Control over an engine, and `close` to release its long-polls when the daemon stops. */
+export const engineControl = (o: EngineControlOptions): Control & { readonly close: () => void } => {
   const { engine, store } = o
   const counter = new ChangeCounter()
   engine.onRunEvent(() => counter.bump())
@@ -188,6 +204,7 @@ export const engineControl = (o: EngineControlOptions): Control => {
       return { version: o.version, pid: process.pid, dataDir: o.dataDir, gpus: yield* gpus, stats: yield* stats }
     }),
     drain: (index, drained) => api(engine.drainGpu(index, drained)),
-    changes: (since, timeoutMs) => counter.wait(since, timeoutMs)
+    changes: (since, timeoutMs) => counter.wait(since, timeoutMs),
+    close: () => counter.close()
   }
 }

@@ -16,6 +16,7 @@ import { NodeExecutor, NvidiaSmiGpus } from "@gantry/platform-node"
 import { Lease, SqliteStore } from "@gantry/store-sqlite"
 import { Context, Effect, Layer } from "effect"
 import { randomBytes } from "node:crypto"
+import { createServer } from "node:http"
 import * as os from "node:os"
 import { performance } from "node:perf_hooks"
 import { engineControl } from "./Control.js"
@@ -80,11 +81,18 @@ export const serve = (o: ServeOptions) =>
         version: o.version,
         now: () => Date.now()
       })
-      const httpContext = yield* Layer.build(Server.layer(control, { host: o.host, port: o.port, token, owner: process.env.USER ?? os.userInfo().username }))
+      const httpServer = createServer()
+      const httpContext = yield* Layer.build(Server.layer(control, { server: httpServer, host: o.host, port: o.port, token, owner: process.env.USER ?? os.userInfo().username }))
       const url = yield* Effect.provide(Server.boundUrl, httpContext)
       yield* Lease.update({ ...me, url }).pipe(Effect.provideService(SqlClient.SqlClient, sql))
       o.onReady?.(url, inventory.length)
       const signal = yield* shutdownSignal
+      // long-polls (gantry run, logs -f, runs --watch) answer now; whatever is still open a
+      // moment later is cut, so a client looping on a kept-alive connection cannot hold the
+      // server open
+      control.close()
+      yield* Effect.sleep("100 millis")
+      httpServer.closeAllConnections()
       yield* Effect.logInfo(`gantry: ${signal}: stopping; runs keep running and the next serve adopts them`)
     })
   )

@@ -6,7 +6,7 @@ import { HttpApiBuilder, HttpApiSwagger, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Authorization, Caller, GantryApi, Unauthorized } from "@gantry/api"
 import { Effect, Layer, Redacted } from "effect"
-import { createServer } from "node:http"
+import type { Server } from "node:http"
 import type { Control } from "./Control.js"
 
 const handlers = (control: Control) => {
@@ -62,6 +62,8 @@ const authorization = (token: string, owner: string) =>
   })
 
 export interface ServerOptions {
+  /** The Node server to serve on (the daemon keeps it to cut connections at shutdown). */
+  readonly server: Server
   readonly host: string
   readonly port: number
   readonly token: string
@@ -74,7 +76,7 @@ export const layer = (control: Control, options: ServerOptions) =>
   HttpApiBuilder.serve().pipe(
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
     Layer.provide(HttpApiBuilder.api(GantryApi).pipe(Layer.provide(handlers(control)), Layer.provide(authorization(options.token, options.owner)))),
-    Layer.provideMerge(NodeHttpServer.layer(createServer, { host: options.host, port: options.port }))
+    Layer.provideMerge(NodeHttpServer.layer(() => options.server, { host: options.host, port: options.port }))
   )
 
 /** The URL clients use to reach a server built from `layer`. */

@@ -4,11 +4,11 @@
  */
 import { NodeContext } from "@effect/platform-node"
 import { Cause, Effect, Exit, Option } from "effect"
-import { cli, outcome } from "./Cli.js"
+import { cli, normalizeArgv, outcome } from "./Cli.js"
 
 const exitWith = (code: number) => process.exit(code)
 
-const program = Effect.suspend(() => cli(process.argv)).pipe(Effect.provide(NodeContext.layer))
+const program = Effect.suspend(() => cli(normalizeArgv(process.argv))).pipe(Effect.provide(NodeContext.layer))
 
 Effect.runPromiseExit(program).then((exit) => {
   if (Exit.isSuccess(exit)) return exitWith(outcome.exitCode)
