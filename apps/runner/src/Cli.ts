@@ -12,36 +12,39 @@
  */
 import { Args, Command, Options } from "@effect/cli"
 import type { ApiError, QueueChange, RunJson } from "@gantry/api"
-import { isTerminal, makeQueue, Policy, QueueConfig, QueueName, RunId, Submission } from "@gantry/core"
-import { Data, Effect, Option, ParseResult, Schema } from "effect"
-import * as fs from "node:fs"
+import { isTerminal, makeQueue, Policy, QueueConfig, type RunId } from "@gantry/core"
+import { Effect, Option, Schema } from "effect"
 import * as os from "node:os"
 import * as Connect from "./Connect.js"
 import type { Control } from "./Control.js"
 import * as Daemon from "./Daemon.js"
 import { follow, printLogs } from "./Follow.js"
 import * as F from "./Format.js"
+import {
+  applySetting,
+  buildSubmission,
+  CliError,
+  type Common,
+  common,
+  decodeWith,
+  queueChange,
+  queueName,
+  queueOptions,
+  readJsonFile,
+  runId,
+  submitOptions,
+  usage
+} from "./Input.js"
 import { resolvePaths } from "./Paths.js"
 
+export { CliError, normalizeArgv } from "./Input.js"
+
 export const VERSION = "0.1.0"
-
-/** A refusal of the CLI itself: printed as `gantry: message`, exits with `exit`. */
-export class CliError extends Data.TaggedError("CliError")<{ readonly message: string; readonly exit: number }> {}
-
-const usage = (message: string) => new CliError({ message, exit: 64 })
 
 /** What the command asks the process to exit with (0 unless `run` says otherwise). */
 export const outcome = { exitCode: 0 }
 
 // ------------------------------------------------------------------ common options
-
-const common = {
-  format: Options.choice("format", ["table", "json"]).pipe(Options.withDefault("table" as const), Options.withDescription("output format")),
-  db: Options.text("db").pipe(Options.optional, Options.withDescription("database file (default: $GANTRY_HOME/gantry.db)")),
-  url: Options.text("url").pipe(Options.optional, Options.withDescription("a daemon's URL (default: the one serving the database)")),
-  token: Options.text("token").pipe(Options.optional, Options.withDescription("bearer token for --url (default: $GANTRY_TOKEN)"))
-}
-type Common = { readonly format: "table" | "json"; readonly db: Option.Option<string>; readonly url: Option.Option<string>; readonly token: Option.Option<string> }
 
 const targetOf = (c: Common): Connect.Target => ({
   paths: resolvePaths(Option.getOrUndefined(c.db)),
@@ -66,138 +69,7 @@ const withControl = <A>(c: Common, use: (control: Control) => Effect.Effect<A, A
 const print = (text: string) => Effect.sync(() => process.stdout.write(text.endsWith("\n") ? text : `${text}\n`))
 const printJson = (value: unknown) => print(F.json(value))
 
-// ------------------------------------------------------------------ parsing helpers
-
-const decodeWith =
-  <A, I>(schema: Schema.Schema<A, I>, what: string) =>
-  (value: unknown): Effect.Effect<A, CliError> =>
-    Schema.decodeUnknown(schema, { onExcessProperty: "error", errors: "all" })(value).pipe(
-      Effect.mapError((e) => usage(`${what}: ${ParseResult.TreeFormatter.formatErrorSync(e)}`))
-    )
-
-const runId = (text: string) => decodeWith(RunId, "run id")(text)
-const queueName = (text: string) => decodeWith(QueueName, "queue name")(text)
-
-const duration = (flag: string, value: Option.Option<string>) =>
-  Option.match(value, {
-    onNone: () => Effect.succeed(undefined),
-    onSome: (text) => {
-      const parsed = F.parseDuration(text)
-      return "error" in parsed ? Effect.fail(usage(`--${flag}: ${parsed.error}`)) : Effect.succeed(parsed.ms)
-    }
-  })
-
-const nonNegative = (flag: string, value: Option.Option<number>) =>
-  Option.match(value, {
-    onNone: () => Effect.succeed(undefined),
-    onSome: (n) => (Number.isInteger(n) && n >= 0 ? Effect.succeed(n) : Effect.fail(usage(`--${flag} must be a whole number ≥ 0, not ${n}`)))
-  })
-
-const indexList = (flag: string, text: string) => {
-  const parts = text.split(",").map((s) => s.trim())
-  if (parts.some((p) => !/^\d+$/.test(p))) return Effect.fail(usage(`--${flag}: expected GPU indices like 0,2,3, not "${text}"`))
-  return Effect.succeed(parts.map(Number))
-}
-
-/** `none` or a whole number ≥ 1: a limit (null = no limit). */
-const limitValue = (flag: string, text: string): Effect.Effect<number | null, CliError> => {
-  if (text === "none" || text === "null") return Effect.succeed(null)
-  if (/^\d+$/.test(text) && Number(text) >= 1) return Effect.succeed(Number(text))
-  return Effect.fail(usage(`${flag}: expected a whole number ≥ 1 or "none", not "${text}"`))
-}
-
-const keyValues = (flag: string, pairs: ReadonlyArray<string>, parseValue: (v: string) => unknown) =>
-  Effect.forEach(pairs, (pair) => {
-    const eq = pair.indexOf("=")
-    return eq <= 0 ? Effect.fail(usage(`--${flag}: expected KEY=VALUE, not "${pair}"`)) : Effect.succeed([pair.slice(0, eq), parseValue(pair.slice(eq + 1))] as const)
-  }).pipe(Effect.map((entries) => Object.fromEntries(entries)))
-
-const jsonOrString = (v: string): unknown => {
-  try {
-    return JSON.parse(v)
-  } catch {
-    return v
-  }
-}
-
-const readJsonFile = (file: string): Effect.Effect<unknown, CliError> =>
-  Effect.try({
-    try: () => JSON.parse(fs.readFileSync(file, "utf8")) as unknown,
-    catch: (e) => usage(`${file}: ${e instanceof Error ? e.message : String(e)}`)
-  })
-
 // ------------------------------------------------------------------ submit / run
-
-const submitOptions = {
-  ...common,
-  queue: Options.text("queue").pipe(Options.optional),
-  gpus: Options.integer("gpus").pipe(Options.optional, Options.withDescription("GPUs needed (default 1 on a machine with GPUs, else 0)")),
-  deviceIds: Options.text("device-ids").pipe(Options.optional, Options.withDescription("exact GPU indices, e.g. 0,2")),
-  anyGpu: Options.boolean("any-gpu"),
-  priority: Options.integer("priority").pipe(Options.optional),
-  user: Options.text("user").pipe(Options.optional),
-  level: Options.choice("level", ["admin", "lead", "researcher", "viewer"]).pipe(Options.optional),
-  team: Options.text("team").pipe(Options.optional),
-  project: Options.text("project").pipe(Options.optional),
-  hold: Options.boolean("hold"),
-  requiresApproval: Options.boolean("requires-approval"),
-  noWait: Options.boolean("no-wait"),
-  dryRun: Options.boolean("dry-run"),
-  maxAttempts: Options.integer("max-attempts").pipe(Options.optional),
-  maxQueuedTime: Options.text("max-queued-time").pipe(Options.optional),
-  deadline: Options.text("deadline").pipe(Options.optional),
-  timeLimit: Options.text("time-limit").pipe(Options.optional),
-  name: Options.text("name").pipe(Options.optional),
-  env: Options.text("env").pipe(Options.repeated, Options.withDescription("K=V, repeatable")),
-  metadata: Options.text("metadata").pipe(Options.repeated, Options.withDescription("K=V (V parsed as JSON when it is), repeatable")),
-  cwd: Options.text("cwd").pipe(Options.optional),
-  idempotencyKey: Options.text("idempotency-key").pipe(Options.optional),
-  file: Options.text("file").pipe(Options.optional, Options.withDescription("a JSON submission; flags override its fields")),
-  command: Args.text({ name: "command" }).pipe(Args.repeated)
-}
-type SubmitArgs = { readonly [K in keyof typeof submitOptions]: (typeof submitOptions)[K] extends Options.Options<infer A> ? A : (typeof submitOptions)[K] extends Args.Args<infer B> ? B : never }
-
-const defaultUser = () => process.env.USER ?? os.userInfo().username
-
-const buildSubmission = (a: SubmitArgs): Effect.Effect<Submission, CliError> =>
-  Effect.gen(function* () {
-    const base = Option.isSome(a.file) ? yield* readJsonFile(a.file.value) : {}
-    if (base === null || typeof base !== "object" || Array.isArray(base)) return yield* usage(`--file: expected a JSON object`)
-    const fields: Record<string, unknown> = { user: defaultUser(), cwd: process.cwd(), ...base }
-    const set = (key: string, value: unknown) => {
-      if (value !== undefined) fields[key] = value
-    }
-    if (a.command.length > 0) set("command", a.command)
-    if (fields.command === undefined || (Array.isArray(fields.command) && (fields.command.length === 0 || fields.command[0] === "")))
-      return yield* usage("no command: gantry submit [options] -- COMMAND [ARGS...]")
-    set("queue", Option.getOrUndefined(a.queue))
-    set("gpus", yield* nonNegative("gpus", a.gpus))
-    if (Option.isSome(a.deviceIds)) set("deviceIds", yield* indexList("device-ids", a.deviceIds.value))
-    if (a.anyGpu) set("anyGpu", true)
-    set("priority", Option.getOrUndefined(a.priority))
-    set("user", Option.getOrUndefined(a.user))
-    set("level", Option.getOrUndefined(a.level))
-    set("team", Option.getOrUndefined(a.team))
-    set("project", Option.getOrUndefined(a.project))
-    if (a.hold) set("hold", true)
-    if (a.requiresApproval) set("requiresApproval", true)
-    if (a.noWait) set("noWait", true)
-    if (a.dryRun) set("dryRun", true)
-    if (Option.isSome(a.maxAttempts)) {
-      if (!(a.maxAttempts.value >= 1)) return yield* usage(`--max-attempts must be at least 1, not ${a.maxAttempts.value}`)
-      set("maxAttempts", a.maxAttempts.value)
-    }
-    set("maxQueuedTimeMs", yield* duration("max-queued-time", a.maxQueuedTime))
-    set("deadlineMs", yield* duration("deadline", a.deadline))
-    set("timeLimitMs", yield* duration("time-limit", a.timeLimit))
-    set("name", Option.getOrUndefined(a.name))
-    if (a.env.length > 0) set("env", { ...((fields.env as object | undefined) ?? {}), ...(yield* keyValues("env", a.env, (v) => v)) })
-    if (a.metadata.length > 0) set("metadata", { ...((fields.metadata as object | undefined) ?? {}), ...(yield* keyValues("metadata", a.metadata, jsonOrString)) })
-    set("cwd", Option.getOrUndefined(a.cwd))
-    set("idempotencyKey", Option.getOrUndefined(a.idempotencyKey))
-    if (typeof fields.cwd === "string") fields.cwd = fs.existsSync(fields.cwd) ? fs.realpathSync(fields.cwd) : fields.cwd
-    return yield* decodeWith(Submission, "submission")(fields)
-  })
 
 const submitCommand = Command.make("submit", submitOptions, (a) =>
   Effect.gen(function* () {
@@ -313,22 +185,7 @@ const showCommand = Command.make("show", { ...common, id: Args.text({ name: "id"
       Effect.gen(function* () {
         const detail = yield* control.show(id)
         if (a.format === "json") return yield* printJson(detail)
-        const r = detail.run
-        const lines = [
-          `run       ${r.id}${r.name !== null ? ` (${r.name})` : ""}`,
-          `status    ${F.statusText(r)}${r.exitCode !== null ? ` exit ${r.exitCode}` : ""}${r.signal !== null ? ` signal ${r.signal}` : ""}`,
-          `command   ${F.commandLine(r.command)}`,
-          `queue     ${r.queue}   user ${r.user}${r.team !== null ? `   team ${r.team}` : ""}   level ${r.level}`,
-          `gpus      ${r.gpus}${r.deviceIds !== null ? ` devices ${r.deviceIds.join(",")}` : ""}${r.assignedGpus.length > 0 ? ` assigned ${r.assignedGpus.join(",")}` : ""}`,
-          `attempt   ${r.attempt}/${r.maxAttempts}`,
-          `priority  ${r.priorityOverride ?? r.basePriority}${r.priorityOverride !== null ? " (override)" : ""}`,
-          `limits    time-limit ${r.timeLimitMs === null ? "-" : F.formatDuration(r.timeLimitMs)}   max-queued ${r.maxQueuedTimeMs === null ? "-" : F.formatDuration(r.maxQueuedTimeMs)}   deadline ${F.iso(r.deadlineAt)}`
-        ]
-        if (detail.position !== null)
-          lines.push(`waiting   #${detail.position.position ?? "-"} of ${detail.position.pending} pending: ${detail.position.reason ?? "starts at the next cycle"}`)
-        if (Object.keys(r.metadata).length > 0) lines.push(`metadata  ${JSON.stringify(r.metadata)}`)
-        lines.push("", F.table(["time", "from", "to", "attempt", "reason"], detail.timeline.map((e) => [F.iso(e.at), e.from ?? "-", e.to, e.attempt, e.reason])))
-        yield* print(lines.join("\n"))
+        yield* print(F.runDetailText(detail))
       })
     )
   })
@@ -421,44 +278,6 @@ const priorityCommand = Command.make("priority", { ...common, id: Args.text({ na
 
 // ------------------------------------------------------------------ queues
 
-const queueOptions = {
-  ...common,
-  priority: Options.integer("priority").pipe(Options.optional),
-  maxConcurrent: Options.text("max-concurrent").pipe(Options.optional),
-  runConcurrency: Options.text("run-concurrency").pipe(Options.optional),
-  depth: Options.text("depth").pipe(Options.optional),
-  gpuPool: Options.text("gpu-pool").pipe(Options.optional, Options.withDescription('GPU indices, or "all"')),
-  gpuQuota: Options.text("gpu-quota").pipe(Options.optional),
-  pause: Options.boolean("pause"),
-  resume: Options.boolean("resume"),
-  file: Options.text("file").pipe(Options.optional, Options.withDescription("a JSON queue config; unknown fields are an error")),
-  name: Args.text({ name: "name" })
-}
-type QueueArgs = { readonly [K in keyof typeof queueOptions]: (typeof queueOptions)[K] extends Options.Options<infer A> ? A : (typeof queueOptions)[K] extends Args.Args<infer B> ? B : never }
-
-const queueChange = (a: QueueArgs): Effect.Effect<Record<string, unknown>, CliError> =>
-  Effect.gen(function* () {
-    if (a.pause && a.resume) return yield* usage("--pause and --resume together")
-    const change: Record<string, unknown> = {}
-    if (Option.isSome(a.file)) {
-      const body = yield* readJsonFile(a.file.value)
-      if (body === null || typeof body !== "object" || Array.isArray(body)) return yield* usage(`${a.file.value}: expected a JSON object`)
-      Object.assign(change, body)
-    }
-    if (Option.isSome(a.priority)) change.priority = a.priority.value
-    for (const [flag, key, value] of [
-      ["--max-concurrent", "maxConcurrent", a.maxConcurrent],
-      ["--run-concurrency", "runConcurrency", a.runConcurrency],
-      ["--depth", "depth", a.depth],
-      ["--gpu-quota", "gpuQuota", a.gpuQuota]
-    ] as const)
-      if (Option.isSome(value)) change[key] = yield* limitValue(flag, value.value)
-    if (Option.isSome(a.gpuPool)) change.gpuPool = a.gpuPool.value === "all" ? null : yield* indexList("gpu-pool", a.gpuPool.value)
-    if (a.pause) change.paused = true
-    if (a.resume) change.paused = false
-    return change
-  })
-
 const queueCreate = Command.make("create", queueOptions, (a) =>
   Effect.gen(function* () {
     const name = yield* queueName(a.name)
@@ -498,92 +317,14 @@ const queuesCommand = Command.make("queues", common, (a) =>
     Effect.gen(function* () {
       const queues = yield* control.queues
       if (a.format === "json") return yield* printJson(queues)
-      yield* print(
-        F.table(
-          ["queue", "priority", "state", "pending", "active", "held", "blocked", "max", "run-max", "depth", "gpu-pool", "gpu-quota"],
-          queues.map((q) => [
-            q.config.name,
-            q.config.priority,
-            q.state,
-            q.counts.pending,
-            q.counts.active,
-            q.counts.held,
-            q.counts.blocked,
-            q.config.maxConcurrent,
-            q.config.runConcurrency,
-            q.config.depth,
-            q.config.gpuPool === null ? "all" : q.config.gpuPool.join(","),
-            q.config.gpuQuota
-          ])
-        )
-      )
+      yield* print(F.queuesTable(queues))
     })
   )
 ).pipe(Command.withDescription("list queues"))
 
 // ------------------------------------------------------------------ limits
 
-const LIMIT_KEYS = ["max-concurrent", "user-max-concurrent", "team-max-concurrent", "local-gpu-max-concurrent", "local-job-max-concurrent"] as const
-const camel = (k: string) => k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
-
-const applySetting = (policy: Policy, key: string, value: string): Effect.Effect<Policy, CliError> =>
-  Effect.gen(function* () {
-    const ms = (v: string) => {
-      const d = F.parseDuration(v)
-      return "error" in d ? Effect.fail(usage(`${key}: ${d.error}`)) : Effect.succeed(d.ms)
-    }
-    if ((LIMIT_KEYS as ReadonlyArray<string>).includes(key)) {
-      return { ...policy, limits: { ...policy.limits, [camel(key)]: yield* limitValue(key, value) } }
-    }
-    switch (key) {
-      case "fair-share":
-        if (value !== "off" && value !== "limits" && value !== "usage") return yield* usage(`fair-share: off, limits or usage, not "${value}"`)
-        return { ...policy, fairShare: { ...policy.fairShare, mode: value } }
-      case "fair-share-half-life":
-        return { ...policy, fairShare: { ...policy.fairShare, halfLifeMs: yield* ms(value) } }
-      case "backfill":
-        if (value !== "true" && value !== "false") return yield* usage(`backfill: true or false, not "${value}"`)
-        return { ...policy, backfill: value === "true" }
-      case "kill-grace":
-        return { ...policy, killGraceMs: yield* ms(value) }
-      case "aging":
-        if (value === "off") return { ...policy, aging: null }
-        if (value === "on") return { ...policy, aging: policy.aging ?? { starvationThresholdMs: 30 * 60_000, agingStep: 5, agingIntervalMs: 10 * 60_000 } }
-        return yield* usage(`aging: on or off, not "${value}"`)
-      case "starvation-threshold":
-      case "aging-interval": {
-        if (policy.aging === null) return yield* usage(`${key}: aging is off (limits set aging=on first)`)
-        return { ...policy, aging: { ...policy.aging, [key === "aging-interval" ? "agingIntervalMs" : "starvationThresholdMs"]: yield* ms(value) } }
-      }
-      case "aging-step": {
-        if (policy.aging === null) return yield* usage(`${key}: aging is off (limits set aging=on first)`)
-        if (!/^\d+$/.test(value)) return yield* usage(`aging-step: a whole number ≥ 0, not "${value}"`)
-        return { ...policy, aging: { ...policy.aging, agingStep: Number(value) } }
-      }
-      default:
-        return yield* usage(
-          `unknown setting "${key}" (one of ${[...LIMIT_KEYS, "fair-share", "fair-share-half-life", "backfill", "kill-grace", "aging", "starvation-threshold", "aging-step", "aging-interval"].join(", ")})`
-        )
-    }
-  })
-
-const printPolicy = (format: "table" | "json", policy: Policy) =>
-  format === "json"
-    ? printJson(policy)
-    : print(
-        F.table(
-          ["setting", "value"],
-          [
-            ...LIMIT_KEYS.map((k) => [k, policy.limits[camel(k) as keyof Policy["limits"]]]),
-            ["fair-share", policy.fairShare.mode],
-            ["fair-share-half-life", F.formatDuration(policy.fairShare.halfLifeMs)],
-            ["backfill", policy.backfill],
-            ["kill-grace", F.formatDuration(policy.killGraceMs)],
-            ["aging", policy.aging === null ? "off" : `+${policy.aging.agingStep} every ${F.formatDuration(policy.aging.agingIntervalMs)} after ${F.formatDuration(policy.aging.starvationThresholdMs)}`],
-            ["version", policy.version]
-          ]
-        )
-      )
+const printPolicy = (format: "table" | "json", policy: Policy) => (format === "json" ? printJson(policy) : print(F.policyTable(policy)))
 
 const limitsSet = Command.make(
   "set",
@@ -646,17 +387,7 @@ const statsCommand = Command.make("stats", common, (a) =>
     Effect.gen(function* () {
       const s = yield* control.stats
       if (a.format === "json") return yield* printJson(s)
-      const rows: Array<ReadonlyArray<unknown>> = [
-        ["pending", s.pending],
-        ["held", s.held],
-        ["blocked", s.blocked],
-        ["running", s.active],
-        ["gpus", `${s.gpus.total} (${s.gpus.free} free, ${s.gpus.allocated} allocated, ${s.gpus.drained} drained)`],
-        ["cycles", s.cycles],
-        ["policy version", s.policyVersion]
-      ]
-      for (const [phase, t] of Object.entries(s.phases ?? {})) rows.push([`phase ${phase}`, `${t.totalMs.toFixed(1)} ms total, ${t.maxMs.toFixed(2)} ms max`])
-      yield* print(F.table(["stat", "value"], rows))
+      yield* print(F.statsTable(s))
     })
   )
 ).pipe(Command.withDescription("counts, GPUs and time spent per cycle phase"))
@@ -744,18 +475,3 @@ export const gantry = Command.make("gantry").pipe(
 )
 
 export const cli = Command.run(gantry, { name: "gantry", version: VERSION })
-
-const BOOLEAN_FLAGS: Readonly<Record<string, string>> = Object.fromEntries(
-  ["follow", "all", "drain", "pause", "resume", "watch", "any-gpu", "hold", "requires-approval", "no-wait", "dry-run"].map((f) => [`--${f}`, `--${f}`])
-)
-const ALIASES: Readonly<Record<string, string>> = { ...BOOLEAN_FLAGS, "-f": "--follow" }
-
-/**
- * @effect/cli lets a boolean flag take the next word as its value when that word reads as a
- * boolean ("1", "0", "y", "no", …), so `gantry logs -f 1` would parse as `--follow=1` and lose
- * run 1. Every boolean flag before `--` is therefore written as `--flag=true` before parsing.
- */
-export const normalizeArgv = (argv: ReadonlyArray<string>): Array<string> => {
-  const end = argv.indexOf("--")
-  return argv.map((word, i) => ((end === -1 || i < end) && ALIASES[word] !== undefined ? `${ALIASES[word]}=true` : word))
-}

@@ -1,7 +1,8 @@
 /**
  * What the CLI prints and parses: durations, `-o` field paths, tables, JSON.
  */
-import type { RunJson } from "@gantry/api"
+import type { QueueInfoJson, RunDetail, RunJson, StatsJson } from "@gantry/api"
+import type { Policy } from "@gantry/core"
 
 // ------------------------------------------------------------------ durations
 
@@ -121,3 +122,77 @@ export const runsTable = (runs: ReadonlyArray<RunJson>, now: number): string =>
 export const iso = (ms: number | null): string => (ms === null ? "-" : new Date(ms).toISOString())
 
 export const json = (value: unknown): string => JSON.stringify(value, null, 2)
+
+// ------------------------------------------------------------------ what commands print
+
+/** `runs show`: the run, why it waits, and its timeline. */
+export const runDetailText = (detail: RunDetail): string => {
+  const r = detail.run
+  const lines = [
+    `run       ${r.id}${r.name !== null ? ` (${r.name})` : ""}`,
+    `status    ${statusText(r)}${r.exitCode !== null ? ` exit ${r.exitCode}` : ""}${r.signal !== null ? ` signal ${r.signal}` : ""}`,
+    `command   ${commandLine(r.command)}`,
+    `queue     ${r.queue}   user ${r.user}${r.team !== null ? `   team ${r.team}` : ""}   level ${r.level}`,
+    `gpus      ${r.gpus}${r.deviceIds !== null ? ` devices ${r.deviceIds.join(",")}` : ""}${r.assignedGpus.length > 0 ? ` assigned ${r.assignedGpus.join(",")}` : ""}`,
+    `attempt   ${r.attempt}/${r.maxAttempts}`,
+    `priority  ${r.priorityOverride ?? r.basePriority}${r.priorityOverride !== null ? " (override)" : ""}`,
+    `limits    time-limit ${r.timeLimitMs === null ? "-" : formatDuration(r.timeLimitMs)}   max-queued ${r.maxQueuedTimeMs === null ? "-" : formatDuration(r.maxQueuedTimeMs)}   deadline ${iso(r.deadlineAt)}`
+  ]
+  if (detail.position !== null)
+    lines.push(`waiting   #${detail.position.position ?? "-"} of ${detail.position.pending} pending: ${detail.position.reason ?? "starts at the next cycle"}`)
+  if (Object.keys(r.metadata).length > 0) lines.push(`metadata  ${JSON.stringify(r.metadata)}`)
+  lines.push("", table(["time", "from", "to", "attempt", "reason"], detail.timeline.map((e) => [iso(e.at), e.from ?? "-", e.to, e.attempt, e.reason])))
+  return lines.join("\n")
+}
+
+export const queuesTable = (queues: ReadonlyArray<QueueInfoJson>): string =>
+  table(
+    ["queue", "priority", "state", "pending", "active", "held", "blocked", "max", "run-max", "depth", "gpu-pool", "gpu-quota"],
+    queues.map((q) => [
+      q.config.name,
+      q.config.priority,
+      q.state,
+      q.counts.pending,
+      q.counts.active,
+      q.counts.held,
+      q.counts.blocked,
+      q.config.maxConcurrent,
+      q.config.runConcurrency,
+      q.config.depth,
+      q.config.gpuPool === null ? "all" : q.config.gpuPool.join(","),
+      q.config.gpuQuota
+    ])
+  )
+
+/** The limit settings `limits set` takes, by their CLI names. */
+export const LIMIT_KEYS = ["max-concurrent", "user-max-concurrent", "team-max-concurrent", "local-gpu-max-concurrent", "local-job-max-concurrent"] as const
+/** `max-concurrent` → `maxConcurrent`. */
+export const camel = (k: string) => k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
+
+export const policyTable = (policy: Policy): string =>
+  table(
+    ["setting", "value"],
+    [
+      ...LIMIT_KEYS.map((k) => [k, policy.limits[camel(k) as keyof Policy["limits"]]]),
+      ["fair-share", policy.fairShare.mode],
+      ["fair-share-half-life", formatDuration(policy.fairShare.halfLifeMs)],
+      ["backfill", policy.backfill],
+      ["kill-grace", formatDuration(policy.killGraceMs)],
+      ["aging", policy.aging === null ? "off" : `+${policy.aging.agingStep} every ${formatDuration(policy.aging.agingIntervalMs)} after ${formatDuration(policy.aging.starvationThresholdMs)}`],
+      ["version", policy.version]
+    ]
+  )
+
+export const statsTable = (s: StatsJson): string => {
+  const rows: Array<ReadonlyArray<unknown>> = [
+    ["pending", s.pending],
+    ["held", s.held],
+    ["blocked", s.blocked],
+    ["running", s.active],
+    ["gpus", `${s.gpus.total} (${s.gpus.free} free, ${s.gpus.allocated} allocated, ${s.gpus.drained} drained)`],
+    ["cycles", s.cycles],
+    ["policy version", s.policyVersion]
+  ]
+  for (const [phase, t] of Object.entries(s.phases ?? {})) rows.push([`phase ${phase}`, `${t.totalMs.toFixed(1)} ms total, ${t.maxMs.toFixed(2)} ms max`])
+  return table(["stat", "value"], rows)
+}

@@ -1,0 +1,250 @@
+/**
+ * What a user typed, turned into domain values before anything is sent: the options every
+ * command shares, durations, limits, GPU lists, K=V pairs, JSON files (unknown fields are
+ * an error), a submission, a queue change, a policy setting, and the argv fix-up for
+ * @effect/cli's boolean flags. Every refusal is a `CliError` with its exit code.
+ */
+import { Args, Options } from "@effect/cli"
+import { type Policy, QueueName, RunId, Submission } from "@gantry/core"
+import { Data, Effect, Option, ParseResult, Schema } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as F from "./Format.js"
+
+/** A refusal of the CLI itself: printed as `gantry: message`, exits with `exit`. */
+export class CliError extends Data.TaggedError("CliError")<{ readonly message: string; readonly exit: number }> {}
+
+export const usage = (message: string) => new CliError({ message, exit: 64 })
+
+export const common = {
+  format: Options.choice("format", ["table", "json"]).pipe(Options.withDefault("table" as const), Options.withDescription("output format")),
+  db: Options.text("db").pipe(Options.optional, Options.withDescription("database file (default: $GANTRY_HOME/gantry.db)")),
+  url: Options.text("url").pipe(Options.optional, Options.withDescription("a daemon's URL (default: the one serving the database)")),
+  token: Options.text("token").pipe(Options.optional, Options.withDescription("bearer token for --url (default: $GANTRY_TOKEN)"))
+}
+export type Common = { readonly format: "table" | "json"; readonly db: Option.Option<string>; readonly url: Option.Option<string>; readonly token: Option.Option<string> }
+
+// ------------------------------------------------------------------ parsing helpers
+
+export const decodeWith =
+  <A, I>(schema: Schema.Schema<A, I>, what: string) =>
+  (value: unknown): Effect.Effect<A, CliError> =>
+    Schema.decodeUnknown(schema, { onExcessProperty: "error", errors: "all" })(value).pipe(
+      Effect.mapError((e) => usage(`${what}: ${ParseResult.TreeFormatter.formatErrorSync(e)}`))
+    )
+
+export const runId = (text: string) => decodeWith(RunId, "run id")(text)
+export const queueName = (text: string) => decodeWith(QueueName, "queue name")(text)
+
+export const duration = (flag: string, value: Option.Option<string>) =>
+  Option.match(value, {
+    onNone: () => Effect.succeed(undefined),
+    onSome: (text) => {
+      const parsed = F.parseDuration(text)
+      return "error" in parsed ? Effect.fail(usage(`--${flag}: ${parsed.error}`)) : Effect.succeed(parsed.ms)
+    }
+  })
+
+export const nonNegative = (flag: string, value: Option.Option<number>) =>
+  Option.match(value, {
+    onNone: () => Effect.succeed(undefined),
+    onSome: (n) => (Number.isInteger(n) && n >= 0 ? Effect.succeed(n) : Effect.fail(usage(`--${flag} must be a whole number ≥ 0, not ${n}`)))
+  })
+
+export const indexList = (flag: string, text: string) => {
+  const parts = text.split(",").map((s) => s.trim())
+  if (parts.some((p) => !/^\d+$/.test(p))) return Effect.fail(usage(`--${flag}: expected GPU indices like 0,2,3, not "${text}"`))
+  return Effect.succeed(parts.map(Number))
+}
+
+/** `none` or a whole number ≥ 1: a limit (null = no limit). */
+export const limitValue = (flag: string, text: string): Effect.Effect<number | null, CliError> => {
+  if (text === "none" || text === "null") return Effect.succeed(null)
+  if (/^\d+$/.test(text) && Number(text) >= 1) return Effect.succeed(Number(text))
+  return Effect.fail(usage(`${flag}: expected a whole number ≥ 1 or "none", not "${text}"`))
+}
+
+export const keyValues = (flag: string, pairs: ReadonlyArray<string>, parseValue: (v: string) => unknown) =>
+  Effect.forEach(pairs, (pair) => {
+    const eq = pair.indexOf("=")
+    return eq <= 0 ? Effect.fail(usage(`--${flag}: expected KEY=VALUE, not "${pair}"`)) : Effect.succeed([pair.slice(0, eq), parseValue(pair.slice(eq + 1))] as const)
+  }).pipe(Effect.map((entries) => Object.fromEntries(entries)))
+
+export const jsonOrString = (v: string): unknown => {
+  try {
+    return JSON.parse(v)
+  } catch {
+    return v
+  }
+}
+
+export const readJsonFile = (file: string): Effect.Effect<unknown, CliError> =>
+  Effect.try({
+    try: () => JSON.parse(fs.readFileSync(file, "utf8")) as unknown,
+    catch: (e) => usage(`${file}: ${e instanceof Error ? e.message : String(e)}`)
+  })
+
+export const submitOptions = {
+  ...common,
+  queue: Options.text("queue").pipe(Options.optional),
+  gpus: Options.integer("gpus").pipe(Options.optional, Options.withDescription("GPUs needed (default 1 on a machine with GPUs, else 0)")),
+  deviceIds: Options.text("device-ids").pipe(Options.optional, Options.withDescription("exact GPU indices, e.g. 0,2")),
+  anyGpu: Options.boolean("any-gpu"),
+  priority: Options.integer("priority").pipe(Options.optional),
+  user: Options.text("user").pipe(Options.optional),
+  level: Options.choice("level", ["admin", "lead", "researcher", "viewer"]).pipe(Options.optional),
+  team: Options.text("team").pipe(Options.optional),
+  project: Options.text("project").pipe(Options.optional),
+  hold: Options.boolean("hold"),
+  requiresApproval: Options.boolean("requires-approval"),
+  noWait: Options.boolean("no-wait"),
+  dryRun: Options.boolean("dry-run"),
+  maxAttempts: Options.integer("max-attempts").pipe(Options.optional),
+  maxQueuedTime: Options.text("max-queued-time").pipe(Options.optional),
+  deadline: Options.text("deadline").pipe(Options.optional),
+  timeLimit: Options.text("time-limit").pipe(Options.optional),
+  name: Options.text("name").pipe(Options.optional),
+  env: Options.text("env").pipe(Options.repeated, Options.withDescription("K=V, repeatable")),
+  metadata: Options.text("metadata").pipe(Options.repeated, Options.withDescription("K=V (V parsed as JSON when it is), repeatable")),
+  cwd: Options.text("cwd").pipe(Options.optional),
+  idempotencyKey: Options.text("idempotency-key").pipe(Options.optional),
+  file: Options.text("file").pipe(Options.optional, Options.withDescription("a JSON submission; flags override its fields")),
+  command: Args.text({ name: "command" }).pipe(Args.repeated)
+}
+export type SubmitArgs = { readonly [K in keyof typeof submitOptions]: (typeof submitOptions)[K] extends Options.Options<infer A> ? A : (typeof submitOptions)[K] extends Args.Args<infer B> ? B : never }
+
+export const defaultUser = () => process.env.USER ?? os.userInfo().username
+
+export const buildSubmission = (a: SubmitArgs): Effect.Effect<Submission, CliError> =>
+  Effect.gen(function* () {
+    const base = Option.isSome(a.file) ? yield* readJsonFile(a.file.value) : {}
+    if (base === null || typeof base !== "object" || Array.isArray(base)) return yield* usage(`--file: expected a JSON object`)
+    const fields: Record<string, unknown> = { user: defaultUser(), cwd: process.cwd(), ...base }
+    const set = (key: string, value: unknown) => {
+      if (value !== undefined) fields[key] = value
+    }
+    if (a.command.length > 0) set("command", a.command)
+    if (fields.command === undefined || (Array.isArray(fields.command) && (fields.command.length === 0 || fields.command[0] === "")))
+      return yield* usage("no command: gantry submit [options] -- COMMAND [ARGS...]")
+    set("queue", Option.getOrUndefined(a.queue))
+    set("gpus", yield* nonNegative("gpus", a.gpus))
+    if (Option.isSome(a.deviceIds)) set("deviceIds", yield* indexList("device-ids", a.deviceIds.value))
+    if (a.anyGpu) set("anyGpu", true)
+    set("priority", Option.getOrUndefined(a.priority))
+    set("user", Option.getOrUndefined(a.user))
+    set("level", Option.getOrUndefined(a.level))
+    set("team", Option.getOrUndefined(a.team))
+    set("project", Option.getOrUndefined(a.project))
+    if (a.hold) set("hold", true)
+    if (a.requiresApproval) set("requiresApproval", true)
+    if (a.noWait) set("noWait", true)
+    if (a.dryRun) set("dryRun", true)
+    if (Option.isSome(a.maxAttempts)) {
+      if (!(a.maxAttempts.value >= 1)) return yield* usage(`--max-attempts must be at least 1, not ${a.maxAttempts.value}`)
+      set("maxAttempts", a.maxAttempts.value)
+    }
+    set("maxQueuedTimeMs", yield* duration("max-queued-time", a.maxQueuedTime))
+    set("deadlineMs", yield* duration("deadline", a.deadline))
+    set("timeLimitMs", yield* duration("time-limit", a.timeLimit))
+    set("name", Option.getOrUndefined(a.name))
+    if (a.env.length > 0) set("env", { ...((fields.env as object | undefined) ?? {}), ...(yield* keyValues("env", a.env, (v) => v)) })
+    if (a.metadata.length > 0) set("metadata", { ...((fields.metadata as object | undefined) ?? {}), ...(yield* keyValues("metadata", a.metadata, jsonOrString)) })
+    set("cwd", Option.getOrUndefined(a.cwd))
+    set("idempotencyKey", Option.getOrUndefined(a.idempotencyKey))
+    if (typeof fields.cwd === "string") fields.cwd = fs.existsSync(fields.cwd) ? fs.realpathSync(fields.cwd) : fields.cwd
+    return yield* decodeWith(Submission, "submission")(fields)
+  })
+
+export const queueOptions = {
+  ...common,
+  priority: Options.integer("priority").pipe(Options.optional),
+  maxConcurrent: Options.text("max-concurrent").pipe(Options.optional),
+  runConcurrency: Options.text("run-concurrency").pipe(Options.optional),
+  depth: Options.text("depth").pipe(Options.optional),
+  gpuPool: Options.text("gpu-pool").pipe(Options.optional, Options.withDescription('GPU indices, or "all"')),
+  gpuQuota: Options.text("gpu-quota").pipe(Options.optional),
+  pause: Options.boolean("pause"),
+  resume: Options.boolean("resume"),
+  file: Options.text("file").pipe(Options.optional, Options.withDescription("a JSON queue config; unknown fields are an error")),
+  name: Args.text({ name: "name" })
+}
+export type QueueArgs = { readonly [K in keyof typeof queueOptions]: (typeof queueOptions)[K] extends Options.Options<infer A> ? A : (typeof queueOptions)[K] extends Args.Args<infer B> ? B : never }
+
+export const queueChange = (a: QueueArgs): Effect.Effect<Record<string, unknown>, CliError> =>
+  Effect.gen(function* () {
+    if (a.pause && a.resume) return yield* usage("--pause and --resume together")
+    const change: Record<string, unknown> = {}
+    if (Option.isSome(a.file)) {
+      const body = yield* readJsonFile(a.file.value)
+      if (body === null || typeof body !== "object" || Array.isArray(body)) return yield* usage(`${a.file.value}: expected a JSON object`)
+      Object.assign(change, body)
+    }
+    if (Option.isSome(a.priority)) change.priority = a.priority.value
+    for (const [flag, key, value] of [
+      ["--max-concurrent", "maxConcurrent", a.maxConcurrent],
+      ["--run-concurrency", "runConcurrency", a.runConcurrency],
+      ["--depth", "depth", a.depth],
+      ["--gpu-quota", "gpuQuota", a.gpuQuota]
+    ] as const)
+      if (Option.isSome(value)) change[key] = yield* limitValue(flag, value.value)
+    if (Option.isSome(a.gpuPool)) change.gpuPool = a.gpuPool.value === "all" ? null : yield* indexList("gpu-pool", a.gpuPool.value)
+    if (a.pause) change.paused = true
+    if (a.resume) change.paused = false
+    return change
+  })
+
+export const applySetting = (policy: Policy, key: string, value: string): Effect.Effect<Policy, CliError> =>
+  Effect.gen(function* () {
+    const ms = (v: string) => {
+      const d = F.parseDuration(v)
+      return "error" in d ? Effect.fail(usage(`${key}: ${d.error}`)) : Effect.succeed(d.ms)
+    }
+    if ((F.LIMIT_KEYS as ReadonlyArray<string>).includes(key)) {
+      return { ...policy, limits: { ...policy.limits, [F.camel(key)]: yield* limitValue(key, value) } }
+    }
+    switch (key) {
+      case "fair-share":
+        if (value !== "off" && value !== "limits" && value !== "usage") return yield* usage(`fair-share: off, limits or usage, not "${value}"`)
+        return { ...policy, fairShare: { ...policy.fairShare, mode: value } }
+      case "fair-share-half-life":
+        return { ...policy, fairShare: { ...policy.fairShare, halfLifeMs: yield* ms(value) } }
+      case "backfill":
+        if (value !== "true" && value !== "false") return yield* usage(`backfill: true or false, not "${value}"`)
+        return { ...policy, backfill: value === "true" }
+      case "kill-grace":
+        return { ...policy, killGraceMs: yield* ms(value) }
+      case "aging":
+        if (value === "off") return { ...policy, aging: null }
+        if (value === "on") return { ...policy, aging: policy.aging ?? { starvationThresholdMs: 30 * 60_000, agingStep: 5, agingIntervalMs: 10 * 60_000 } }
+        return yield* usage(`aging: on or off, not "${value}"`)
+      case "starvation-threshold":
+      case "aging-interval": {
+        if (policy.aging === null) return yield* usage(`${key}: aging is off (limits set aging=on first)`)
+        return { ...policy, aging: { ...policy.aging, [key === "aging-interval" ? "agingIntervalMs" : "starvationThresholdMs"]: yield* ms(value) } }
+      }
+      case "aging-step": {
+        if (policy.aging === null) return yield* usage(`${key}: aging is off (limits set aging=on first)`)
+        if (!/^\d+$/.test(value)) return yield* usage(`aging-step: a whole number ≥ 0, not "${value}"`)
+        return { ...policy, aging: { ...policy.aging, agingStep: Number(value) } }
+      }
+      default:
+        return yield* usage(
+          `unknown setting "${key}" (one of ${[...F.LIMIT_KEYS, "fair-share", "fair-share-half-life", "backfill", "kill-grace", "aging", "starvation-threshold", "aging-step", "aging-interval"].join(", ")})`
+        )
+    }
+  })
+
+const BOOLEAN_FLAGS: Readonly<Record<string, string>> = Object.fromEntries(
+  ["follow", "all", "drain", "pause", "resume", "watch", "any-gpu", "hold", "requires-approval", "no-wait", "dry-run"].map((f) => [`--${f}`, `--${f}`])
+)
+const ALIASES: Readonly<Record<string, string>> = { ...BOOLEAN_FLAGS, "-f": "--follow" }
+
+/**
+ * @effect/cli lets a boolean flag take the next word as its value when that word reads as a
+ * boolean ("1", "0", "y", "no", …), so `gantry logs -f 1` would parse as `--follow=1` and lose
+ * run 1. Every boolean flag before `--` is therefore written as `--flag=true` before parsing.
+ */
+export const normalizeArgv = (argv: ReadonlyArray<string>): Array<string> => {
+  const end = argv.indexOf("--")
+  return argv.map((word, i) => ((end === -1 || i < end) && ALIASES[word] !== undefined ? `${ALIASES[word]}=true` : word))
+}
