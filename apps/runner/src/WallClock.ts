@@ -5,7 +5,7 @@
  * of `setTimeout`. Delays beyond Node's 2^31−1 ms limit (~24.8 days: a long time limit) are
  * chained rather than firing at once.
  */
-import { NEVER_MS, type TimerClock, type TimerId, type Timers } from "@gantry/engine"
+import { NEVER_MS, sleepOn, type TimerClock, type TimerId, type Timers } from "@gantry/engine"
 import { Clock, Duration, Effect } from "effect"
 
 const MAX_TIMEOUT_MS = 2 ** 31 - 1
@@ -51,9 +51,6 @@ export class WallClock implements TimerClock {
   }
   readonly currentTimeNanos = Effect.sync(() => BigInt(Date.now()) * 1_000_000n)
   sleep(duration: Duration.DurationInput): Effect.Effect<void> {
-    return Effect.async<void>((resume) => {
-      const id = this.timers.schedule(() => resume(Effect.void), Duration.toMillis(duration))
-      return Effect.sync(() => this.timers.cancel(id))
-    })
+    return sleepOn(this.timers, duration)
   }
 }

@@ -232,17 +232,14 @@ export class Kernel {
 
   /** Puts a stored held, blocked or pending run back in memory (on start). */
   restore(run: Run): void {
-    this.runs.set(run.id, run)
-    if (run.idempotencyKey !== null) this.idempotency.set(run.idempotencyKey, run.id)
-    this.queues.get(run.queue)?.send({ type: "MOVED", from: null, to: run.status })
+    this.load(run)
     if (run.status === "pending") this.enterPending(run)
     else if (run.deadlineAt !== null) this.timeouts.add(run)
   }
 
   /** A run stored as running or stopping whose process no one adopted: `lost` (SPEC §7). */
   recoverLost(run: Run): void {
-    this.runs.set(run.id, run)
-    this.queues.get(run.queue)?.send({ type: "MOVED", from: null, to: run.status })
+    this.load(run)
     this.step(run, { type: "LOST" })
   }
 
@@ -283,8 +280,7 @@ export class Kernel {
    * database), which must neither adopt nor lose a process it does not own.
    */
   reinstate(run: Run): void {
-    this.runs.set(run.id, run)
-    this.queues.get(run.queue)?.send({ type: "MOVED", from: null, to: run.status })
+    this.load(run)
     this.running.add(activeRunOf(run, run.startedAt ?? this.hooks.now(), run.assignedGpus))
     for (const g of run.assignedGpus) this.gpus.get(g)?.send({ type: "ALLOCATE", runId: run.id })
   }
@@ -295,9 +291,15 @@ export class Kernel {
    * a start undone after a refused commit.
    */
   recoverUnstarted(run: Run): void {
-    this.runs.set(run.id, run)
-    this.queues.get(run.queue)?.send({ type: "MOVED", from: null, to: run.status })
+    this.load(run)
     this.moved(run, "pending", run, "requeued: never started", true)
+  }
+
+  /** A stored, unfinished run back in memory: reachable by id and idempotency key, counted by its queue. */
+  private load(run: Run): void {
+    this.runs.set(run.id, run)
+    if (run.idempotencyKey !== null) this.idempotency.set(run.idempotencyKey, run.id)
+    this.queues.get(run.queue)?.send({ type: "MOVED", from: null, to: run.status })
   }
 
   private enterPending(run: Run): void {

@@ -62,6 +62,13 @@ export const fiberTimers = (runtime: Runtime.Runtime<never>, clock: Clock.Clock)
   }
 }
 
+/** `Clock.sleep` for a clock whose timers are these (SimClock, the runner's WallClock). */
+export const sleepOn = (timers: Timers, duration: Duration.DurationInput): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    const id = timers.schedule(() => resume(Effect.void), Duration.toMillis(duration))
+    return Effect.sync(() => timers.cancel(id))
+  })
+
 /** XState's clock option on these timers, so `after:` delays run in this clock's time. */
 export const xstateClock = (timers: Timers): XStateClock => ({
   setTimeout: (callback: (...args: Array<unknown>) => void, delayMs: number) => timers.schedule(() => callback(), delayMs),

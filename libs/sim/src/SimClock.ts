@@ -4,7 +4,7 @@
  * XState's `after:` delays included, so a month of history replays in seconds.
  */
 import { BinaryHeap } from "@gantry/core"
-import { NEVER_MS, type TimerClock, type TimerId, type Timers } from "@gantry/engine"
+import { NEVER_MS, sleepOn, type TimerClock, type TimerId, type Timers } from "@gantry/engine"
 import { Clock, Duration, Effect } from "effect"
 
 interface Timer {
@@ -56,10 +56,7 @@ export class SimClock implements TimerClock {
   }
   readonly currentTimeNanos = Effect.sync(() => BigInt(this.nowMs) * 1_000_000n)
   sleep(duration: Duration.DurationInput): Effect.Effect<void> {
-    return Effect.async<void>((resume) => {
-      const id = this.timers.schedule(() => resume(Effect.void), Duration.toMillis(duration))
-      return Effect.sync(() => this.timers.cancel(id))
-    })
+    return sleepOn(this.timers, duration)
   }
 
   /** Fires the next due timer, moving time to it; false when none is left. */
