@@ -1,7 +1,7 @@
 /**
  * Peak memory with N pending runs held by the full engine (simulator layers, time stopped so
  * nothing starts). Run in its own process by `npm run bench -- sim`; prints one JSON line.
- * usage: tsx benchmarks/src/PendingRss.ts N
+ * usage: node benchmarks/dist/PendingRss.mjs N (built by benchmarks/bin/bench)
  */
 import { UserName } from "@gantry/core"
 import { Engine, MemoryStore, noJournal } from "@gantry/engine"

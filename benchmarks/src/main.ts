@@ -7,6 +7,15 @@ import { runnerThroughput } from "./RunnerThroughput.js"
 import { engineMmc, jsHeapMmc, kernelMmc, simpyAvailable, simpyMmc } from "./Sim.js"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+
+/** A sibling entry of this bundle (benchmarks/bin/bench builds main, PendingRss and the sim CLI together). */
+const bundled = (name: string): string => {
+  const file = path.join(path.dirname(fileURLToPath(import.meta.url)), `${name}.mjs`)
+  if (!fs.existsSync(file)) throw new Error(`${file} is missing: run the benchmarks with benchmarks/bin/bench (npm run bench)`)
+  return file
+}
 
 const args = process.argv.slice(2)
 const smoke = args.includes("--smoke")
@@ -60,14 +69,14 @@ const benches: Record<string, () => void | Promise<void>> = {
         [name.padEnd(16), String(n).padStart(8), r.perSecond.toFixed(0).padStart(10), (r.wait / 1000).toFixed(1).padStart(13), `${(r.perSecond / base.perSecond).toFixed(2)}×`.padStart(13)].join(" ")
       )
     const repo = new URL("../..", import.meta.url).pathname
-    const tsx = `${repo}node_modules/.bin/tsx`
-    if (fs.existsSync(`${repo}../shared/data/philly-jobs.csv`)) {
-      const out = execFileSync(tsx, ["libs/sim/src/cli.ts", "philly", "--gpus", "512", ...(smoke ? ["--limit", "2000"] : [])], { cwd: repo, encoding: "utf8", maxBuffer: 64 << 20 })
+    const trace = `${repo}../shared/data/philly-jobs.csv`
+    if (fs.existsSync(trace)) {
+      const out = execFileSync(process.execPath, [bundled("cli"), "philly", "--path", trace, "--gpus", "512", ...(smoke ? ["--limit", "2000"] : [])], { cwd: repo, encoding: "utf8", maxBuffer: 64 << 20 })
       const line = out.split("\n").find((l) => l.startsWith("wall "))
       console.log(`philly replay${smoke ? " (2,000 jobs)" : " (82,247 jobs)"}, 512 GPUs, full engine: ${line ?? "?"}`)
     } else console.log("philly replay: ../shared/data/philly-jobs.csv not here, skipped")
     const held = smoke ? 10_000 : 1_000_000
-    const pending = JSON.parse(execFileSync(tsx, ["benchmarks/src/PendingRss.ts", String(held)], { cwd: repo, encoding: "utf8" })) as { pending: number; maxRssMiB: number; seconds: number }
+    const pending = JSON.parse(execFileSync(process.execPath, [bundled("PendingRss"), String(held)], { cwd: repo, encoding: "utf8" })) as { pending: number; maxRssMiB: number; seconds: number }
     console.log(`${pending.pending} pending runs held by the full engine: peak RSS ${pending.maxRssMiB.toFixed(0)} MiB (submitted in ${pending.seconds.toFixed(1)} s)`)
   },
   runner: async () => {
