@@ -9,7 +9,7 @@ import { it } from "@effect/vitest"
 import { makeQueue, type RunEvent, RunId, type RunStatus, sharedPolicy } from "@gantry/core"
 import { aRun } from "@gantry/core/testing"
 import { emptyBatch, Journal, type JournalEntry, type RunFilter, Store, StoreError } from "@gantry/engine"
-import { Effect, Exit } from "effect"
+import { Effect, Exit, Schedule } from "effect"
 import { describe, expect } from "vitest"
 import { SqliteStore } from "../src/index.js"
 import { tempDb, tempDir, tempStore } from "./TempDb.js"
@@ -227,6 +227,65 @@ describe("SqliteStore: journal", () => {
       expect(error).toBeInstanceOf(StoreError)
       expect(error.message).toContain("no such table: journal")
     }).pipe(Effect.provide(tempStore()))
+  )
+})
+
+describe("SqliteStore: the journal rides with the next commit", () => {
+  const journalRows = Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<{ cycle: number }>(`SELECT cycle FROM journal ORDER BY id`)).pipe(
+    Effect.map((rows) => rows.map((row) => row.cycle))
+  )
+  const lingering = (filename: string) => SqliteStore.layer({ filename, journalLingerMs: 3_600_000 })
+
+  it.scoped("a recorded entry is written inside the next run commit, in recording order", () =>
+    Effect.gen(function* () {
+      const filename = yield* tempDb
+      yield* Effect.gen(function* () {
+        const journal = yield* Journal
+        yield* journal.record(entry(1, 100))
+        yield* journal.record(entry(2, 200))
+        expect(yield* journalRows).toEqual([])
+        yield* (yield* Store).commit({ ...emptyBatch, runs: [aRun({ id: "a", seq: 1 })] })
+        expect(yield* journalRows).toEqual([1, 2])
+      }).pipe(Effect.provide(lingering(filename)))
+    })
+  )
+
+  it.scopedLive("with no commit to ride with, an entry is written after the linger", () =>
+    Effect.gen(function* () {
+      const filename = yield* tempDb
+      yield* Effect.gen(function* () {
+        yield* (yield* Journal).record(entry(7, 700))
+        // the write is due 20 ms after the record: wait for the row (bounded), no commit in between
+        yield* journalRows.pipe(
+          Effect.repeat({ until: (cycles) => cycles.length > 0, schedule: Schedule.spaced("5 millis") }),
+          Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the journal entry was never written") })
+        )
+        expect(yield* journalRows).toEqual([7])
+      }).pipe(Effect.provide(SqliteStore.layer({ filename, journalLingerMs: 20 })))
+    })
+  )
+
+  it.scoped("closing the store writes the entries still waiting", () =>
+    Effect.gen(function* () {
+      const filename = yield* tempDb
+      yield* Effect.provide(Effect.flatMap(Journal, (journal) => journal.record(entry(3, 300))), lingering(filename))
+      const rows = yield* Effect.provide(journalRows, lingering(filename))
+      expect(rows).toEqual([3])
+    })
+  )
+
+  it.scoped("a journal write that fails inside a commit leaves the runs' commit whole", () =>
+    Effect.gen(function* () {
+      const filename = yield* tempDb
+      yield* Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql.unsafe(`DROP TABLE journal`)
+        yield* (yield* Journal).record(entry(1, 100))
+        const store = yield* Store
+        yield* store.commit({ ...emptyBatch, runs: [aRun({ id: "kept", seq: 1 })] })
+        expect((yield* store.getRun(RunId.make("kept")))?.id).toBe("kept")
+      }).pipe(Effect.provide(lingering(filename)))
+    })
   )
 })
 
