@@ -8,7 +8,13 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 
-export const GANTRY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../apps/runner/bin/gantry")
+const OWN_GANTRY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../apps/runner/bin/gantry")
+
+/**
+ * The gantry to serve: this checkout's, or `GANTRY_BENCH_BIN` (another checkout's
+ * apps/runner/bin/gantry), read at each start, so a script can alternate two builds.
+ */
+export const gantryBin = (): string => process.env.GANTRY_BENCH_BIN ?? OWN_GANTRY
 
 export interface Served {
   readonly home: string
@@ -21,7 +27,8 @@ export interface Served {
 
 export const serve = async (name: string, env: NodeJS.ProcessEnv = {}): Promise<Served> => {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), `gantry-${name}-`))
-  const daemon = spawn(GANTRY, ["serve"], { env: { ...process.env, GANTRY_HOME: home, ...env }, stdio: ["ignore", "pipe", "inherit"] })
+  const bin = gantryBin()
+  const daemon = spawn(bin, ["serve"], { env: { ...process.env, GANTRY_HOME: home, ...env }, stdio: ["ignore", "pipe", "inherit"] })
   const stop = async () => {
     daemon.kill("SIGTERM")
     await new Promise((resolve) => (daemon.exitCode !== null ? resolve(null) : daemon.once("exit", resolve)))
@@ -39,7 +46,7 @@ export const serve = async (name: string, env: NodeJS.ProcessEnv = {}): Promise<
     })
     const { token } = JSON.parse(
       execFileSync("node", ["-e", `const D=require("better-sqlite3");console.log(new D(process.argv[1],{readonly:true}).prepare("select holder from lease").get().holder)`, path.join(home, "gantry.db")], {
-        cwd: path.dirname(GANTRY)
+        cwd: path.dirname(bin)
       }).toString()
     ) as { token: string }
     const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" }

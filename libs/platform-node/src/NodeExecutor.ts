@@ -8,13 +8,15 @@
  *   the runner dies, even by SIGKILL, nothing ties the wrapper or the run to it. The wrapper
  *   starts the command in a process group of its own and waits for it; `signal` targets that
  *   group (so grandchildren die too) and never the wrapper, which must live to record the exit.
+ * - **A spawner process.** The wrappers are spawned by a small helper process (Spawner.ts),
+ *   not by the runner: a fork from the runner cost about 6 ms of its event loop per run.
  * - **Exit files, not pipes or parent-child status.** The wrapper writes the exit status to
- *   `<dataDir>/exits/<runId>.<attempt>.json` atomically (tmp file + rename). A file is still
+ *   `<dataDir>/exits/<runId>.<attempt>.json` in one write (see wrapper.ts). A file is still
  *   there when no runner was alive at the time, and a restarted runner is not the process's
  *   parent, so it cannot `waitpid` it anyway. The runner learns of exits by watching that one
  *   folder with `fs.watch` (inotify), event-driven, never by polling; a run's `onExit` is
- *   called once, on the first event (or wrapper 'exit', a fast path for own children) that
- *   finds its file.
+ *   called once, on the first event (or the spawner's `exited`, a fast path for wrappers it
+ *   started) that finds its file.
  * - **Pids with start times.** The wrapper records its own pid and start time, the command's
  *   pid/pgid and start time and the boot id in the attempt folder (`proc.json`). `adopt` trusts
  *   a recorded wrapper pid only when the process with that pid started at the recorded time
@@ -23,6 +25,7 @@
  * Layout under `dataDir`:
  *
  *     gantry-wrapper.sh                  the wrapper script (rewritten atomically at start)
+ *     gantry-spawner.mjs                 the spawner script (likewise)
  *     runs/<runId>/<attempt>/stdout.log  the command's stdout
  *     runs/<runId>/<attempt>/stderr.log  the command's stderr
  *     runs/<runId>/<attempt>/proc.json   {wrapperPid, wrapperStart, pid, pgid, processStart, bootId}
@@ -38,14 +41,11 @@
  * Run ids are percent-encoded when used as a path segment. Closing the Scope stops watching;
  * it never signals a run.
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import {
   accessSync,
-  closeSync,
   constants,
   type FSWatcher,
   mkdirSync,
-  openSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -58,6 +58,7 @@ import type { Run } from "@gantry/core"
 import { type AdoptOutcome, Executor, type ExecutorService, type RunExit, SpawnError, type StopSignal } from "@gantry/engine"
 import { Duration, Effect, Layer, Runtime, type Scope } from "effect"
 import { isProcessAlive } from "./Proc.js"
+import { installSpawner, Spawner } from "./Spawner.js"
 import { WRAPPER_SCRIPT } from "./wrapper.js"
 
 export interface NodeExecutorOptions {
@@ -131,7 +132,10 @@ export const readProcInfo = (attemptDir: string): ProcInfo | null => {
 
 const LOST: RunExit = { exitCode: null, signal: null, lost: true }
 
-/** An exit file's content; null when there is none yet; `lost` when it is unreadable. */
+/**
+ * An exit file's content; null when there is none yet (or it is still empty: the wrapper has
+ * created it and not yet written its one line); `lost` when it is unreadable.
+ */
 export const readExitFile = (path: string): RunExit | null => {
   let text: string
   try {
@@ -139,6 +143,7 @@ export const readExitFile = (path: string): RunExit | null => {
   } catch {
     return null
   }
+  if (text === "") return null
   try {
     const o = JSON.parse(text) as Record<string, unknown>
     const exitCode = o.exitCode
@@ -200,14 +205,19 @@ export const make = (options: NodeExecutorOptions): Effect.Effect<ExecutorServic
 
     const wrapperPath = join(dataDir, "gantry-wrapper.sh")
     const bash = findBash()
-    yield* Effect.sync(() => {
-      mkdirSync(exits, { recursive: true })
-      mkdirSync(join(dataDir, "runs"), { recursive: true })
-      // atomically, so that a wrapper still reading the previous version keeps its own copy
-      const tmp = `${wrapperPath}.${process.pid}.tmp`
-      writeFileSync(tmp, WRAPPER_SCRIPT, { mode: 0o644 })
-      renameSync(tmp, wrapperPath)
-    })
+    const spawner = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        mkdirSync(exits, { recursive: true })
+        mkdirSync(join(dataDir, "runs"), { recursive: true })
+        // atomically, so that a wrapper still reading the previous version keeps its own copy
+        const tmp = `${wrapperPath}.${process.pid}.tmp`
+        writeFileSync(tmp, WRAPPER_SCRIPT, { mode: 0o644 })
+        renameSync(tmp, wrapperPath)
+        // started by the first run (a node boot, about 40 ms, once per runner)
+        return new Spawner(installSpawner(dataDir))
+      }),
+      (spawner) => Effect.sync(() => spawner.close())
+    )
 
     /** Exit-file name → the onExit of a run still waited for; deleted before it is called. */
     const waiters = new Map<string, (exit: RunExit) => void>()
@@ -270,43 +280,25 @@ export const make = (options: NodeExecutorOptions): Effect.Effect<ExecutorServic
 
         const dir = runDir(dataDir, run.id, run.attempt)
         const name = exitName(run.id, run.attempt)
+        const exitFile = join(exits, name)
         const logs = logPaths(dataDir, run.id, run.attempt)
-        let child: ChildProcess
-        const fds: Array<number> = []
-        try {
-          // a fresh attempt: nothing of an earlier try of the same attempt may be mistaken for it
-          rmSync(join(exits, name), { force: true })
-          rmSync(dir, { recursive: true, force: true })
-          mkdirSync(dir, { recursive: true })
-          fds.push(openSync(logs.stdout, "w"), openSync(logs.stderr, "w"))
-          // registered before the spawn: the exit event may come as soon as the process exists
-          waiters.set(name, onExit)
-          child = spawn(bash, [wrapperPath, dir, join(exits, name), ...run.command], {
-            cwd,
-            env,
-            detached: true,
-            stdio: ["ignore", fds[0], fds[1]]
-          })
-        } catch (error) {
-          waiters.delete(name)
-          return spawnError(`could not start ${program}: ${error instanceof Error ? error.message : String(error)}`)
-        } finally {
-          for (const fd of fds) closeSync(fd)
-        }
-        const failed = new Promise<Error>((resume) => child.once("error", resume))
-        if (child.pid === undefined) {
-          waiters.delete(name)
-          return Effect.promise(() => failed).pipe(
-            Effect.flatMap((error) => spawnError(`could not start the run wrapper (${bash}): ${error.message}`))
+        // registered before the spawn: the exit event may come as soon as the process exists
+        waiters.set(name, onExit)
+        return Effect.async<void, SpawnError>((resume) => {
+          spawner.spawn(
+            { file: bash, args: [wrapperPath, dir, exitFile, ...run.command], cwd, env, dir, exitFile, stdout: logs.stdout, stderr: logs.stderr },
+            (reply) => {
+              if ("pid" in reply) return resume(Effect.void)
+              waiters.delete(name)
+              resume(spawnError(`could not start ${program} under the run wrapper (${bash}): ${reply.error}`))
+            },
+            // fast path: the wrapper writes the exit file before it exits, so when it is gone
+            // without one, the status is lost (e.g. someone SIGKILLed the wrapper)
+            () => {
+              if (!closed) deliver(name, true)
+            }
           )
-        }
-        // fast path for our own children: the wrapper writes the exit file before it exits, so
-        // when it is gone without one, the status is lost (e.g. someone SIGKILLed the wrapper)
-        child.once("exit", () => {
-          if (!closed) deliver(name, true)
         })
-        child.unref()
-        return Effect.void
       })
 
     /** The attempt's process record, waiting (bounded) for a just-started wrapper to write it. */

@@ -4,7 +4,7 @@
  *
  *     bash <dataDir>/gantry-wrapper.sh <attemptDir> <exitFile> <command> [args...]
  *
- * in a new session (the runner spawns it detached), so it outlives the runner. It:
+ * in a new session (the spawner starts it detached), so it outlives the runner. It:
  *
  * 1. sends its own messages (bash job notices) to `<attemptDir>/wrapper.log`, keeping the
  *    run's stdout/stderr (the files the runner opened as its fds 1 and 2) for the command;
@@ -16,8 +16,10 @@
  * 4. records `proc.json`: its own pid and start time, the command's pid, pgid and start time,
  *    and the boot id, so that a restarted runner can tell the wrapper from a recycled pid;
  * 5. waits for the command (again after a noted signal interrupted the wait) and writes the
- *    exit file atomically (a temporary file, then `mv`): `{"exitCode":N,"signal":null,"status":N}`
- *    or `{"exitCode":null,"signal":"SIGTERM","status":143}`.
+ *    exit file: `{"exitCode":N,"signal":null,"status":N}` or
+ *    `{"exitCode":null,"signal":"SIGTERM","status":143}`, by one `printf` (one small write: a
+ *    reader sees the file empty, "not yet", or whole). Not a temporary file and `mv`: that
+ *    forked a process on every run's exit path (about 1 ms of the exit → next start latency).
  *
  * `wait` reports a signal death as 128+N, just like `exit 128+N`. To tell the two apart, a
  * CHLD trap appends the job table (`jobs -l`, C locale) to `<attemptDir>/jobs` at every child
@@ -78,6 +80,5 @@ if [ "$status" -gt 128 ] && [ "$killed" = 1 ] && sig=$(kill -l $((status - 128))
 else
   json="{\\"exitCode\\":$status,\\"signal\\":null,\\"status\\":$status}"
 fi
-tmp="\${exitfile%/*}/.\${exitfile##*/}.tmp"
-printf '%s\\n' "$json" >"$tmp" && mv -f "$tmp" "$exitfile"
+printf '%s\\n' "$json" >"$exitfile"
 `

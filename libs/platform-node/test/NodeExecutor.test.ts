@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process"
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { RunExit } from "@gantry/engine"
@@ -190,6 +190,60 @@ describe("NodeExecutor: start", () => {
   })
 })
 
+/** Pids of the live spawner processes of `dataDir` (their command line names its script). */
+const spawnersOf = (dataDir: string): Array<number> => {
+  const script = join(dataDir, "gantry-spawner.mjs")
+  const pids: Array<number> = []
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0")
+      const state = readFileSync(`/proc/${entry}/stat`, "utf8").split(") ")[1]?.[0]
+      if (argv.includes(script) && state !== "Z") pids.push(Number(entry))
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids
+}
+
+describe("NodeExecutor: the spawner", () => {
+  it("is one process for many runs, started by the first; when it dies, the next run starts a new one", async () => {
+    const dataDir = tempDir()
+    const { executor, close } = openExecutor(dataDir)
+    expect(spawnersOf(dataDir)).toEqual([]) // no run yet, no spawner
+    for (let i = 0; i < 3; i++) {
+      const exits = exitRecorder()
+      await start(executor, runOf(["true"]), exits.onExit)
+      expect(await exits.next()).toEqual({ exitCode: 0, signal: null })
+    }
+    const [first, ...others] = spawnersOf(dataDir)
+    expect(others).toEqual([])
+    process.kill(first!, "SIGKILL")
+    await eventually(() => spawnersOf(dataDir).length === 0, "the spawner to die")
+
+    const exits = exitRecorder()
+    await start(executor, runOf(["sh", "-c", "exit 4"]), exits.onExit)
+    expect(await exits.next()).toEqual({ exitCode: 4, signal: null })
+    const now = spawnersOf(dataDir)
+    expect(now).toHaveLength(1)
+    expect(now[0]).not.toBe(first)
+    close()
+    await eventually(() => spawnersOf(dataDir).length === 0, "the spawner to exit once its executor closed")
+  })
+
+  it("an empty exit file is 'not yet' (the wrapper created it and has not written its line)", () => {
+    const dir = tempDir()
+    const file = join(dir, "r.1.json")
+    writeFileSync(file, "")
+    expect(NodeExecutor.readExitFile(file)).toBeNull()
+    writeFileSync(file, '{"exitCode":0,"signal":null,"status":0}\n')
+    expect(NodeExecutor.readExitFile(file)).toEqual({ exitCode: 0, signal: null })
+    writeFileSync(file, '{"exitCo')
+    expect(NodeExecutor.readExitFile(file)).toEqual({ exitCode: null, signal: null, lost: true })
+  })
+})
+
 describe("NodeExecutor: signal", () => {
   it("TERM kills the run's whole process group, grandchildren included", async () => {
     const dataDir = tempDir()
@@ -281,6 +335,7 @@ describe("NodeExecutor: the runner dies, a new one adopts", () => {
     await start(a.executor, run, exitsA.onExit)
     const info = await procInfoOf(dataDir, run)
     a.close()
+    await eventually(() => spawnersOf(dataDir).length === 0, "the spawner to exit with its executor")
     expect(alive(info.wrapperPid, info.wrapperStart)).toBe(true)
     expect(alive(info.pid, info.processStart)).toBe(true)
 

@@ -1,0 +1,204 @@
+/**
+ * The spawner: a small long-lived node process that starts the run wrappers for the runner.
+ *
+ * Why: `child_process.spawn` forks the calling process, and a fork costs in proportion to the
+ * caller's mapped memory. From the runner (a daemon holding the engine, the HTTP server and
+ * SQLite) one spawn took about 6 ms, blocking its event loop each time: a quarter of its CPU
+ * in `npm run bench -- runner`, and the largest part of a run's exit → next start latency.
+ * From this process, which holds nothing else, it takes about 1.5 ms, and not on the runner's
+ * thread.
+ *
+ * NodeExecutor writes SPAWNER_SCRIPT to `<dataDir>/gantry-spawner.mjs` and starts it with the
+ * runner's own node binary and an IPC channel. Each request names the program, arguments,
+ * cwd, environment, the attempt's folder and the two log files; the spawner prepares the
+ * folder (file system calls, too, took the runner's time), opens the files, spawns the program
+ * detached (a new session, so it outlives both processes), and answers `started` with its pid
+ * or `failed` with the reason; later `exited` when that process has exited (the wrapper writes
+ * its exit file before it exits, so `exited` is a fast path, never the only news of an exit).
+ * The spawner exits when the runner closes the channel or dies; the runs it started go on.
+ *
+ * If the spawner dies while the runner lives, the next request starts a new one. Requests it
+ * had not answered fail with SpawnError: the wrapper of such a request may or may not exist
+ * (its exit file, if any, is still watched; see docs/RUNNER.md "Spawning").
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { renameSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+
+/** One start: everything the spawner needs, as plain JSON. */
+export interface SpawnRequest {
+  readonly file: string
+  readonly args: ReadonlyArray<string>
+  readonly cwd: string
+  readonly env: Readonly<Record<string, string | undefined>>
+  /**
+   * The attempt's folder and exit file. A fresh attempt: both are removed (nothing of an
+   * earlier try of the same attempt may be mistaken for it), then the folder is made, and
+   * only then is the program spawned (so a missing folder means "never spawned").
+   */
+  readonly dir: string
+  readonly exitFile: string
+  /** Files the spawner creates (truncating) for the process's stdout and stderr. */
+  readonly stdout: string
+  readonly stderr: string
+}
+
+export type SpawnReply = { readonly pid: number } | { readonly error: string }
+
+type Message =
+  | { readonly type: "started"; readonly id: number; readonly pid: number }
+  | { readonly type: "failed"; readonly id: number; readonly error: string }
+  | { readonly type: "exited"; readonly id: number }
+
+export const SPAWNER_SCRIPT = `// gantry spawner, written by @gantry/platform-node (see its src/Spawner.ts).
+import { spawn } from "node:child_process"
+import { closeSync, mkdirSync, openSync, rmSync } from "node:fs"
+const reply = (message) => { if (process.connected) process.send(message) }
+process.on("message", (m) => {
+  const fds = []
+  let child
+  try {
+    rmSync(m.exitFile, { force: true })
+    rmSync(m.dir, { recursive: true, force: true })
+    mkdirSync(m.dir, { recursive: true })
+    fds.push(openSync(m.stdout, "w"), openSync(m.stderr, "w"))
+    child = spawn(m.file, m.args, { cwd: m.cwd, env: m.env, detached: true, stdio: ["ignore", fds[0], fds[1]] })
+  } catch (error) {
+    reply({ type: "failed", id: m.id, error: String(error && error.message || error) })
+    return
+  } finally {
+    for (const fd of fds) closeSync(fd)
+  }
+  if (child.pid === undefined) {
+    child.once("error", (error) => reply({ type: "failed", id: m.id, error: error.message }))
+    return
+  }
+  child.once("exit", () => reply({ type: "exited", id: m.id }))
+  child.unref()
+  reply({ type: "started", id: m.id, pid: child.pid })
+})
+process.on("disconnect", () => process.exit(0))
+`
+
+/** Writes the spawner script under `dataDir`, atomically (a running spawner keeps its copy). */
+export const installSpawner = (dataDir: string): string => {
+  const file = join(dataDir, "gantry-spawner.mjs")
+  const tmp = `${file}.${process.pid}.tmp`
+  writeFileSync(tmp, SPAWNER_SCRIPT, { mode: 0o644 })
+  renameSync(tmp, file)
+  return file
+}
+
+interface Helper {
+  readonly process: ChildProcess
+  /** Requests sent to it and not yet answered: while there are any, its channel keeps the runner alive. */
+  readonly waiting: Set<number>
+}
+
+interface Pending {
+  readonly resume: (reply: SpawnReply) => void
+  readonly onExit: () => void
+  /** The spawner the request went to. */
+  helper: Helper | null
+  started: boolean
+}
+
+/**
+ * The runner's side: `spawn` sends a request and calls back with the answer; `onExit` runs
+ * when the started process has exited. `close` ends the spawner (never the runs).
+ */
+export class Spawner {
+  private helper: Helper | null = null
+  private nextId = 1
+  private readonly pending = new Map<number, Pending>()
+  private closed = false
+
+  constructor(private readonly script: string) {}
+
+  spawn(request: SpawnRequest, resume: (reply: SpawnReply) => void, onExit: () => void): void {
+    if (this.closed) return resume({ error: "the runner is shutting down" })
+    const id = this.nextId++
+    this.pending.set(id, { resume, onExit, helper: null, started: false })
+    this.send(id, request, true)
+  }
+
+  close(): void {
+    this.closed = true
+    const helper = this.helper
+    if (helper === null) return
+    if (helper.process.connected) helper.process.disconnect()
+    this.gone(helper, "the runner is shutting down")
+  }
+
+  /**
+   * A request the spawner did not take (it died, and its exit is not yet seen here) was never
+   * read, so it is sent once more, to a new spawner.
+   */
+  private send(id: number, request: SpawnRequest, retry: boolean): void {
+    const helper = this.ensure()
+    const entry = this.pending.get(id)!
+    entry.helper = helper
+    helper.waiting.add(id)
+    if (helper.waiting.size === 1) helper.process.channel?.ref()
+    helper.process.send({ ...request, id }, (error) => {
+      if (error === null || error === undefined) return
+      if (this.helper === helper) this.helper = null
+      if (retry && !this.closed && entry.helper === helper && !entry.started) {
+        this.unwait(helper, id)
+        return this.send(id, request, false)
+      }
+      this.answer(id, { error: `the spawner did not take the request: ${error.message}` })
+    })
+  }
+
+  private ensure(): Helper {
+    if (this.helper !== null) return this.helper
+    const process_ = spawn(process.execPath, [this.script], { stdio: ["ignore", "ignore", "inherit", "ipc"], serialization: "json" })
+    const helper: Helper = { process: process_, waiting: new Set() }
+    this.helper = helper
+    process_.on("message", (message: Message) => this.receive(message))
+    process_.once("exit", () => this.gone(helper, "the spawner exited before it answered"))
+    process_.once("error", () => this.gone(helper, "the spawner could not be started"))
+    // the spawner never keeps the runner alive by itself; a request in flight does (`waiting`)
+    process_.unref()
+    process_.channel?.unref()
+    return helper
+  }
+
+  private receive(message: Message): void {
+    switch (message.type) {
+      case "started":
+        return this.answer(message.id, { pid: message.pid })
+      case "failed":
+        return this.answer(message.id, { error: message.error })
+      case "exited": {
+        const entry = this.pending.get(message.id)
+        this.pending.delete(message.id)
+        entry?.onExit()
+      }
+    }
+  }
+
+  private unwait(helper: Helper, id: number): void {
+    if (helper.waiting.delete(id) && helper.waiting.size === 0) helper.process.channel?.unref()
+  }
+
+  private answer(id: number, reply: SpawnReply): void {
+    const entry = this.pending.get(id)
+    if (entry === undefined || entry.started) return
+    if (entry.helper !== null) this.unwait(entry.helper, id)
+    if ("pid" in reply) entry.started = true
+    else this.pending.delete(id)
+    entry.resume(reply)
+  }
+
+  /** A spawner is gone: its unanswered requests fail; its started processes lose only the `exited` fast path. */
+  private gone(helper: Helper, error: string): void {
+    if (this.helper === helper) this.helper = null
+    for (const [id, entry] of [...this.pending]) {
+      if (entry.helper !== helper) continue
+      if (entry.started) this.pending.delete(id)
+      else this.answer(id, { error })
+    }
+  }
+}
