@@ -408,9 +408,8 @@ export const make = (options: EngineOptions = {}) =>
         }),
       drainGpu: (index, drain) =>
         Effect.gen(function* () {
-          const gpu = kernel.gpus.get(index)
-          if (gpu === undefined) return yield* new GpuNotFound({ index })
-          gpu.send({ type: drain ? "DRAIN" : "UNDRAIN" })
+          if (!kernel.gpus.has(index)) return yield* new GpuNotFound({ index })
+          kernel.drainGpu(index, drain)
           yield* store.commit({ ...emptyBatch, drainedGpus: [{ index, drained: drain }] })
           kernel.wake("gpu")
         }),
@@ -425,8 +424,8 @@ export const make = (options: EngineOptions = {}) =>
       stats: Effect.sync(() => {
         let held = 0
         let blocked = 0
-        for (const actor of kernel.queues.values()) {
-          const counts = actor.getSnapshot().context.counts
+        for (const name of kernel.queues.keys()) {
+          const counts = kernel.queueCounts(name)!
           held += counts.held
           blocked += counts.blocked
         }
@@ -453,9 +452,9 @@ export const make = (options: EngineOptions = {}) =>
       onRunEvent: (listener) => kernel.onRunEvent(listener),
       policy: Effect.sync(() => kernel.policy),
       queues: Effect.sync(() =>
-        [...kernel.queues.values()].map((actor) => {
+        [...kernel.queues].map(([name, actor]) => {
           const snapshot = actor.getSnapshot()
-          return { config: snapshot.context.config, state: snapshot.value as QueueInfo["state"], counts: snapshot.context.counts }
+          return { config: snapshot.context.config, state: snapshot.value as QueueInfo["state"], counts: kernel.queueCounts(name)! }
         })
       ),
       createQueue: (config) =>
