@@ -30,6 +30,7 @@ import { schedulerMachine, type SchedulerEvent } from "./SchedulerMachine.js"
 import { Stepper, type StepState, TransitionCache } from "./Stepper.js"
 import type { Timers } from "./Timers.js"
 import { PendingTimeouts } from "./PendingTimeouts.js"
+import { NO_GPUS } from "./RunBuilder.js"
 import { UsageTracker } from "./UsageTracker.js"
 
 export interface KernelHooks {
@@ -458,7 +459,7 @@ export class Kernel {
     if (to === "pending") {
       if (!keepEligibleAt) run.eligibleAt = this.hooks.now()
       run.startedAt = null
-      run.assignedGpus = []
+      run.assignedGpus = NO_GPUS
     }
     if (isTerminal(to)) this.finish(run)
     this.count(run.queue, from, to)
