@@ -21,14 +21,16 @@ import {
   RunningSet,
   type RunStatus
 } from "@gantry/core"
-import { type Actor, createActor, transition } from "xstate"
+import { type Actor, createActor, initialTransition } from "xstate"
 import type { RunExit } from "./Executor.js"
 import { gpuMachine } from "./GpuMachine.js"
-import { type QueueCounts, queueMachine } from "./QueueMachine.js"
-import { runContextOf, runMachine, type RunMachineEvent, type RunSnapshot } from "./RunMachine.js"
-import { schedulerMachine } from "./SchedulerMachine.js"
-import { type Timers, xstateClock } from "./Timers.js"
+import { type MutableQueueCounts, type QueueCounts, queueDepthUsed, queueMachine, slotOf } from "./QueueMachine.js"
+import { type RunContext, runContextOf, runMachine, type RunMachineEvent } from "./RunMachine.js"
+import { schedulerMachine, type SchedulerEvent } from "./SchedulerMachine.js"
+import { Stepper, type StepState, TransitionCache } from "./Stepper.js"
+import type { Timers } from "./Timers.js"
 import { PendingTimeouts } from "./PendingTimeouts.js"
+import { NO_GPUS } from "./RunBuilder.js"
 import { UsageTracker } from "./UsageTracker.js"
 
 export interface KernelHooks {
@@ -39,22 +41,36 @@ export interface KernelHooks {
   readonly now: () => number
 }
 
-type RunActor = Actor<typeof runMachine>
+/** An active run's statechart (running, stopping). */
+type RunActor = Stepper<RunContext, RunMachineEvent>
+
+/** XState's answers for the run statechart, shared by every run (Stepper.ts). */
+const runTransitions = new TransitionCache<RunContext, RunMachineEvent>(runMachine)
+const schedulerTransitions = new TransitionCache<{ readonly dirty: boolean }, SchedulerEvent>(schedulerMachine)
+
+interface GpuSlot {
+  readonly actor: Actor<typeof gpuMachine>
+  /** Its place in `gpuViewList`. */
+  position: number
+}
 
 export class Kernel {
   readonly runs = new Map<RunId, Run>()
   readonly pending: PendingIndex
   readonly running = new RunningSet()
   readonly queues = new Map<QueueName, Actor<typeof queueMachine>>()
-  readonly gpus = new Map<number, Actor<typeof gpuMachine>>()
+  /** Each queue's runs per live status, beside its actor (QueueMachine.ts says why). */
+  private readonly counts = new Map<QueueName, MutableQueueCounts>()
+  readonly gpus = new Map<number, GpuSlot>()
   readonly timeouts: PendingTimeouts
   readonly usage = new UsageTracker()
   readonly idempotency = new Map<string, RunId>()
   readonly wakeups = new Set<string>()
   private closed = false
   private readonly actors = new Map<RunId, RunActor>()
-  private readonly scheduler: Actor<typeof schedulerMachine>
-  private readonly providedRunMachine: typeof runMachine
+  /** Active runs whose statechart changes are applied (an adopted run's replay is not). */
+  private readonly observed = new Set<RunId>()
+  private readonly scheduler: Stepper<{ readonly dirty: boolean }, SchedulerEvent>
   private outboxRuns = new Map<RunId, Run>()
   private outboxEvents: Array<RunEvent> = []
   private outboxDeletedQueues: Array<QueueName> = []
@@ -71,16 +87,10 @@ export class Kernel {
   ) {
     this.pending = new PendingIndex(policy.fairShare.mode === "usage")
     this.timeouts = new PendingTimeouts(timers, (run, kind) => this.expirePending(run, kind), hooks.now)
-    this.providedRunMachine = runMachine.provide({
-      actions: {
-        terminate: ({ self }) => this.signalRun(self.id as RunId, "TERM"),
-        kill: ({ self }) => this.signalRun(self.id as RunId, "KILL")
-      }
+    const [initial] = initialTransition(schedulerMachine)
+    this.scheduler = new Stepper(schedulerTransitions, { value: initial.value, context: initial.context, done: false }, timers, {
+      runCycle: () => this.hooks.runCycle()
     })
-    this.scheduler = createActor(schedulerMachine.provide({ actions: { runCycle: () => this.hooks.runCycle() } }), {
-      clock: xstateClock(timers)
-    })
-    this.scheduler.start()
   }
 
   // ---------------------------------------------------------------- queues & GPUs
@@ -90,11 +100,13 @@ export class Kernel {
     actor.subscribe((snapshot) => {
       if (snapshot.status !== "done") return
       this.queues.delete(config.name)
+      this.counts.delete(config.name)
       this.queueConfigCache = null
       this.outboxDeletedQueues.push(config.name)
     })
     actor.start()
     this.queues.set(config.name, actor)
+    this.counts.set(config.name, { held: 0, blocked: 0, pending: 0, active: 0 })
     this.queueConfigCache = null
   }
 
@@ -105,15 +117,31 @@ export class Kernel {
 
   /** Starts deleting a queue: it takes no new runs and goes when its last run ends. */
   drainQueue(name: QueueName): void {
-    this.queues.get(name)?.send({ type: "DRAIN" })
+    const counts = this.counts.get(name)
+    if (counts !== undefined) this.queues.get(name)?.send({ type: "DRAIN", live: queueDepthUsed(counts) })
   }
 
   queueConfig(name: QueueName): QueueConfig | undefined {
     return this.queues.get(name)?.getSnapshot().context.config
   }
 
+  /** A copy of a queue's counts (they change in place as runs move). */
   queueCounts(name: QueueName): QueueCounts | undefined {
-    return this.queues.get(name)?.getSnapshot().context.counts
+    const counts = this.counts.get(name)
+    return counts === undefined ? undefined : { ...counts }
+  }
+
+  /** Moves one run between a queue's counts; a draining queue's statechart hears the new total. */
+  private count(queue: QueueName, from: RunStatus | null, to: RunStatus | null): void {
+    const fromSlot = slotOf(from)
+    const toSlot = slotOf(to)
+    if (fromSlot === toSlot) return
+    const counts = this.counts.get(queue)
+    if (counts === undefined) return
+    if (fromSlot !== null) counts[fromSlot]--
+    if (toSlot !== null) counts[toSlot]++
+    const actor = this.queues.get(queue)!
+    if (actor.getSnapshot().value === "draining") actor.send({ type: "LIVE", live: queueDepthUsed(counts) })
   }
 
   /** The queue configurations, as decide() reads them; rebuilt only when one changes. */
@@ -128,20 +156,31 @@ export class Kernel {
 
   addGpu(index: number, drained: boolean): void {
     const actor = createActor(gpuMachine, { input: { index, drained } })
+    const slot: GpuSlot = { actor, position: -1 }
     actor.subscribe((snapshot) => {
-      const view: GpuView = {
-        index,
-        drained: snapshot.value === "drained" || snapshot.value === "draining",
-        heldBy: snapshot.context.runId
-      }
-      const at = this.gpuViewList.findIndex((g) => g.index === index)
-      if (at >= 0) this.gpuViewList[at] = view
+      const view = this.gpuViewList[slot.position]
+      if (view !== undefined) this.gpuViewList[slot.position] = { ...view, drained: snapshot.value === "drained" }
     })
     actor.start()
-    this.gpus.set(index, actor)
-    const snapshot = actor.getSnapshot()
-    this.gpuViewList.push({ index, drained: snapshot.value === "drained", heldBy: null })
+    this.gpus.set(index, slot)
+    this.gpuViewList.push({ index, drained: actor.getSnapshot().value === "drained", heldBy: null })
     this.gpuViewList.sort((a, b) => a.index - b.index)
+    this.gpuViewList.forEach((view, position) => (this.gpus.get(view.index)!.position = position))
+  }
+
+  /** Drains or undrains a GPU (its statechart); false when there is no such GPU. */
+  drainGpu(index: number, drained: boolean): boolean {
+    const slot = this.gpus.get(index)
+    if (slot === undefined) return false
+    slot.actor.send({ type: drained ? "DRAIN" : "UNDRAIN" })
+    return true
+  }
+
+  /** Records which run holds a GPU (null: none). */
+  private hold(index: number, runId: RunId | null): void {
+    const slot = this.gpus.get(index)
+    if (slot === undefined) return
+    this.gpuViewList[slot.position] = { ...this.gpuViewList[slot.position]!, heldBy: runId }
   }
 
   /**
@@ -208,6 +247,7 @@ export class Kernel {
     this.closed = true
     this.timeouts.stop()
     for (const actor of this.actors.values()) actor.stop()
+    this.actors.clear()
     this.scheduler.stop()
   }
 
@@ -255,23 +295,30 @@ export class Kernel {
     this.reinstate(run)
     const context = runContextOf(run, now, this.policy.killGraceMs)
     const overdue = run.timeLimitMs !== null && now - startedAt >= run.timeLimitMs
-    const actor = createActor(this.providedRunMachine, {
-      id: run.id,
-      input: context,
-      snapshot: runMachine.resolveState({
-        value: "pending",
-        context: { ...context, stopCause: null, timeLimitMs: run.timeLimitMs === null ? null : Math.max(0, run.timeLimitMs - (now - startedAt)) }
-      }),
-      clock: xstateClock(this.timers)
-    })
-    this.actors.set(run.id, actor)
+    const remaining = run.timeLimitMs === null ? null : Math.max(0, run.timeLimitMs - (now - startedAt))
+    const actor = this.runActor(run, { ...context, stopCause: null, timeLimitMs: remaining })
     if (run.status === "stopping") this.running.replace(stoppingBound(this.running.get(run.id)!, now, this.policy.killGraceMs))
-    actor.start()
+    // replayed to its status without recording: the run never changed status
     actor.send({ type: "START" })
     if (run.status === "stopping") actor.send(stopEventOf(run.stopCause))
     else if (overdue) actor.send({ type: "TIME_LIMIT" })
-    actor.subscribe((snapshot) => this.onActorSnapshot(run, snapshot))
-    if (actor.getSnapshot().value !== run.status) this.onActorSnapshot(run, actor.getSnapshot())
+    this.observed.add(run.id)
+    if (actor.state.value !== run.status) this.onActorState(run, actor.state)
+  }
+
+  /** A run's statechart from `pending` with this context, its terminate/kill actions bound to the run. */
+  private runActor(run: Run, context: RunContext): RunActor {
+    const actor: RunActor = new Stepper(
+      runTransitions,
+      { value: "pending", context, done: false },
+      this.timers,
+      { terminate: () => this.signalRun(run.id, "TERM"), kill: () => this.signalRun(run.id, "KILL") },
+      (state) => {
+        if (this.observed.has(run.id)) this.onActorState(run, state)
+      }
+    )
+    this.actors.set(run.id, actor)
+    return actor
   }
 
   /**
@@ -282,7 +329,7 @@ export class Kernel {
   reinstate(run: Run): void {
     this.load(run)
     this.running.add(activeRunOf(run, run.startedAt ?? this.hooks.now(), run.assignedGpus))
-    for (const g of run.assignedGpus) this.gpus.get(g)?.send({ type: "ALLOCATE", runId: run.id })
+    for (const g of run.assignedGpus) this.hold(g, run.id)
   }
 
   /**
@@ -299,7 +346,7 @@ export class Kernel {
   private load(run: Run): void {
     this.runs.set(run.id, run)
     if (run.idempotencyKey !== null) this.idempotency.set(run.idempotencyKey, run.id)
-    this.queues.get(run.queue)?.send({ type: "MOVED", from: null, to: run.status })
+    this.count(run.queue, null, run.status)
   }
 
   private enterPending(run: Run): void {
@@ -315,11 +362,9 @@ export class Kernel {
    */
   step(run: Run, event: RunMachineEvent): boolean {
     const now = this.hooks.now()
-    const from = run.status
-    const state = runMachine.resolveState({ value: from, context: runContextOf(run, now, this.policy.killGraceMs) })
-    const [next] = transition(runMachine, state, event)
+    const { next, changed } = runTransitions.step({ value: run.status, context: runContextOf(run, now, this.policy.killGraceMs), done: false }, event)
+    if (!changed) return false
     const to = next.value as RunStatus
-    if (to === from && next.context === state.context) return false
     this.pending.remove(run.id)
     if (to === "running" || isTerminal(to)) this.timeouts.remove(run)
     if (to === "rejected" && event.type === "REJECT") run.rejectReason = event.reason
@@ -340,30 +385,20 @@ export class Kernel {
   /** Phase 4a: assume a start in memory. */
   assumeStart(run: Run, gpus: ReadonlyArray<number>): void {
     const now = this.hooks.now()
-    const context = runContextOf(run, now, this.policy.killGraceMs)
-    const actor = createActor(this.providedRunMachine, {
-      id: run.id,
-      input: context,
-      snapshot: runMachine.resolveState({ value: "pending", context }),
-      clock: xstateClock(this.timers)
-    })
-    this.actors.set(run.id, actor)
+    const actor = this.runActor(run, runContextOf(run, now, this.policy.killGraceMs))
     this.pending.remove(run.id)
     this.timeouts.remove(run)
     run.startedAt = now
     run.assignedGpus = gpus
     this.running.add(activeRunOf(run, now, gpus))
-    for (const g of gpus) this.gpus.get(g)!.send({ type: "ALLOCATE", runId: run.id })
-    actor.subscribe((snapshot) => this.onActorSnapshot(run, snapshot))
-    actor.start()
+    for (const g of gpus) this.hold(g, run.id)
+    this.observed.add(run.id)
     actor.send({ type: "START" })
   }
 
   /** Phase 4c: the store refused the cycle; put a start back as if it never happened. */
   undoStart(run: Run): void {
-    const actor = this.actors.get(run.id)
-    actor?.stop()
-    this.actors.delete(run.id)
+    this.dropActor(run.id)
     this.release(run)
     // back in its place: the start never happened, so it keeps its eligible time (SPEC §3)
     this.moved(run, "pending", run, "requeued: store failed", true)
@@ -372,9 +407,7 @@ export class Kernel {
   sendToActive(run: Run, event: RunMachineEvent): boolean {
     const actor = this.actors.get(run.id)
     if (actor === undefined) return false
-    const before = actor.getSnapshot()
-    actor.send(event)
-    return actor.getSnapshot() !== before
+    return actor.send(event)
   }
 
   exited(runId: RunId, exit: RunExit): void {
@@ -384,19 +417,24 @@ export class Kernel {
     this.sendToActive(run, exit.lost === true ? { type: "LOST" } : { type: "EXIT", exitCode: exit.exitCode, signal: exit.signal })
   }
 
-  private onActorSnapshot(run: Run, snapshot: RunSnapshot): void {
+  private dropActor(id: RunId): void {
+    this.actors.get(id)?.stop()
+    this.actors.delete(id)
+    this.observed.delete(id)
+  }
+
+  private onActorState(run: Run, state: StepState<RunContext>): void {
     const from = run.status
-    const to = snapshot.value as RunStatus
+    const to = state.value as RunStatus
     if (to === from) return
     if (to === "stopping") {
       const active = this.running.get(run.id)
       if (active !== undefined) this.running.replace(stoppingBound(active, this.hooks.now(), this.policy.killGraceMs))
     } else if (to === "pending" || isTerminal(to)) {
-      this.actors.get(run.id)?.stop()
-      this.actors.delete(run.id)
+      this.dropActor(run.id)
       this.release(run)
     }
-    this.moved(run, to, snapshot.context, snapshot.context.reason)
+    this.moved(run, to, state.context, state.context.reason)
     if (to !== "stopping" && from !== "pending") this.wake(to === "pending" ? "retry" : "exit")
   }
 
@@ -421,10 +459,10 @@ export class Kernel {
     if (to === "pending") {
       if (!keepEligibleAt) run.eligibleAt = this.hooks.now()
       run.startedAt = null
-      run.assignedGpus = []
+      run.assignedGpus = NO_GPUS
     }
     if (isTerminal(to)) this.finish(run)
-    this.queues.get(run.queue)?.send({ type: "MOVED", from, to })
+    this.count(run.queue, from, to)
     this.record(run, from, to, reason)
     if (to === "pending") this.enterPending(run)
   }
@@ -433,7 +471,7 @@ export class Kernel {
   private release(run: Run): void {
     const active = this.running.remove(run.id)
     if (active === undefined) return
-    for (const g of active.gpus) this.gpus.get(g)?.send({ type: "RELEASE" })
+    for (const g of active.gpus) this.hold(g, null)
     this.usage.add(run.user, run.team, active.gpus.length * Math.max(0, this.hooks.now() - active.startedAt), this.hooks.now(), this.policy.fairShare.halfLifeMs)
   }
 

@@ -1,7 +1,13 @@
 /**
- * A queue: its configuration and the count of its runs in each live status, so depth
- * (SPEC §4) is checked in O(1). Open queues accept and start runs; paused ones accept
- * but start nothing; a draining queue (being deleted) accepts nothing and ends when empty.
+ * A queue: its configuration and its lifecycle. Open queues accept and start runs; paused
+ * ones accept but start nothing; a draining queue (being deleted) accepts nothing and ends
+ * when its last run has left.
+ *
+ * The count of its runs in each live status (for O(1) depth, SPEC §4) is a plain record the
+ * kernel keeps beside the actor (`QueueCounts`), not actor context: it changes on every
+ * submit, start and exit, and an actor event each time cost more than the rest of the run's
+ * bookkeeping. The statechart only needs the total while draining, so the kernel sends it
+ * then (`LIVE`).
  */
 import type { QueueConfig, RunStatus } from "@gantry/core"
 import { assign, setup } from "xstate"
@@ -14,12 +20,18 @@ export interface QueueCounts {
   readonly active: number
 }
 
-export type QueueEvent =
-  | { readonly type: "MOVED"; readonly from: RunStatus | null; readonly to: RunStatus | null }
-  | { readonly type: "CONFIGURE"; readonly config: QueueConfig }
-  | { readonly type: "DRAIN" }
+/** The kernel's counts of one queue, changed in place as runs move. */
+export type MutableQueueCounts = { -readonly [K in keyof QueueCounts]: QueueCounts[K] }
 
-const slotOf = (status: RunStatus | null): keyof QueueCounts | null => {
+export type QueueEvent =
+  | { readonly type: "CONFIGURE"; readonly config: QueueConfig }
+  /** Start deleting; `live` is the number of its unfinished runs. */
+  | { readonly type: "DRAIN"; readonly live: number }
+  /** While draining: the number of its unfinished runs changed. */
+  | { readonly type: "LIVE"; readonly live: number }
+
+/** The count a run in this status belongs to; null for terminal statuses (and none). */
+export const slotOf = (status: RunStatus | null): keyof QueueCounts | null => {
   switch (status) {
     case "held":
     case "blocked":
@@ -37,52 +49,39 @@ export const queueDepthUsed = (counts: QueueCounts): number => counts.held + cou
 
 export const queueMachine = setup({
   types: {
-    context: {} as { readonly config: QueueConfig; readonly counts: QueueCounts },
+    context: {} as { readonly config: QueueConfig; readonly live: number },
     events: {} as QueueEvent,
     input: {} as { readonly config: QueueConfig }
   },
   actions: {
-    count: assign({
-      counts: ({ context, event }) => {
-        if (event.type !== "MOVED") return context.counts
-        const from = slotOf(event.from)
-        const to = slotOf(event.to)
-        if (from === to) return context.counts
-        const next = { ...context.counts }
-        if (from !== null) next[from]--
-        if (to !== null) next[to]++
-        return next
-      }
-    }),
-    configure: assign({ config: ({ context, event }) => (event.type === "CONFIGURE" ? event.config : context.config) })
+    configure: assign({ config: ({ context, event }) => (event.type === "CONFIGURE" ? event.config : context.config) }),
+    count: assign({ live: ({ context, event }) => (event.type === "DRAIN" || event.type === "LIVE" ? event.live : context.live) })
   },
   guards: {
     paused: ({ context }) => context.config.paused,
-    empty: ({ context }) => queueDepthUsed(context.counts) === 0
+    empty: ({ context }) => context.live === 0
   }
 }).createMachine({
   id: "queue",
-  context: ({ input }) => ({ config: input.config, counts: { held: 0, blocked: 0, pending: 0, active: 0 } }),
+  context: ({ input }) => ({ config: input.config, live: 0 }),
   initial: "configured",
   states: {
     configured: { always: [{ guard: "paused", target: "paused" }, { target: "open" }] },
     open: {
       on: {
-        MOVED: { actions: "count" },
         CONFIGURE: { target: "configured", actions: "configure" },
-        DRAIN: "draining"
+        DRAIN: { target: "draining", actions: "count" }
       }
     },
     paused: {
       on: {
-        MOVED: { actions: "count" },
         CONFIGURE: { target: "configured", actions: "configure" },
-        DRAIN: "draining"
+        DRAIN: { target: "draining", actions: "count" }
       }
     },
     draining: {
       always: { guard: "empty", target: "deleted" },
-      on: { MOVED: { actions: "count" } }
+      on: { LIVE: { actions: "count" } }
     },
     deleted: { type: "final" }
   }

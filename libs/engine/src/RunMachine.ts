@@ -4,8 +4,9 @@
  * A run's record moves through it in two ways, both checked by this one machine:
  * - while held, blocked or pending (possibly millions of runs) the record is an indexed
  *   row, and its rare transitions are computed with XState's pure `transition()`;
- * - from START to its end a live actor runs it, with the time limit, the deadline and the
- *   kill grace as `after:` timers on the engine's clock.
+ * - from START to its end it is a `Stepper` (Stepper.ts): the same statechart, stepped through
+ *   a cache of XState's answers, with the time limit, the deadline and the kill grace as
+ *   `after:` timers on the engine's clock.
  */
 import type { FailReason, Run, StopCause } from "@gantry/core"
 import { assign, type SnapshotFrom, setup } from "xstate"
@@ -17,11 +18,13 @@ export interface RunContext {
   readonly attempt: number
   readonly maxAttempts: number
   readonly timeLimitMs: number | null
-  /** Absolute deadline; the running state's timer fires at it. */
-  readonly deadlineAt: number | null
+  /**
+   * Time left until the run's deadline when the context was made (null: none); the running
+   * state's timer fires then. Relative, not absolute, so that the context of most runs is the
+   * same few values and the engine's transition cache (`Stepper.ts`) answers them all.
+   */
+  readonly deadlineInMs: number | null
   readonly killGraceMs: number
-  /** `now` when the context was made: delays are relative to it. */
-  readonly since: number
   readonly stopCause: StopCause | null
   /** Why the last transition happened: recorded in the run's timeline. */
   readonly reason: string
@@ -48,9 +51,8 @@ export const runContextOf = (run: Run, now: number, killGraceMs: number): RunCon
   attempt: run.attempt,
   maxAttempts: run.maxAttempts,
   timeLimitMs: run.timeLimitMs,
-  deadlineAt: run.deadlineAt,
+  deadlineInMs: run.deadlineAt === null ? null : run.deadlineAt - now,
   killGraceMs,
-  since: now,
   stopCause: run.stopCause,
   reason: "",
   failReason: run.failReason,
@@ -79,7 +81,7 @@ export const runMachine = setup({
   },
   delays: {
     timeLimit: ({ context }) => (context.timeLimitMs === null ? NEVER_MS : context.timeLimitMs),
-    deadline: ({ context }) => (context.deadlineAt === null ? NEVER_MS : Math.max(0, context.deadlineAt - context.since)),
+    deadline: ({ context }) => (context.deadlineInMs === null ? NEVER_MS : Math.max(0, context.deadlineInMs)),
     killGrace: ({ context }) => context.killGraceMs
   }
 }).createMachine({
