@@ -220,7 +220,8 @@ describe.concurrent("SPEC §5/§7: stops survive a restart", () => {
     await s.ok(["limits", "set", "max-concurrent=2", "kill-grace=3s"])
     const d = await s.serve()
     const stubborn = await s.submit(s.script({ body: "trap '' TERM", sleep: 100 }))
-    const limited = await s.submit(s.script({ sleep: 100 }), ["--time-limit", "2s"])
+    // long enough for the steps up to kill9 even on a loaded machine (the first daemon must not enforce it)
+    const limited = await s.submit(s.script({ sleep: 100 }), ["--time-limit", "6s"])
     await s.waitStarted([stubborn, limited], { daemon: d })
     const pids = [s.pidOf(stubborn)!, s.pidOf(limited)!]
 
@@ -230,7 +231,7 @@ describe.concurrent("SPEC §5/§7: stops survive a restart", () => {
     expect(isAlive(pids[0]!), "TERM was ignored and the daemon died before its KILL").toBe(true)
     // let the time limit pass while no daemon runs (a known instant, not a guess)
     const startedAt = (await s.runs()).find((r) => r.id === limited)!.startedAt!
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, startedAt + 2000 + 100 - Date.now())))
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, startedAt + 6000 + 100 - Date.now())))
     expect(isAlive(pids[1]!), "nobody enforced the time limit while no daemon ran").toBe(true)
 
     const d2 = await s.serve()

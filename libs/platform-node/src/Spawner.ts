@@ -19,7 +19,7 @@
  *
  * If the spawner dies while the runner lives, the next request starts a new one. Requests it
  * had not answered fail with SpawnError: the wrapper of such a request may or may not exist
- * (its exit file, if any, is still watched; see docs/RUNNER.md "Spawning").
+ * (its exit file, if any, is still watched; see docs/RUNNER.md "Processes").
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { renameSync, writeFileSync } from "node:fs"
