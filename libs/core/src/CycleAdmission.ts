@@ -71,6 +71,7 @@ export class CycleAdmission {
   /** Free undrained GPUs, in the snapshot's (ascending) GPU order. */
   private readonly free: Array<number> = []
   private usableGpus: Array<number> | null = null
+  private anyFit: AllowedGpus | null = null
   private readonly running: RunningSet
   private readonly limits: Limits
   private readonly queues: ReadonlyMap<QueueName, QueueConfig>
@@ -153,7 +154,7 @@ export class CycleAdmission {
     if (run.gpus === 0 && (run.deviceIds === null || run.anyGpu)) return { gpus: [], backfill: false }
     const queue = this.queues.get(run.queue)!
     const usable = this.usable()
-    const fit = allowedGpus(run, usable, queue.gpuPool)
+    const fit = queue.gpuPool === null && run.deviceIds === null ? this.anyOf(usable, run.gpus) : allowedGpus(run, usable, queue.gpuPool)
     if (fit === null) return "gpu-unavailable"
     const pick = this.pick(run, fit, usable)
     if (pick === null) {
@@ -290,6 +291,15 @@ export class CycleAdmission {
       for (const g of this.snapshot.gpus) if (!g.drained) this.usableGpus.push(g.index)
     }
     return this.usableGpus
+  }
+
+  /**
+   * `allowedGpus` for a request with no pool and no device ids: every usable GPU, or null
+   * when there are too few. One object per cycle instead of one per candidate.
+   */
+  private anyOf(usable: Array<number>, gpus: number): AllowedGpus | null {
+    if (usable.length < gpus) return null
+    return (this.anyFit ??= { allowed: usable, strict: false, preferred: null })
   }
 
   private readonly isFree = (index: number): boolean => this.free.includes(index)

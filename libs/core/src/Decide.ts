@@ -137,7 +137,7 @@ class Walk {
       else this.push(this.nodeItem(view, 0))
     }
     while (this.heap.length > 0) {
-      if (this.noGpuItems === 0 && admission.freeGpus === 0 && !repeat) {
+      if (this.nothingCanStart(repeat)) {
         this.dropRest()
         return
       }
@@ -172,6 +172,12 @@ class Walk {
         }
       }
       // started (now or in an earlier walk): the lane's next run competes from its own key
+      if (lane.runs.size === item.startedInLane + 1) continue
+      if (this.nothingCanStart(repeat) && runClass.needsGpu) {
+        // it would only be dropped (dropRest): record that without finding the next run
+        this.laneWaits(lane, this.frozenReason(view))
+        continue
+      }
       let cursor = item.cursor
       if (cursor === null) {
         cursor = new HeapCursor(lane.runs)
@@ -192,12 +198,19 @@ class Walk {
   private dropRest(): void {
     for (const item of this.heap) {
       const view = item.view
-      if (item.node >= 0 && view.reason !== null) continue
-      const reason = (view.frozenReason ??= this.admission.queueCheck(view.queue, true)!)
-      if (item.node >= 0) view.reason = reason
-      else this.laneWaits(item.entry.lane, reason)
+      if (item.node >= 0) view.reason ??= this.frozenReason(view)
+      else this.laneWaits(item.entry.lane, this.frozenReason(view))
     }
     this.heap = []
+  }
+
+  /** No GPU is free and every item left needs one (only asked in a first walk, see dropRest). */
+  private nothingCanStart(repeat: boolean): boolean {
+    return !repeat && this.noGpuItems === 0 && this.admission.freeGpus === 0
+  }
+
+  private frozenReason(view: ClassView): WaitReason {
+    return (view.frozenReason ??= this.admission.queueCheck(view.queue, true)!)
   }
 
   private laneWaits(lane: Lane, reason: WaitReason): void {
