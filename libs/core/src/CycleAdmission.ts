@@ -10,13 +10,11 @@
  *   user, team and queue are found by scanning the few starts, and kept in Maps only once
  *   there are more than `SCAN_STARTS` of them; the set of started ids exists only for a
  *   second walk;
- * - the free GPUs are a list in GPU order, so "enough free GPUs?" is O(1) before any pick
- *   (the Philly replay, 512 GPUs: the per-GPU `isFree` calls of every blocked candidate
- *   were 13% of the run) and the common pick takes the first free ones instead of testing
- *   each allowed GPU.
+ * - the GPUs are `CycleGpus`: a free list, O(1) "enough free GPUs?", and no per-GPU Sets.
  */
 import type { Reservation, Start, WaitReason } from "./Admission.js"
-import { type AllowedGpus, allowedGpus, shadowOf } from "./GpuFit.js"
+import { CycleGpus } from "./CycleGpus.js"
+import { type AllowedGpus, allowedGpus } from "./GpuFit.js"
 import { effectiveMaxConcurrent, type Limits, type QueueConfig } from "./Policy.js"
 import type { QueueName, Run, RunId, TeamName, UserName } from "./Run.js"
 import { type ActiveRun, activeRunOf, type RunningSet, type Snapshot } from "./Snapshot.js"
@@ -68,20 +66,16 @@ export class CycleAdmission {
   private names: NameCounts | null = null
   private startCount = 0
   private gpuStarts = 0
-  /** Free undrained GPUs, in the snapshot's (ascending) GPU order. */
-  private readonly free: Array<number> = []
-  private usableGpus: Array<number> | null = null
-  private anyFit: AllowedGpus | null = null
+  private readonly gpus: CycleGpus
   private readonly running: RunningSet
   private readonly limits: Limits
   private readonly queues: ReadonlyMap<QueueName, QueueConfig>
   private readonly globalMax: number
   private readonly teamCapsOn: boolean
-  private protect: ReadonlySet<number> | null = null
   private extra = 0
 
   constructor(private readonly snapshot: Snapshot) {
-    for (const g of snapshot.gpus) if (!g.drained && g.heldBy === null) this.free.push(g.index)
+    this.gpus = new CycleGpus(snapshot.gpus)
     this.running = snapshot.running
     this.limits = snapshot.policy.limits
     this.queues = snapshot.queues
@@ -90,7 +84,7 @@ export class CycleAdmission {
   }
 
   get freeGpus(): number {
-    return this.free.length
+    return this.gpus.free.length
   }
 
   hasStarted(id: RunId): boolean {
@@ -110,7 +104,7 @@ export class CycleAdmission {
     if (queue.maxConcurrent !== null && running.queueCount(queue.name) + this.queueStarts(queue.name) >= queue.maxConcurrent)
       return "queue-limit"
     if (!needsGpu) return null
-    if (this.free.length === 0) return this.reservation === null ? "gpu-busy" : "gpu-reserved"
+    if (this.gpus.free.length === 0) return this.reservation === null ? "gpu-busy" : "gpu-reserved"
     const limits = this.limits
     if (limits.localGpuMaxConcurrent !== null && running.localGpus + this.gpuStarts >= limits.localGpuMaxConcurrent)
       return "gpu-limit"
@@ -153,28 +147,34 @@ export class CycleAdmission {
   gpuCheck(run: Run): GpuFit | WaitReason {
     if (run.gpus === 0 && (run.deviceIds === null || run.anyGpu)) return { gpus: [], backfill: false }
     const queue = this.queues.get(run.queue)!
-    const usable = this.usable()
-    const fit = queue.gpuPool === null && run.deviceIds === null ? this.anyOf(usable, run.gpus) : allowedGpus(run, usable, queue.gpuPool)
-    if (fit === null) return "gpu-unavailable"
-    const pick = this.pick(run, fit, usable)
+    const gpus = this.gpus
+    // null: every usable GPU (no pool, no device ids), what allowedGpus would list
+    let fit: AllowedGpus | null = null
+    if (queue.gpuPool === null && run.deviceIds === null) {
+      if (gpus.usableCount < run.gpus) return "gpu-unavailable"
+    } else {
+      fit = allowedGpus(run, gpus.usable(), queue.gpuPool)
+      if (fit === null) return "gpu-unavailable"
+    }
+    const pick = gpus.pick(run, fit)
     if (pick === null) {
       // with no GPU free nothing can start this cycle, so nothing needs protecting
-      if (this.reservation === null && this.free.length > 0) {
-        const shadow = shadowOf(run, fit, this.isFree, this.holders(), this.snapshot.now)
-        this.reservation = { runId: run.id, gpus: run.gpus, allowed: fit.allowed, shadowAt: shadow.at }
+      if (this.reservation === null && gpus.free.length > 0) {
+        const shadow = gpus.shadow(run, fit, this.holders(), this.snapshot.now)
+        this.reservation = { runId: run.id, gpus: run.gpus, allowed: gpus.allowedOf(fit), shadowAt: shadow.at }
         this.reservedRun = run
-        this.protect = new Set(fit.allowed)
+        gpus.protectFor(fit)
         this.extra = shadow.extra
       }
       return "gpu-busy"
     }
-    if (this.protect === null) return { gpus: pick, backfill: false }
+    if (this.reservation === null) return { gpus: pick, backfill: false }
     const shadowAt = this.reservation!.shadowAt
     const backfillOn = this.snapshot.policy.backfill
     // SPEC §4: backfill is for runs whose declared (and enforced) time limit ends them in time
     const endsByShadow = backfillOn && shadowAt !== null && run.timeLimitMs !== null && this.snapshot.now + run.timeLimitMs <= shadowAt
     let taken = 0
-    for (const g of pick) if (this.protect.has(g)) taken++
+    for (const g of pick) if (gpus.isProtected(g)) taken++
     if (taken === 0) return { gpus: pick, backfill: false }
     if (!backfillOn || shadowAt === null) return "gpu-reserved"
     if (endsByShadow) return { gpus: pick, backfill: true }
@@ -193,7 +193,7 @@ export class CycleAdmission {
   dropReservation(): void {
     this.reservation = null
     this.reservedRun = null
-    this.protect = null
+    this.gpus.unprotect()
     this.extra = 0
   }
 
@@ -227,8 +227,7 @@ export class CycleAdmission {
     this.startedRuns.push(run)
     this.startedIds?.add(run.id)
     this.count(run, gpus.length, 1)
-    const free = this.free
-    for (const g of gpus) free.splice(free.indexOf(g), 1)
+    this.gpus.take(gpus)
   }
 
   /** This cycle's counters for a start (sign 1) or the undo (sign -1) of the last one. */
@@ -282,47 +281,6 @@ export class CycleAdmission {
     let n = 0
     for (let i = 0; i < this.countedRuns.length; i++) if (this.countedRuns[i]!.queue === queue) n += this.countedGpus[i]!
     return n
-  }
-
-  /** Undrained GPU indices in the snapshot's order, computed once a GPU run is asked about. */
-  private usable(): Array<number> {
-    if (this.usableGpus === null) {
-      this.usableGpus = []
-      for (const g of this.snapshot.gpus) if (!g.drained) this.usableGpus.push(g.index)
-    }
-    return this.usableGpus
-  }
-
-  /**
-   * `allowedGpus` for a request with no pool and no device ids: every usable GPU, or null
-   * when there are too few. One object per cycle instead of one per candidate.
-   */
-  private anyOf(usable: Array<number>, gpus: number): AllowedGpus | null {
-    if (usable.length < gpus) return null
-    return (this.anyFit ??= { allowed: usable, strict: false, preferred: null })
-  }
-
-  private readonly isFree = (index: number): boolean => this.free.includes(index)
-
-  /**
-   * `pickGpus` over the free list: the lowest free GPUs of the allowed set that satisfy the
-   * request, preferred devices first and, under a reservation, GPUs outside it first.
-   * Same answer as `pickGpus(run, fit, isFree, protect)`.
-   */
-  private pick(run: Run, fit: AllowedGpus, usable: ReadonlyArray<number>): Array<number> | null {
-    const free = this.free
-    // the allowed set is undrained, so it cannot hold more free GPUs than there are
-    if (free.length < run.gpus) return null
-    if (fit.strict) return fit.allowed.every(this.isFree) ? [...fit.allowed] : null
-    // free GPUs of the allowed set, in GPU order (free ⊆ usable, so with no pool: all of them)
-    const candidates = fit.allowed === usable ? free : free.filter((g) => fit.allowed.includes(g))
-    if (candidates.length < run.gpus) return null
-    const protect = this.protect
-    if (fit.preferred === null && protect === null) return candidates.slice(0, run.gpus)
-    const preferred = fit.preferred
-    const rank = (index: number) => (protect !== null && protect.has(index) ? 2 : 0) + (preferred === null || preferred.has(index) ? 0 : 1)
-    const ranked = candidates.slice().sort((a, b) => rank(a) - rank(b) || a - b)
-    return ranked.slice(0, run.gpus).sort((a, b) => a - b)
   }
 
   /** Runs holding GPUs for the shadow time: the running ones and this cycle's starts. */
