@@ -80,6 +80,12 @@ export interface Shadow {
   readonly extra: number
 }
 
+/** GPUs of the allowed set that a holder frees at its end bound (null: no bound). */
+export interface Release {
+  readonly at: number | null
+  readonly count: number
+}
+
 /**
  * EASY backfill's shadow time: walk the runs holding allowed GPUs by their end bound
  * until enough of the allowed set is free. A holder with no end bound makes it unknown.
@@ -92,13 +98,28 @@ export const shadowOf = (
   now: number
 ): Shadow => {
   const allowed = new Set(fit.allowed)
-  const releases: Array<{ at: number | null; count: number }> = []
+  const releases: Array<Release> = []
   for (const run of holders) {
     let count = 0
     for (const g of run.gpus) if (allowed.has(g)) count++
     if (count > 0) releases.push({ at: run.endBy === null ? null : Math.max(now, run.endBy), count })
   }
-  if (fit.strict) {
+  return shadowFrom(request, fit.strict, fit.allowed.filter(isFree).length, releases, now)
+}
+
+/**
+ * `shadowOf` once the allowed set's free GPUs (`available`) and its holders' releases are
+ * counted; decide() counts them its own way (CycleAdmission) and shares this part.
+ * Sorts `releases` in place.
+ */
+export const shadowFrom = (
+  request: GpuRequest,
+  strict: boolean,
+  available: number,
+  releases: Array<Release>,
+  now: number
+): Shadow => {
+  if (strict) {
     let at = now
     for (const r of releases) {
       if (r.at === null) return { at: null, extra: 0 }
@@ -106,7 +127,6 @@ export const shadowOf = (
     }
     return { at, extra: 0 }
   }
-  let available = fit.allowed.filter(isFree).length
   if (available >= request.gpus) return { at: now, extra: available - request.gpus }
   // if the bounded holders cannot free enough, no order of them will: skip the sort
   let bounded = available

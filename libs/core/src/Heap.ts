@@ -7,6 +7,8 @@
  *   Its `inOrder()` walks items in heap order *without mutating* the heap, in
  *   O(k log k) for the first k items: this is how the pure `decide()` reads the
  *   engine's persistent indexes.
+ * - `HeapCursor<T>`: the same walk as `inOrder()`, as a plain object instead of a
+ *   generator, for decide()'s hot path.
  */
 
 export type Less<T> = (a: T, b: T) => boolean
@@ -117,17 +119,8 @@ export class IndexedHeap<T extends HeapSlot> {
 
   /** Items in ascending order, lazily, without changing the heap. */
   *inOrder(): Generator<T> {
-    const items = this.items
-    if (items.length === 0) return
-    const frontier = new BinaryHeap<number>((a, b) => this.less(items[a]!, items[b]!))
-    frontier.push(0)
-    while (frontier.size > 0) {
-      const i = frontier.pop()!
-      yield items[i]!
-      const l = 2 * i + 1
-      if (l < items.length) frontier.push(l)
-      if (l + 1 < items.length) frontier.push(l + 1)
-    }
+    const cursor = new HeapCursor(this)
+    for (let item = cursor.next(); item !== undefined; item = cursor.next()) yield item
   }
 
   private up(index: number): void {
@@ -164,5 +157,68 @@ export class IndexedHeap<T extends HeapSlot> {
     }
     items[i] = item
     item.heapIndex = i
+  }
+}
+
+/**
+ * Walks an `IndexedHeap` in ascending order without changing it, like `inOrder()`, but
+ * as a plain object: decide() keeps one per lane it continues after a start, and a
+ * generator there (its allocation and resumption) was a visible share of a simulator cycle.
+ * The frontier is a min-heap of positions in the walked heap: the next item is the least
+ * of the children of the items already returned. The heap must not change during the walk.
+ */
+export class HeapCursor<T extends HeapSlot> {
+  private readonly frontier: Array<number> = [0]
+
+  constructor(private readonly heap: IndexedHeap<T>) {
+    if (heap.size === 0) this.frontier.length = 0
+  }
+
+  /** The next item in ascending order, or undefined when every item was returned. */
+  next(): T | undefined {
+    const frontier = this.frontier
+    if (frontier.length === 0) return undefined
+    const heap = this.heap
+    const top = frontier[0]!
+    const last = frontier.pop()!
+    if (frontier.length > 0) this.siftDown(last)
+    const l = 2 * top + 1
+    if (l < heap.size) this.push(l)
+    if (l + 1 < heap.size) this.push(l + 1)
+    return heap.at(top)
+  }
+
+  private lessAt(a: number, b: number): boolean {
+    return this.heap.less(this.heap.at(a), this.heap.at(b))
+  }
+
+  private push(position: number): void {
+    const frontier = this.frontier
+    let i = frontier.length
+    frontier.push(position)
+    while (i > 0) {
+      const parent = (i - 1) >> 1
+      if (!this.lessAt(position, frontier[parent]!)) break
+      frontier[i] = frontier[parent]!
+      i = parent
+    }
+    frontier[i] = position
+  }
+
+  /** Puts `position` at the root's place and restores heap order (after a pop). */
+  private siftDown(position: number): void {
+    const frontier = this.frontier
+    const n = frontier.length
+    let i = 0
+    for (;;) {
+      const l = 2 * i + 1
+      if (l >= n) break
+      const r = l + 1
+      const c = r < n && this.lessAt(frontier[r]!, frontier[l]!) ? r : l
+      if (!this.lessAt(frontier[c]!, position)) break
+      frontier[i] = frontier[c]!
+      i = c
+    }
+    frontier[i] = position
   }
 }

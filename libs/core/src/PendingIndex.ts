@@ -81,18 +81,14 @@ export const classPriorityOf = (run: Run): number => run.priorityOverride ?? run
 
 const SEP = "\u0000"
 
+/**
+ * The lane's key: its shape's fields joined by SEP. A template literal, not an array's
+ * join: it is computed for every add, and the array was ~5% of the simulator kernel.
+ */
 const laneKeyOf = (run: Run): string =>
-  [
-    run.queue,
-    run.user,
-    run.team ?? "",
-    classPriorityOf(run),
-    run.gpus,
-    run.deviceIds === null ? "*" : `[${run.deviceIds.join(",")}]`,
-    run.anyGpu ? 1 : 0,
-    run.timeLimitMs ?? "",
-    run.parentId === null ? 0 : 1
-  ].join(SEP)
+  `${run.queue}${SEP}${run.user}${SEP}${run.team ?? ""}${SEP}${classPriorityOf(run)}${SEP}${run.gpus}${SEP}${
+    run.deviceIds === null ? "*" : `[${run.deviceIds.join(",")}]`
+  }${SEP}${run.anyGpu ? 1 : 0}${SEP}${run.timeLimitMs ?? ""}${SEP}${run.parentId === null ? 0 : 1}`
 
 export class PendingIndex {
   private readonly entries = new Map<RunId, PendingEntry>()
@@ -187,7 +183,7 @@ export class PendingIndex {
     const needsGpu = run.gpus > 0
     const user = this.perUserClasses ? run.user : null
     // in usage mode a class is one user of one team, so its usage keys are constant
-    const key = [run.queue, priority, needsGpu ? 1 : 0, user ?? "", user === null ? "" : (run.team ?? "")].join(SEP)
+    const key = `${run.queue}${SEP}${priority}${SEP}${needsGpu ? 1 : 0}${SEP}${user ?? ""}${SEP}${user === null ? "" : (run.team ?? "")}`
     let runClass = this.classByKey.get(key)
     if (runClass === undefined) {
       runClass = new RunClass(key, run.queue, priority, needsGpu, user)

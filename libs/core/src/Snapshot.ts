@@ -47,14 +47,19 @@ const bump = <K>(map: Map<K, number>, key: K, delta: number): void => {
   else map.set(key, next)
 }
 
+/** A queue's counters; one record per queue, so a start or an end looks the queue up once. */
+interface QueueCounts {
+  runs: number
+  topLevel: number
+  gpus: number
+}
+
 /** Active runs with the counters every limit needs, kept up to date incrementally. */
 export class RunningSet {
   private readonly byId = new Map<RunId, ActiveRun>()
   private readonly perUser = new Map<UserName, number>()
   private readonly perTeam = new Map<TeamName, number>()
-  private readonly perQueue = new Map<QueueName, number>()
-  private readonly perQueueTopLevel = new Map<QueueName, number>()
-  private readonly perQueueGpus = new Map<QueueName, number>()
+  private readonly perQueue = new Map<QueueName, QueueCounts>()
   private gpusHeldCount = 0
 
   get count(): number {
@@ -77,13 +82,13 @@ export class RunningSet {
     return this.perTeam.get(team) ?? 0
   }
   queueCount(queue: QueueName): number {
-    return this.perQueue.get(queue) ?? 0
+    return this.perQueue.get(queue)?.runs ?? 0
   }
   queueTopLevelCount(queue: QueueName): number {
-    return this.perQueueTopLevel.get(queue) ?? 0
+    return this.perQueue.get(queue)?.topLevel ?? 0
   }
   queueGpus(queue: QueueName): number {
-    return this.perQueueGpus.get(queue) ?? 0
+    return this.perQueue.get(queue)?.gpus ?? 0
   }
   get(id: RunId): ActiveRun | undefined {
     return this.byId.get(id)
@@ -115,9 +120,15 @@ export class RunningSet {
   private apply(run: ActiveRun, sign: 1 | -1): void {
     bump(this.perUser, run.user, sign)
     if (run.team !== null) bump(this.perTeam, run.team, sign)
-    bump(this.perQueue, run.queue, sign)
-    if (!run.isChild) bump(this.perQueueTopLevel, run.queue, sign)
-    bump(this.perQueueGpus, run.queue, sign * run.gpus.length)
+    let queue = this.perQueue.get(run.queue)
+    if (queue === undefined) {
+      queue = { runs: 0, topLevel: 0, gpus: 0 }
+      this.perQueue.set(run.queue, queue)
+    }
+    queue.runs += sign
+    if (!run.isChild) queue.topLevel += sign
+    queue.gpus += sign * run.gpus.length
+    if (queue.runs === 0) this.perQueue.delete(run.queue)
     this.gpusHeldCount += sign * run.gpus.length
   }
 }
