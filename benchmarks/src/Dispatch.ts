@@ -16,6 +16,8 @@ export interface DispatchRow {
 }
 
 const GPUS = 64
+/** decide() calls per timed sample. */
+const BATCH = 100
 
 export const dispatchSnapshot = (pendingCount: number, seed = 1): Snapshot => {
   const prng = makePrng(seed)
@@ -60,8 +62,13 @@ export const runDispatch = (sizes: ReadonlyArray<number>, o: { readonly repeats:
   sizes.map((pending) => {
     const snapshot = dispatchSnapshot(pending)
     const decision = decide(snapshot)
-    for (let i = 0; i < 20; i++) decide(snapshot) // warm up
-    const decideUs = time(() => decide(snapshot), o.repeats)
+    // warm up until the JIT has optimised the walk (with 20 calls the first size was timed
+    // before that, which made the cost seem to fall as the pending count grew)
+    for (let i = 0; i < 2_000; i++) decide(snapshot)
+    // one sample is a batch of calls: a single call (a few µs) is too close to the timer's resolution
+    const decideUs = time(() => {
+      for (let i = 0; i < BATCH; i++) decide(snapshot)
+    }, o.repeats) / BATCH
     const scanUs = pending <= o.scanUpTo ? time(() => decideByScan(snapshot), Math.max(3, Math.floor(o.repeats / 20))) : null
     return { pending, decideUs, scanUs, starts: decision.starts.length, examined: decision.examined }
   })
