@@ -17,9 +17,10 @@
  * its exit file before it exits, so `exited` is a fast path, never the only news of an exit).
  * The spawner exits when the runner closes the channel or dies; the runs it started go on.
  *
- * If the spawner dies while the runner lives, the next request starts a new one. Requests it
- * had not answered fail with SpawnError: the wrapper of such a request may or may not exist
- * (its exit file, if any, is still watched; see docs/RUNNER.md "Processes").
+ * If the spawner dies while the runner lives, the next request starts a new one. The spawner
+ * acknowledges each request before it acts on it: a request it had not acknowledged goes to
+ * the new spawner; one it had acknowledged and not answered fails with SpawnError (its
+ * wrapper may or may not exist; its exit file, if any, is still watched; docs/RUNNER.md "Processes").
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { renameSync, writeFileSync } from "node:fs"
@@ -46,6 +47,7 @@ export interface SpawnRequest {
 export type SpawnReply = { readonly pid: number } | { readonly error: string }
 
 type Message =
+  | { readonly type: "received"; readonly id: number }
   | { readonly type: "started"; readonly id: number; readonly pid: number }
   | { readonly type: "failed"; readonly id: number; readonly error: string }
   | { readonly type: "exited"; readonly id: number }
@@ -55,6 +57,8 @@ import { spawn } from "node:child_process"
 import { closeSync, mkdirSync, openSync, rmSync } from "node:fs"
 const reply = (message) => { if (process.connected) process.send(message) }
 process.on("message", (m) => {
+  // first, so the runner knows from here on this request may have been carried out
+  reply({ type: "received", id: m.id })
   const fds = []
   let child
   try {
@@ -96,10 +100,15 @@ interface Helper {
 }
 
 interface Pending {
+  readonly request: SpawnRequest
   readonly resume: (reply: SpawnReply) => void
   readonly onExit: () => void
   /** The spawner the request went to. */
   helper: Helper | null
+  /** The spawner said it has it (until then it has not carried it out: it says so first). */
+  received: boolean
+  /** Sent a second time already. */
+  retried: boolean
   started: boolean
 }
 
@@ -118,8 +127,8 @@ export class Spawner {
   spawn(request: SpawnRequest, resume: (reply: SpawnReply) => void, onExit: () => void): void {
     if (this.closed) return resume({ error: "the runner is shutting down" })
     const id = this.nextId++
-    this.pending.set(id, { resume, onExit, helper: null, started: false })
-    this.send(id, request, true)
+    this.pending.set(id, { request, resume, onExit, helper: null, received: false, retried: false, started: false })
+    this.send(id)
   }
 
   close(): void {
@@ -130,25 +139,32 @@ export class Spawner {
     this.gone(helper, "the runner is shutting down")
   }
 
-  /**
-   * A request the spawner did not take (it died, and its exit is not yet seen here) was never
-   * read, so it is sent once more, to a new spawner.
-   */
-  private send(id: number, request: SpawnRequest, retry: boolean): void {
-    const helper = this.ensure()
+  private send(id: number): void {
     const entry = this.pending.get(id)!
+    const helper = this.ensure()
     entry.helper = helper
+    entry.received = false
     helper.waiting.add(id)
     if (helper.waiting.size === 1) helper.process.channel?.ref()
-    helper.process.send({ ...request, id }, (error) => {
-      if (error === null || error === undefined) return
+    helper.process.send({ ...entry.request, id }, (error) => {
+      if (error === null || error === undefined || entry.helper !== helper || entry.started || !this.pending.has(id)) return
       if (this.helper === helper) this.helper = null
-      if (retry && !this.closed && entry.helper === helper && !entry.started) {
-        this.unwait(helper, id)
-        return this.send(id, request, false)
-      }
-      this.answer(id, { error: `the spawner did not take the request: ${error.message}` })
+      this.retryOrFail(id, helper, `the spawner did not take the request: ${error.message}`)
     })
+  }
+
+  /**
+   * A request a spawner did not take (refused by its channel, or never acknowledged before
+   * the channel closed) is sent once more, to a new spawner; one it took and did not answer
+   * fails: it may or may not have been carried out.
+   */
+  private retryOrFail(id: number, helper: Helper, error: string): void {
+    const entry = this.pending.get(id)
+    if (entry === undefined || entry.started) return
+    this.unwait(helper, id)
+    if (entry.retried || this.closed) return this.answer(id, { error })
+    entry.retried = true
+    this.send(id)
   }
 
   private ensure(): Helper {
@@ -157,7 +173,8 @@ export class Spawner {
     const helper: Helper = { process: process_, waiting: new Set() }
     this.helper = helper
     process_.on("message", (message: Message) => this.receive(message))
-    process_.once("exit", () => this.gone(helper, "the spawner exited before it answered"))
+    // 'disconnect', not 'exit': the channel closes once every message the spawner sent is read
+    process_.once("disconnect", () => this.gone(helper, "the spawner exited before it answered"))
     process_.once("error", () => this.gone(helper, "the spawner could not be started"))
     // the spawner never keeps the runner alive by itself; a request in flight does (`waiting`)
     process_.unref()
@@ -167,6 +184,11 @@ export class Spawner {
 
   private receive(message: Message): void {
     switch (message.type) {
+      case "received": {
+        const entry = this.pending.get(message.id)
+        if (entry !== undefined) entry.received = true
+        return
+      }
       case "started":
         return this.answer(message.id, { pid: message.pid })
       case "failed":
@@ -192,13 +214,17 @@ export class Spawner {
     entry.resume(reply)
   }
 
-  /** A spawner is gone: its unanswered requests fail; its started processes lose only the `exited` fast path. */
+  /**
+   * A spawner is gone: requests it took and did not answer fail, those it did not take go to
+   * a new one; its started processes lose only the `exited` fast path.
+   */
   private gone(helper: Helper, error: string): void {
     if (this.helper === helper) this.helper = null
     for (const [id, entry] of [...this.pending]) {
       if (entry.helper !== helper) continue
       if (entry.started) this.pending.delete(id)
-      else this.answer(id, { error })
+      else if (entry.received) this.answer(id, { error })
+      else this.retryOrFail(id, helper, error)
     }
   }
 }
