@@ -22,7 +22,8 @@ export const makeMemoryStore = (options: MemoryStoreOptions = {}): StoreService 
   let lastSeq = 0
   return {
     load: Effect.sync(() => ({
-      runs: [...runs.values()].filter((r) => r.endedAt === null),
+      // copies: the engine changes the runs it loads in place, the store's stay as committed
+      runs: [...runs.values()].filter((r) => r.endedAt === null).map((r) => ({ ...r })),
       queues: [...queues.values()],
       policy,
       drainedGpus: [...drained],
@@ -31,7 +32,11 @@ export const makeMemoryStore = (options: MemoryStoreOptions = {}): StoreService 
     commit: (batch) =>
       Effect.sync(() => {
         for (const run of batch.runs) {
-          runs.set(run.id, { ...run })
+          // one copy per run, updated at each of its commits (~3 per run) rather than a new
+          // copy each time: the replaced copies were garbage the simulator's GC paid for
+          const kept = runs.get(run.id)
+          if (kept === undefined) runs.set(run.id, { ...run })
+          else Object.assign(kept, run)
           if (run.idempotencyKey !== null) byKey.set(run.idempotencyKey, run.id)
           lastSeq = Math.max(lastSeq, run.seq)
         }
