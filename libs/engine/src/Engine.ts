@@ -244,9 +244,7 @@ export const make = (options: EngineOptions = {}) =>
       // 2. snapshot
       const at = now()
       const snapshot = snapshotAt(at)
-      let freeGpus = 0
-      for (const g of snapshot.gpus) if (!g.drained && g.heldBy === null) freeGpus++
-      const inputs = { pending: kernel.pending.size, running: kernel.running.count, freeGpus, policyVersion: kernel.policy.version }
+      const inputs = { pending: kernel.pending.size, running: kernel.running.count, freeGpus: kernel.freeGpuCount(), policyVersion: kernel.policy.version }
       timed("snapshot")
       // 3. decide
       const decision = decide(snapshot)
@@ -457,7 +455,7 @@ export const make = (options: EngineOptions = {}) =>
           active: kernel.running.count,
           gpus: {
             total: views.length,
-            free: views.filter((g) => !g.drained && g.heldBy === null).length,
+            free: kernel.freeGpuCount(),
             allocated: views.filter((g) => g.heldBy !== null).length,
             drained: views.filter((g) => g.drained).length
           },
