@@ -10,8 +10,8 @@ import { Clock, Duration, Effect } from "effect"
 interface Timer {
   readonly at: number
   readonly seq: number
-  readonly id: TimerId
-  readonly callback: () => void
+  /** Null once cancelled: it stays in the heap and is skipped when it comes up. */
+  callback: (() => void) | null
 }
 
 export class SimClock implements TimerClock {
@@ -19,7 +19,11 @@ export class SimClock implements TimerClock {
   private nowMs: number
   private seq = 0
   private readonly heap = new BinaryHeap<Timer>((a, b) => a.at < b.at || (a.at === b.at && a.seq < b.seq))
-  private readonly cancelled = new Set<TimerId>()
+  /**
+   * Timers not yet fired or cancelled, by id. A cancel marks the timer itself; a set of
+   * cancelled ids (as before) kept every id cancelled after its timer had fired, forever.
+   */
+  private readonly live = new Map<TimerId, Timer>()
   /** Timer events fired so far. */
   fired = 0
 
@@ -31,11 +35,16 @@ export class SimClock implements TimerClock {
     schedule: (callback, delayMs) => {
       const id = ++this.seq
       if (delayMs >= NEVER_MS) return id
-      this.heap.push({ at: this.nowMs + Math.max(0, delayMs), seq: id, id, callback })
+      const timer: Timer = { at: this.nowMs + Math.max(0, delayMs), seq: id, callback }
+      this.heap.push(timer)
+      this.live.set(id, timer)
       return id
     },
     cancel: (id) => {
-      this.cancelled.add(id)
+      const timer = this.live.get(id)
+      if (timer === undefined) return
+      this.live.delete(id)
+      timer.callback = null
     }
   }
 
@@ -44,7 +53,7 @@ export class SimClock implements TimerClock {
   }
 
   get pendingTimers(): number {
-    return this.heap.size - this.cancelled.size
+    return this.live.size
   }
 
   unsafeCurrentTimeMillis(): number {
@@ -64,10 +73,12 @@ export class SimClock implements TimerClock {
     for (;;) {
       const timer = this.heap.pop()
       if (timer === undefined) return false
-      if (this.cancelled.delete(timer.id)) continue
+      const callback = timer.callback
+      if (callback === null) continue
+      this.live.delete(timer.seq)
       this.nowMs = timer.at
       this.fired++
-      timer.callback()
+      callback()
       return true
     }
   }
