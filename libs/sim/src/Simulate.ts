@@ -4,7 +4,7 @@
  * workload give a byte-identical event log.
  */
 import { defaultPolicy, type Policy, type QueueConfig, type RunEvent, type RunId, type Submission, UserName, TeamName, QueueName } from "@gantry/core"
-import { Engine, type EngineService, Journal, type JournalEntry, MemoryStore, type PhaseTimings } from "@gantry/engine"
+import { Engine, type EngineService, Journal, type JournalEntry, MemoryStore, noJournal, type PhaseTimings } from "@gantry/engine"
 import { Effect, Layer } from "effect"
 import { computeMetrics, type JobOutcome, type Metrics } from "./Metrics.js"
 import { makePrng } from "./Prng.js"
@@ -98,12 +98,18 @@ export const simulate = (o: SimulateOptions): SimReport => {
   const log: Array<string> = []
   let events = 0
   const ref: { engine?: EngineService } = {}
-  const journal: Layer.Layer<Journal> = Layer.succeed(Journal, {
-    record: (entry) =>
-      Effect.sync(() => {
-        if (o.observe?.onCycle !== undefined && ref.engine !== undefined) o.observe.onCycle(entry, ref.engine)
-      })
-  })
+  // with no observer the journal keeps nothing: `Effect.void`, which the cycle continues
+  // inline, so a cycle that starts and commits nothing runs without a fiber (Cycle.ts)
+  const onCycle = o.observe?.onCycle
+  const journal: Layer.Layer<Journal> =
+    onCycle === undefined
+      ? noJournal
+      : Layer.succeed(Journal, {
+          record: (entry) =>
+            Effect.sync(() => {
+              if (ref.engine !== undefined) onCycle(entry, ref.engine)
+            })
+        })
   const ports = Layer.mergeAll(
     MemoryStore.layer({ keepTimelines: false }),
     SimExecutor.layer({
