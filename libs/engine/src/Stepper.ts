@@ -19,7 +19,7 @@
  * (XState's mailbox), so the order of effects is the order a live actor gives.
  */
 import { type AnyStateMachine, type EventObject, transition } from "xstate"
-import type { TimerId, Timers } from "./Timers.js"
+import { NEVER_MS, type TimerId, type Timers } from "./Timers.js"
 
 /** A state as the engine keeps it: the statechart's value and context, nothing else. */
 export interface StepState<C> {
@@ -209,6 +209,10 @@ export class Stepper<C extends object, E extends EventObject> {
 
   private execute(action: StepAction): void {
     if (action.type === "xstate.raise") {
+      // a delay of NEVER_MS or more never fires (Timers), so there is nothing to schedule or,
+      // later, to cancel: a run without a time limit or deadline (most runs) skips two
+      // timers, their closures and its delayed-event map
+      if (action.delay! >= NEVER_MS) return
       const id = action.id!
       const event = action.event!
       this.delayed ??= new Map()
