@@ -24,6 +24,8 @@ export class SimClock implements TimerClock {
    * cancelled ids (as before) kept every id cancelled after its timer had fired, forever.
    */
   private readonly live = new Map<TimerId, Timer>()
+  /** Timers of `scheduleEach` not fired yet (one of them in the heap). */
+  private eachLeft = 0
   /** Timer events fired so far. */
   fired = 0
 
@@ -48,12 +50,50 @@ export class SimClock implements TimerClock {
     }
   }
 
+  /**
+   * `timers.schedule(() => fire(i), delayMs(i))` for i = 0 … count−1, called now in that
+   * order, without holding them all: the ids (hence the order among equal times) are
+   * reserved now, and only the next one due waits in the heap, pushed when the one before
+   * it fires. The same timers fire in the same order; the heap stays the size of what is
+   * really pending (an M/M/8 replay held every future arrival in it: a closure and a heap
+   * entry per job, and a heap ~16 levels deep instead of ~5). Not cancellable.
+   */
+  scheduleEach(count: number, delayMs: (i: number) => number, fire: (i: number) => void): void {
+    const first = this.seq + 1
+    this.seq += count
+    const at: Array<number> = []
+    const order: Array<number> = []
+    for (let i = 0; i < count; i++) {
+      const delay = delayMs(i)
+      at.push(this.nowMs + Math.max(0, delay))
+      if (delay < NEVER_MS) order.push(i)
+    }
+    // the order the heap would fire them in: by time, then by id (= i)
+    order.sort((a, b) => at[a]! - at[b]! || a - b)
+    this.eachLeft += order.length
+    let next = 0
+    const pushNext = (): void => {
+      if (next === order.length) return
+      const i = order[next++]!
+      this.heap.push({
+        at: at[i]!,
+        seq: first + i,
+        callback: () => {
+          this.eachLeft--
+          pushNext()
+          fire(i)
+        }
+      })
+    }
+    pushNext()
+  }
+
   get now(): number {
     return this.nowMs
   }
 
   get pendingTimers(): number {
-    return this.live.size
+    return this.live.size + this.eachLeft
   }
 
   unsafeCurrentTimeMillis(): number {

@@ -152,22 +152,23 @@ export const simulate = (o: SimulateOptions): SimReport => {
   let refused = 0
   const later = (delayMs: number, action: Effect.Effect<unknown, unknown>) =>
     clock.timers.schedule(() => void Effect.runSync(Effect.either(action)), delayMs)
-  for (const job of o.workload.jobs) {
-    clock.timers.schedule(() => {
-      const outcome = Effect.runSync(Effect.either(engine.submit(submissionOf(job))))
-      if (outcome._tag === "Left" || outcome.right._tag !== "Accepted") {
-        refused++
-        return
-      }
-      submitted++
-      const run = outcome.right.run
-      tracks.set(run.id, { job, queue: run.queue, status: run.status, runMs: 0, runningSince: null })
-      // the "submitted" event fired before the track existed
-      if (job.decision !== undefined)
-        later(job.decision.atMs, job.decision.approve ? engine.approve(run.id) : engine.reject(run.id, "rejected by the workload"))
-      if (job.cancelAfterMs !== undefined) later(job.cancelAfterMs, engine.cancel([run.id]))
-    }, job.arrivalMs)
-  }
+  const jobs = o.workload.jobs
+  // every arrival, as timers at the jobs' arrival times (held one at a time: SimClock.scheduleEach)
+  clock.scheduleEach(jobs.length, (i) => jobs[i]!.arrivalMs, (i) => {
+    const job = jobs[i]!
+    const outcome = Effect.runSync(Effect.either(engine.submit(submissionOf(job))))
+    if (outcome._tag === "Left" || outcome.right._tag !== "Accepted") {
+      refused++
+      return
+    }
+    submitted++
+    const run = outcome.right.run
+    tracks.set(run.id, { job, queue: run.queue, status: run.status, runMs: 0, runningSince: null })
+    // the "submitted" event fired before the track existed
+    if (job.decision !== undefined)
+      later(job.decision.atMs, job.decision.approve ? engine.approve(run.id) : engine.reject(run.id, "rejected by the workload"))
+    if (job.cancelAfterMs !== undefined) later(job.cancelAfterMs, engine.cancel([run.id]))
+  })
   clock.run()
   const outcomes: Array<JobOutcome> = []
   for (const track of tracks.values())
