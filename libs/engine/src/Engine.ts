@@ -40,6 +40,7 @@ import {
 import { Executor, type RunExit } from "./Executor.js"
 import { GpuInventory } from "./GpuInventory.js"
 import { Journal } from "./Journal.js"
+import { makeCycle, type PhaseTimings } from "./Cycle.js"
 import { Kernel } from "./Kernel.js"
 import { buildRun } from "./RunBuilder.js"
 import { type QueueCounts, queueDepthUsed } from "./QueueMachine.js"
@@ -143,12 +144,7 @@ export interface EngineOptions {
   readonly offline?: boolean
 }
 
-/** After the store refused a cycle's commit, the next cycle comes this much later (if nothing else wakes one). */
-export const STORE_RETRY_MS = 1_000
-
-export const PHASES = ["collect", "snapshot", "decide", "apply", "journal"] as const
-export type Phase = (typeof PHASES)[number]
-export type PhaseTimings = Record<Phase, { readonly totalMs: number; readonly maxMs: number }>
+export { PHASES, type Phase, type PhaseTimings, STORE_RETRY_MS } from "./Cycle.js"
 
 export const make = (options: EngineOptions = {}) =>
   Effect.gen(function* () {
@@ -173,11 +169,20 @@ export const make = (options: EngineOptions = {}) =>
       done()
     }
 
+    /** A cycle's plain code now; what is left of it (if anything) as an Effect. A defect is the cycle's failure, as inside a fiber. */
+    const cycleNow = (): Effect.Effect<void> => {
+      try {
+        return cycle.run()
+      } catch (defect) {
+        return Effect.die(defect)
+      }
+    }
+
     const kernel: Kernel = new Kernel(policy, timers, {
       now,
       signal: (run, signal) => runMaybeSync(executor.signal(run, signal), () => {}),
       runCycle: () => {
-        if (!offline) return runMaybeSync(cycle, () => timers.schedule(() => kernel.cycleDone(), 0))
+        if (!offline) return runMaybeSync(cycleNow(), () => timers.schedule(() => kernel.cycleDone(), 0))
         kernel.wakeups.clear()
         timers.schedule(() => kernel.cycleDone(), 0)
       }
@@ -192,16 +197,18 @@ export const make = (options: EngineOptions = {}) =>
     for (const q of queueConfigs.values()) kernel.addQueue(q)
 
     /**
-     * Commits what changed since the last commit. When the store refuses, the changes go
-     * back to the outbox, so the next commit carries them: memory and store never part ways.
+     * Takes what changed since the last commit and commits it. When the store refuses, the
+     * changes go back to the outbox, so the next commit carries them: memory and store never
+     * part ways. `Effect.void` (an Exit: nothing to run) when nothing changed.
      */
-    const flush = Effect.suspend(() => {
+    const commitOutbox = (): Effect.Effect<void, StoreError> => {
       const out = kernel.takeOutbox()
       if (out.runs.length === 0 && out.events.length === 0 && out.deletedQueues.length === 0) return Effect.void
       return store
         .commit({ ...emptyBatch, runs: out.runs, events: out.events, deletedQueues: out.deletedQueues })
         .pipe(Effect.tapError(() => Effect.sync(() => kernel.returnOutbox(out))))
-    })
+    }
+    const flush = Effect.suspend(commitOutbox)
 
     const snapshotAt = (at: number): Snapshot => ({
       now: at,
@@ -213,89 +220,7 @@ export const make = (options: EngineOptions = {}) =>
       usage: kernel.policy.fairShare.mode === "usage" ? kernel.usage.view(at, kernel.policy.fairShare.halfLifeMs) : null
     })
 
-    /** One cycle in numbered phases (DESIGN.md): collect, snapshot, decide, apply, journal. */
-    const stopwatch = options.stopwatch
-    const phases: Record<Phase, { totalMs: number; maxMs: number }> | null =
-      stopwatch === undefined ? null : (Object.fromEntries(PHASES.map((p) => [p, { totalMs: 0, maxMs: 0 }])) as Record<Phase, { totalMs: number; maxMs: number }>)
-    let lap = 0
-    const timed = (phase: Phase) => {
-      if (stopwatch === undefined || phases === null) return
-      const t = stopwatch()
-      const ms = t - lap
-      lap = t
-      const entry = phases[phase]
-      entry.totalMs += ms
-      if (ms > entry.maxMs) entry.maxMs = ms
-    }
-
-    /**
-     * Written as plain code between a few port calls rather than an Effect.gen: it runs after
-     * nearly every event, and each fiber step costs ~0.5 µs (the whole cycle's own work is a
-     * few µs). The ports are still Effects, run in this one fiber, so an asynchronous store
-     * or executor suspends the cycle exactly as before.
-     */
-    const cycle = Effect.suspend(() => {
-      if (stopwatch !== undefined) lap = stopwatch()
-      // 1. collect wake-ups
-      const cycleNo = ++kernel.cycles
-      const wakeups = [...kernel.wakeups].sort()
-      kernel.wakeups.clear()
-      timed("collect")
-      // 2. snapshot
-      const at = now()
-      const snapshot = snapshotAt(at)
-      let freeGpus = 0
-      for (const g of snapshot.gpus) if (!g.drained && g.heldBy === null) freeGpus++
-      const inputs = { pending: kernel.pending.size, running: kernel.running.count, freeGpus, policyVersion: kernel.policy.version }
-      timed("snapshot")
-      // 3. decide
-      const decision = decide(snapshot)
-      timed("decide")
-      // 4. apply: assume in memory, persist, on failure undo and requeue, then start
-      const started: Array<Run> = []
-      for (const start of decision.starts) {
-        const run = kernel.runs.get(start.runId)!
-        kernel.assumeStart(run, start.gpus)
-        started.push(run)
-      }
-      // 5. journal
-      const record = Effect.suspend(() => {
-        timed("apply")
-        return journal.record({
-          cycle: cycleNo,
-          at,
-          wakeups,
-          inputs,
-          starts: decision.starts,
-          reservation: decision.reservation,
-          waits: decision.waits,
-          otherwise: decision.otherwise,
-          examined: decision.examined
-        })
-      }).pipe(Effect.tap(() => timed("journal")))
-      /** Asks the executor to start the i-th run and the rest after it, then journals. */
-      const startFrom = (i: number): Effect.Effect<void> => {
-        if (i === started.length) return record
-        const run = started[i]!
-        return executor.start({ run, gpus: run.assignedGpus }, (exit) => kernel.exited(run.id, exit)).pipe(
-          Effect.catchAll((error) => Effect.sync(() => kernel.sendToActive(run, { type: "SPAWN_FAILED", message: error.message }))),
-          Effect.flatMap(() => startFrom(i + 1))
-        )
-      }
-      return flush.pipe(
-        Effect.matchEffect({
-          // nothing was spawned: put the starts back, and try again later (the cycle's other
-          // changes are back in the outbox and go with the next commit)
-          onFailure: (error) =>
-            Effect.suspend(() => {
-              for (const run of started.reverse()) kernel.undoStart(run)
-              timers.schedule(() => kernel.wake("store-retry"), STORE_RETRY_MS)
-              return Effect.logError(`cycle ${cycleNo} not persisted; ${started.length} starts undone, retrying in ${STORE_RETRY_MS} ms`, error)
-            }),
-          onSuccess: () => startFrom(0)
-        })
-      )
-    })
+    const cycle = makeCycle({ kernel, executor, journal, timers, now, snapshotAt, commitOutbox, stopwatch: options.stopwatch })
 
     const checkQueue = (config: QueueConfig) =>
       Effect.gen(function* () {
@@ -457,13 +382,13 @@ export const make = (options: EngineOptions = {}) =>
           active: kernel.running.count,
           gpus: {
             total: views.length,
-            free: views.filter((g) => !g.drained && g.heldBy === null).length,
+            free: kernel.freeGpuCount(),
             allocated: views.filter((g) => g.heldBy !== null).length,
             drained: views.filter((g) => g.drained).length
           },
           cycles: kernel.cycles,
           policyVersion: kernel.policy.version,
-          phases: phases === null ? null : (structuredClone(phases) as PhaseTimings)
+          phases: cycle.phases === null ? null : (structuredClone(cycle.phases) as PhaseTimings)
         }
       }),
       trigger: Effect.sync(() => kernel.wake("trigger")),

@@ -10,8 +10,8 @@ import { Clock, Duration, Effect } from "effect"
 interface Timer {
   readonly at: number
   readonly seq: number
-  readonly id: TimerId
-  readonly callback: () => void
+  /** Null once cancelled: it stays in the heap and is skipped when it comes up. */
+  callback: (() => void) | null
 }
 
 export class SimClock implements TimerClock {
@@ -19,7 +19,13 @@ export class SimClock implements TimerClock {
   private nowMs: number
   private seq = 0
   private readonly heap = new BinaryHeap<Timer>((a, b) => a.at < b.at || (a.at === b.at && a.seq < b.seq))
-  private readonly cancelled = new Set<TimerId>()
+  /**
+   * Timers not yet fired or cancelled, by id. A cancel marks the timer itself; a set of
+   * cancelled ids (as before) kept every id cancelled after its timer had fired, forever.
+   */
+  private readonly live = new Map<TimerId, Timer>()
+  /** Timers of `scheduleEach` not fired yet (one of them in the heap). */
+  private eachLeft = 0
   /** Timer events fired so far. */
   fired = 0
 
@@ -31,12 +37,55 @@ export class SimClock implements TimerClock {
     schedule: (callback, delayMs) => {
       const id = ++this.seq
       if (delayMs >= NEVER_MS) return id
-      this.heap.push({ at: this.nowMs + Math.max(0, delayMs), seq: id, id, callback })
+      const timer: Timer = { at: this.nowMs + Math.max(0, delayMs), seq: id, callback }
+      this.heap.push(timer)
+      this.live.set(id, timer)
       return id
     },
     cancel: (id) => {
-      this.cancelled.add(id)
+      const timer = this.live.get(id)
+      if (timer === undefined) return
+      this.live.delete(id)
+      timer.callback = null
     }
+  }
+
+  /**
+   * `timers.schedule(() => fire(i), delayMs(i))` for i = 0 … count−1, called now in that
+   * order, without holding them all: the ids (hence the order among equal times) are
+   * reserved now, and only the next one due waits in the heap, pushed when the one before
+   * it fires. The same timers fire in the same order; the heap stays the size of what is
+   * really pending (an M/M/8 replay held every future arrival in it: a closure and a heap
+   * entry per job, and a heap ~16 levels deep instead of ~5). Not cancellable.
+   */
+  scheduleEach(count: number, delayMs: (i: number) => number, fire: (i: number) => void): void {
+    const first = this.seq + 1
+    this.seq += count
+    const at: Array<number> = []
+    const order: Array<number> = []
+    for (let i = 0; i < count; i++) {
+      const delay = delayMs(i)
+      at.push(this.nowMs + Math.max(0, delay))
+      if (delay < NEVER_MS) order.push(i)
+    }
+    // the order the heap would fire them in: by time, then by id (= i)
+    order.sort((a, b) => at[a]! - at[b]! || a - b)
+    this.eachLeft += order.length
+    let next = 0
+    const pushNext = (): void => {
+      if (next === order.length) return
+      const i = order[next++]!
+      this.heap.push({
+        at: at[i]!,
+        seq: first + i,
+        callback: () => {
+          this.eachLeft--
+          pushNext()
+          fire(i)
+        }
+      })
+    }
+    pushNext()
   }
 
   get now(): number {
@@ -44,7 +93,7 @@ export class SimClock implements TimerClock {
   }
 
   get pendingTimers(): number {
-    return this.heap.size - this.cancelled.size
+    return this.live.size + this.eachLeft
   }
 
   unsafeCurrentTimeMillis(): number {
@@ -64,10 +113,12 @@ export class SimClock implements TimerClock {
     for (;;) {
       const timer = this.heap.pop()
       if (timer === undefined) return false
-      if (this.cancelled.delete(timer.id)) continue
+      const callback = timer.callback
+      if (callback === null) continue
+      this.live.delete(timer.seq)
       this.nowMs = timer.at
       this.fired++
-      timer.callback()
+      callback()
       return true
     }
   }

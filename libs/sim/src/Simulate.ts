@@ -4,7 +4,7 @@
  * workload give a byte-identical event log.
  */
 import { defaultPolicy, type Policy, type QueueConfig, type RunEvent, type RunId, type Submission, UserName, TeamName, QueueName } from "@gantry/core"
-import { Engine, type EngineService, Journal, type JournalEntry, MemoryStore, type PhaseTimings } from "@gantry/engine"
+import { Engine, type EngineService, Journal, type JournalEntry, MemoryStore, noJournal, type PhaseTimings } from "@gantry/engine"
 import { Effect, Layer } from "effect"
 import { computeMetrics, type JobOutcome, type Metrics } from "./Metrics.js"
 import { makePrng } from "./Prng.js"
@@ -98,12 +98,18 @@ export const simulate = (o: SimulateOptions): SimReport => {
   const log: Array<string> = []
   let events = 0
   const ref: { engine?: EngineService } = {}
-  const journal: Layer.Layer<Journal> = Layer.succeed(Journal, {
-    record: (entry) =>
-      Effect.sync(() => {
-        if (o.observe?.onCycle !== undefined && ref.engine !== undefined) o.observe.onCycle(entry, ref.engine)
-      })
-  })
+  // with no observer the journal keeps nothing: `Effect.void`, which the cycle continues
+  // inline, so a cycle that starts and commits nothing runs without a fiber (Cycle.ts)
+  const onCycle = o.observe?.onCycle
+  const journal: Layer.Layer<Journal> =
+    onCycle === undefined
+      ? noJournal
+      : Layer.succeed(Journal, {
+          record: (entry) =>
+            Effect.sync(() => {
+              if (ref.engine !== undefined) onCycle(entry, ref.engine)
+            })
+        })
   const ports = Layer.mergeAll(
     MemoryStore.layer({ keepTimelines: false }),
     SimExecutor.layer({
@@ -146,22 +152,23 @@ export const simulate = (o: SimulateOptions): SimReport => {
   let refused = 0
   const later = (delayMs: number, action: Effect.Effect<unknown, unknown>) =>
     clock.timers.schedule(() => void Effect.runSync(Effect.either(action)), delayMs)
-  for (const job of o.workload.jobs) {
-    clock.timers.schedule(() => {
-      const outcome = Effect.runSync(Effect.either(engine.submit(submissionOf(job))))
-      if (outcome._tag === "Left" || outcome.right._tag !== "Accepted") {
-        refused++
-        return
-      }
-      submitted++
-      const run = outcome.right.run
-      tracks.set(run.id, { job, queue: run.queue, status: run.status, runMs: 0, runningSince: null })
-      // the "submitted" event fired before the track existed
-      if (job.decision !== undefined)
-        later(job.decision.atMs, job.decision.approve ? engine.approve(run.id) : engine.reject(run.id, "rejected by the workload"))
-      if (job.cancelAfterMs !== undefined) later(job.cancelAfterMs, engine.cancel([run.id]))
-    }, job.arrivalMs)
-  }
+  const jobs = o.workload.jobs
+  // every arrival, as timers at the jobs' arrival times (held one at a time: SimClock.scheduleEach)
+  clock.scheduleEach(jobs.length, (i) => jobs[i]!.arrivalMs, (i) => {
+    const job = jobs[i]!
+    const outcome = Effect.runSync(Effect.either(engine.submit(submissionOf(job))))
+    if (outcome._tag === "Left" || outcome.right._tag !== "Accepted") {
+      refused++
+      return
+    }
+    submitted++
+    const run = outcome.right.run
+    tracks.set(run.id, { job, queue: run.queue, status: run.status, runMs: 0, runningSince: null })
+    // the "submitted" event fired before the track existed
+    if (job.decision !== undefined)
+      later(job.decision.atMs, job.decision.approve ? engine.approve(run.id) : engine.reject(run.id, "rejected by the workload"))
+    if (job.cancelAfterMs !== undefined) later(job.cancelAfterMs, engine.cancel([run.id]))
+  })
   clock.run()
   const outcomes: Array<JobOutcome> = []
   for (const track of tracks.values())
