@@ -12,7 +12,7 @@ import { aRun } from "@gantry/core/testing"
 import { emptyBatch, Engine, EngineTag, GpuInventory, Store } from "@gantry/engine"
 import { NodeExecutor } from "@gantry/platform-node"
 import { SqliteStore } from "@gantry/store-sqlite"
-import { Duration, Effect, Layer, Queue } from "effect"
+import { Deferred, Duration, Effect, Exit, Layer, Queue } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -49,6 +49,16 @@ describe("a cycle whose commit fails", () => {
       const store = yield* Store
       const sql = yield* SqlClient.SqlClient
       const events = yield* engine.subscribe
+      // onCommit: each transition is reported once, after the commit that made it durable
+      const committed: Array<string> = []
+      const storeAgreed: Array<boolean> = []
+      const endCommitted = yield* Deferred.make<void>()
+      engine.onCommit((batch) => {
+        committed.push(...batch.map((e) => `${e.from ?? "-"}→${e.to} ${e.reason}`))
+        const last = batch[batch.length - 1]!
+        storeAgreed.push(Effect.runSync(store.getRun(last.runId))?.status === last.to)
+        if (batch.some((e) => isTerminal(e.to))) Deferred.unsafeDone(endCommitted, Exit.void)
+      })
       yield* sql.unsafe(
         `CREATE TRIGGER refuse_start BEFORE UPDATE OF status ON runs WHEN NEW.status = 'running'
          BEGIN SELECT RAISE(ABORT, 'injected: the disk refuses'); END`
@@ -65,10 +75,13 @@ describe("a cycle whose commit fails", () => {
       expect(waiting.eligibleAt).toBe(eligibleAt)
       expect(fs.existsSync(NodeExecutor.runDir(dataDir, id, 1))).toBe(false) // no process was spawned
       expect((yield* store.getRun(id))?.status).toBe("pending")
+      expect(committed).toEqual(["-→pending submitted"]) // the refused start was not reported
 
       // the store works again: the retry cycle starts it, once
       yield* sql.unsafe(`DROP TRIGGER refuse_start`)
       yield* until(events, (e) => e.runId === id && isTerminal(e.to))
+      // the end is reported at the transition (subscribe) and again once committed (onCommit)
+      yield* Deferred.await(endCommitted).pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the end was never committed") }))
       const done = yield* engine.getRun(id)
       expect(done.status).toBe("completed")
       expect(fs.readFileSync(NodeExecutor.logPaths(dataDir, id, 1).stdout, "utf8")).toBe("started\n")
@@ -81,6 +94,8 @@ describe("a cycle whose commit fails", () => {
         "pending→running started",
         "running→completed exit 0"
       ])
+      expect(committed).toEqual(timeline)
+      expect(storeAgreed.every((agreed) => agreed)).toBe(true)
     })
     await Effect.runPromise(Effect.scoped(program.pipe(Effect.provide(engineLayer))))
   })

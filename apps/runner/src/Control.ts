@@ -134,7 +134,8 @@ export interface EngineControlOptions {
 export const engineControl = (o: EngineControlOptions): Control & { readonly close: () => void } => {
   const { engine, store } = o
   const counter = new ChangeCounter()
-  engine.onRunEvent(() => counter.bump())
+  // after the commit, not at the transition: a client woken by the bump lists from the store
+  engine.onCommit(() => counter.bump())
   const position = (id: RunId) => api(engine.position(id)) as Effect.Effect<PositionJson, ApiError>
   const stats = engine.stats as Effect.Effect<StatsJson>
   const gpus = Effect.map(engine.gpus, (views): ReadonlyArray<GpuJson> =>

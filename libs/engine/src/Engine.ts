@@ -93,6 +93,13 @@ export interface EngineService {
   readonly events: Stream.Stream<RunEvent>
   /** Synchronous subscription to every run transition (the simulator's event log). */
   readonly onRunEvent: (listener: (event: RunEvent) => void) => () => void
+  /**
+   * Synchronous subscription to commits: the run transitions each store commit has just made
+   * durable. Unlike `onRunEvent` (called at the transition, before its commit), whatever the
+   * store returns after this call includes them: the runner's change counter for long-polling
+   * clients bumps here, so a client that lists runs after a change never reads the state before it.
+   */
+  readonly onCommit: (listener: (events: ReadonlyArray<RunEvent>) => void) => () => void
   readonly policy: Effect.Effect<Policy>
   readonly queues: Effect.Effect<ReadonlyArray<QueueInfo>>
   readonly createQueue: (config: QueueConfig) => Effect.Effect<QueueConfig, EngineError | StoreError>
@@ -204,10 +211,15 @@ export const make = (options: EngineOptions = {}) =>
     const commitOutbox = (): Effect.Effect<void, StoreError> => {
       const out = kernel.takeOutbox()
       if (out.runs.length === 0 && out.events.length === 0 && out.deletedQueues.length === 0) return Effect.void
-      return store
+      const committed = store
         .commit({ ...emptyBatch, runs: out.runs, events: out.events, deletedQueues: out.deletedQueues })
         .pipe(Effect.tapError(() => Effect.sync(() => kernel.returnOutbox(out))))
+      if (commitListeners.size === 0 || out.events.length === 0) return committed
+      return Effect.tap(committed, () => {
+        for (const listener of commitListeners) listener(out.events)
+      })
     }
+    const commitListeners = new Set<(events: ReadonlyArray<RunEvent>) => void>()
     const flush = Effect.suspend(commitOutbox)
 
     const snapshotAt = (at: number): Snapshot => ({
@@ -395,6 +407,10 @@ export const make = (options: EngineOptions = {}) =>
       subscribe,
       events: Stream.unwrapScoped(Effect.map(subscribe, (queue) => Stream.fromQueue(queue))),
       onRunEvent: (listener) => kernel.onRunEvent(listener),
+      onCommit: (listener) => {
+        commitListeners.add(listener)
+        return () => commitListeners.delete(listener)
+      },
       policy: Effect.sync(() => kernel.policy),
       queues: Effect.sync(() =>
         [...kernel.queues].map(([name, actor]) => {
