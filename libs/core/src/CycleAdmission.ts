@@ -75,7 +75,7 @@ export class CycleAdmission {
   private extra = 0
 
   constructor(private readonly snapshot: Snapshot) {
-    this.gpus = new CycleGpus(snapshot.gpus)
+    this.gpus = new CycleGpus(snapshot.gpus, snapshot.gpuLists)
     this.running = snapshot.running
     this.limits = snapshot.policy.limits
     this.queues = snapshot.queues

@@ -5,6 +5,7 @@
  * The engine owns `RunningSet` and `PendingIndex` and changes them only between
  * cycles; decide() never writes to them.
  */
+import type { GpuListsView } from "./GpuLists.js"
 import type { PendingIndex } from "./PendingIndex.js"
 import type { Policy, QueueConfig } from "./Policy.js"
 import type { QueueName, Run, RunId, TeamName, UserName } from "./Run.js"
@@ -152,6 +153,14 @@ export interface Snapshot {
   readonly queues: ReadonlyMap<QueueName, QueueConfig>
   /** Every GPU of the machine, ascending by index. */
   readonly gpus: ReadonlyArray<GpuView>
+  /**
+   * Optional: the free and undrained GPUs of `gpus` as ascending index lists, kept by the
+   * caller as the views change (the engine's kernel, `GpuLists`). When present they must
+   * equal what `gpuListsOf(gpus)` derives; when absent decide() derives them from `gpus`.
+   * Why: deriving them from every view on every cycle was most of decide()'s time in the
+   * Philly replay (512 GPUs).
+   */
+  readonly gpuLists?: GpuListsView | undefined
   readonly running: RunningSet
   readonly pending: PendingIndex
   readonly usage: UsageView | null
