@@ -3,9 +3,9 @@
  * to date as GPU views change, so `decide()` need not derive them from every view on every
  * cycle. The engine's kernel keeps one and hands it to decide() as `Snapshot.gpuLists`.
  *
- * Why: in the Philly replay (82k jobs, 512 GPUs) decide() ran on ~every event and spent
- * most of its time scanning the 512 views for the free ones; a hold or a free changes one
- * entry of a short list instead.
+ * Why: in the Philly replay (82k jobs, 512 GPUs) decide() runs on ~every event and scanned
+ * the 512 views for the free ones each time (~5% of the wall time: 4.96 → 4.73 s); a hold
+ * or a free changes one entry of a short list instead.
  */
 import type { GpuView } from "./Snapshot.js"
 
