@@ -75,7 +75,7 @@ export class CycleAdmission {
   private extra = 0
 
   constructor(private readonly snapshot: Snapshot) {
-    this.gpus = new CycleGpus(snapshot.gpus)
+    this.gpus = new CycleGpus(snapshot.gpus, snapshot.gpuLists)
     this.running = snapshot.running
     this.limits = snapshot.policy.limits
     this.queues = snapshot.queues
@@ -160,7 +160,7 @@ export class CycleAdmission {
     if (pick === null) {
       // with no GPU free nothing can start this cycle, so nothing needs protecting
       if (this.reservation === null && gpus.free.length > 0) {
-        const shadow = gpus.shadow(run, fit, this.holders(), this.snapshot.now)
+        const shadow = gpus.shadow(run, fit, this.running, this.startedHolders(), this.snapshot.now)
         this.reservation = { runId: run.id, gpus: run.gpus, allowed: gpus.allowedOf(fit), shadowAt: shadow.at }
         this.reservedRun = run
         gpus.protectFor(fit)
@@ -283,10 +283,10 @@ export class CycleAdmission {
     return n
   }
 
-  /** Runs holding GPUs for the shadow time: the running ones and this cycle's starts. */
-  private holders(): Array<ActiveRun> {
-    const holders = Array.from(this.running.values())
+  /** This cycle's starts as GPU holders, for the shadow time (with the running runs). */
+  private startedHolders(): Array<ActiveRun> {
     const now = this.snapshot.now
+    const holders: Array<ActiveRun> = []
     for (let i = 0; i < this.startedRuns.length; i++) holders.push(activeRunOf(this.startedRuns[i]!, now, this.starts[i]!.gpus))
     return holders
   }

@@ -5,6 +5,7 @@
  * The engine owns `RunningSet` and `PendingIndex` and changes them only between
  * cycles; decide() never writes to them.
  */
+import type { GpuListsView } from "./GpuLists.js"
 import type { PendingIndex } from "./PendingIndex.js"
 import type { Policy, QueueConfig } from "./Policy.js"
 import type { QueueName, Run, RunId, TeamName, UserName } from "./Run.js"
@@ -61,6 +62,12 @@ export class RunningSet {
   private readonly perTeam = new Map<TeamName, number>()
   private readonly perQueue = new Map<QueueName, QueueCounts>()
   private gpusHeldCount = 0
+  /**
+   * The runs with an end bound, ascending by it (equal bounds in the order added): the
+   * reservation's shadow time walks them from the earliest until enough GPUs are free,
+   * instead of copying and sorting every active run (CycleGpus.shadow).
+   */
+  private readonly boundedList: Array<ActiveRun> = []
 
   get count(): number {
     return this.byId.size
@@ -96,17 +103,25 @@ export class RunningSet {
   values(): IterableIterator<ActiveRun> {
     return this.byId.values()
   }
+  /** The runs whose `endBy` is not null, ascending by it. */
+  bounded(): ReadonlyArray<ActiveRun> {
+    return this.boundedList
+  }
 
   add(run: ActiveRun): void {
     if (this.byId.has(run.id)) throw new Error(`RunningSet.add: run ${run.id} is already active`)
     this.byId.set(run.id, run)
     this.apply(run, 1)
+    this.addBounded(run)
   }
 
   /** Replaces a run's record (e.g. a tighter endBy once it is stopping); counters unchanged. */
   replace(run: ActiveRun): void {
-    if (!this.byId.has(run.id)) throw new Error(`RunningSet.replace: run ${run.id} is not active`)
+    const old = this.byId.get(run.id)
+    if (old === undefined) throw new Error(`RunningSet.replace: run ${run.id} is not active`)
     this.byId.set(run.id, run)
+    this.removeBounded(old)
+    this.addBounded(run)
   }
 
   remove(id: RunId): ActiveRun | undefined {
@@ -114,7 +129,37 @@ export class RunningSet {
     if (run === undefined) return undefined
     this.byId.delete(id)
     this.apply(run, -1)
+    this.removeBounded(run)
     return run
+  }
+
+  /** The first position in `boundedList` whose endBy is above `endBy` (`after`) or not below it. */
+  private boundOf(endBy: number, after: boolean): number {
+    const list = this.boundedList
+    let lo = 0
+    let hi = list.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      const e = list[mid]!.endBy!
+      if (e < endBy || (after && e === endBy)) lo = mid + 1
+      else hi = mid
+    }
+    return lo
+  }
+
+  private addBounded(run: ActiveRun): void {
+    if (run.endBy !== null) this.boundedList.splice(this.boundOf(run.endBy, true), 0, run)
+  }
+
+  private removeBounded(run: ActiveRun): void {
+    if (run.endBy === null) return
+    const list = this.boundedList
+    for (let i = this.boundOf(run.endBy, false); i < list.length && list[i]!.endBy === run.endBy; i++) {
+      if (list[i] === run) {
+        list.splice(i, 1)
+        return
+      }
+    }
   }
 
   private apply(run: ActiveRun, sign: 1 | -1): void {
@@ -152,6 +197,14 @@ export interface Snapshot {
   readonly queues: ReadonlyMap<QueueName, QueueConfig>
   /** Every GPU of the machine, ascending by index. */
   readonly gpus: ReadonlyArray<GpuView>
+  /**
+   * Optional: the free and undrained GPUs of `gpus` as ascending index lists, kept by the
+   * caller as the views change (the engine's kernel, `GpuLists`). When present they must
+   * equal what `gpuListsOf(gpus)` derives; when absent decide() derives them from `gpus`.
+   * Why: deriving them from every view on every cycle was most of decide()'s time in the
+   * Philly replay (512 GPUs).
+   */
+  readonly gpuLists?: GpuListsView | undefined
   readonly running: RunningSet
   readonly pending: PendingIndex
   readonly usage: UsageView | null

@@ -227,6 +227,7 @@ export const make = (options: EngineOptions = {}) =>
       policy: kernel.policy,
       queues: kernel.queueConfigs(),
       gpus: kernel.gpuViews(),
+      gpuLists: kernel.gpuLists(),
       running: kernel.running,
       pending: kernel.pending,
       usage: kernel.policy.fairShare.mode === "usage" ? kernel.usage.view(at, kernel.policy.fairShare.halfLifeMs) : null
