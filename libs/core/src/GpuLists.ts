@@ -29,8 +29,8 @@ export const gpuListsOf = (gpus: ReadonlyArray<GpuView>): GpuListsView => {
   return { free, usable }
 }
 
-/** Inserts `index` into an ascending list (no-op when present). */
-const insert = (list: Array<number>, index: number): void => {
+/** The first position in an ascending list whose value is not below `index` (binary search). */
+const lowerBound = (list: ReadonlyArray<number>, index: number): number => {
   let lo = 0
   let hi = list.length
   while (lo < hi) {
@@ -38,18 +38,18 @@ const insert = (list: Array<number>, index: number): void => {
     if (list[mid]! < index) lo = mid + 1
     else hi = mid
   }
+  return lo
+}
+
+/** Inserts `index` into an ascending list (no-op when present). */
+const insert = (list: Array<number>, index: number): void => {
+  const lo = lowerBound(list, index)
   if (list[lo] !== index) list.splice(lo, 0, index)
 }
 
 /** Removes `index` from an ascending list (no-op when absent). */
 const remove = (list: Array<number>, index: number): void => {
-  let lo = 0
-  let hi = list.length
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1
-    if (list[mid]! < index) lo = mid + 1
-    else hi = mid
-  }
+  const lo = lowerBound(list, index)
   if (list[lo] === index) list.splice(lo, 1)
 }
 

@@ -6,24 +6,15 @@
  */
 import { fc } from "@fast-check/vitest"
 import { describe, expect, it } from "vitest"
-import { decide, type RunId } from "../src/index.js"
-import { build, runs, type Scenario, scenarioArb, snapshotOf } from "./arbitraries.js"
+import { decide } from "../src/index.js"
+import { build, decisionReport, runs, type Scenario, scenarioArb, snapshotOf } from "./arbitraries.js"
 import { decideBefore } from "./reference/DecideBefore.js"
-
-const report = (d: ReturnType<typeof decide> | ReturnType<typeof decideBefore>, ids: ReadonlyArray<RunId>) => ({
-  starts: d.starts,
-  reservation: d.reservation,
-  waits: d.waits,
-  otherwise: d.otherwise,
-  examined: d.examined,
-  reasons: ids.map((id) => [id, d.reasonOf(id)])
-})
 
 const sameAsBefore = (sc: Scenario) => {
   const b = build(sc)
   const ids = [...b.pending.map((r) => r.id), ...b.running.map((r) => r.id)]
   const s = snapshotOf(b)
-  expect(report(decide(s), ids)).toEqual(report(decideBefore(snapshotOf(b)), ids))
+  expect(decisionReport(decide(s), ids)).toEqual(decisionReport(decideBefore(snapshotOf(b)), ids))
 }
 
 /** Every pending run needs a GPU, and running runs hold most of them. */

@@ -5,7 +5,7 @@
 import { fc } from "@fast-check/vitest"
 import { describe, expect, it } from "vitest"
 import { decide, GpuLists, gpuListsOf, type GpuView, type RunId, type Snapshot } from "../src/index.js"
-import { build, runs, type Scenario, scenarioArb, snapshotOf } from "./arbitraries.js"
+import { build, decisionReport, runs, type Scenario, scenarioArb, snapshotOf } from "./arbitraries.js"
 
 type Op =
   | { readonly kind: "hold"; readonly gpu: number; readonly run: number }
@@ -44,22 +44,13 @@ const keptListsOf = (gpus: ReadonlyArray<GpuView>): GpuLists => {
   return lists
 }
 
-const report = (d: ReturnType<typeof decide>, ids: ReadonlyArray<RunId>) => ({
-  starts: d.starts,
-  reservation: d.reservation,
-  waits: d.waits,
-  otherwise: d.otherwise,
-  examined: d.examined,
-  reasons: ids.map((id) => [id, d.reasonOf(id)])
-})
-
 const sameWithKeptLists = (sc: Scenario) => {
   const b = build(sc)
   const ids = [...b.pending.map((r) => r.id), ...b.running.map((r) => r.id)]
   const derived = snapshotOf(b)
   const base = snapshotOf(b)
   const kept: Snapshot = { ...base, gpuLists: keptListsOf(base.gpus) }
-  expect(report(decide(kept), ids)).toEqual(report(decide(derived), ids))
+  expect(decisionReport(decide(kept), ids)).toEqual(decisionReport(decide(derived), ids))
 }
 
 describe("GpuLists", () => {

@@ -5,12 +5,14 @@
  */
 import { fc } from "@fast-check/vitest"
 import {
+  type Decision,
   defaultPolicy,
   type FairShareMode,
   makeQueue,
   type Policy,
   type QueueConfig,
   type Run,
+  type RunId,
   type Snapshot,
   type UsageView,
   type WaitReason
@@ -271,3 +273,19 @@ export const snapshotOf = (b: Built): Snapshot =>
     running: b.running,
     usage: b.usage
   })
+
+/**
+ * Everything a decision says, for comparing two ways of deciding: starts, reservation, waits,
+ * otherwise, examined, and the reason of each of `ids`.
+ */
+export const decisionReport = (
+  d: Pick<Decision, "starts" | "reservation" | "waits" | "otherwise" | "examined" | "reasonOf">,
+  ids: ReadonlyArray<RunId>
+) => ({
+  starts: d.starts,
+  reservation: d.reservation,
+  waits: d.waits,
+  otherwise: d.otherwise,
+  examined: d.examined,
+  reasons: ids.map((id) => [id, d.reasonOf(id)])
+})
