@@ -9,7 +9,13 @@
  * 1. sends its own messages (bash job notices) to `<attemptDir>/wrapper.log`, keeping the
  *    run's stdout/stderr (the files the runner opened as its fds 1 and 2) for the command;
  * 2. traps HUP, INT and TERM with a handler that only notes the signal (a handler, not an
- *    ignore: an ignored signal would stay ignored in the command, a handler resets on exec);
+ *    ignore: an ignored signal would stay ignored in the command, a handler resets on exec),
+ *    and, once the command is forked (with the handler, so it execs with the defaults),
+ *    ignores them: a signal cannot cut the wrapper's wait short any more. A cut wait returns
+ *    128+that signal, and when the command had ended meanwhile its real status was lost
+ *    (bash's next `wait` says -1): a signal to the wrapper racing the command's exit made a
+ *    run that exited 5 read as killed by SIGTERM. The noting handler covers the moment
+ *    between the fork and the ignore;
  * 3. turns job control on (`set -m`) so the command, started in the background, gets a process
  *    group of its own (pgid = its pid). The runner signals that group; the wrapper is not in it,
  *    so a stopped run's exit is still recorded;
@@ -27,7 +33,10 @@
  * description. Bash may forget a finished job's table entry when it starts another child, so
  * nothing is forked between starting the command and the wait (builtins only: `proc.json` is
  * written in place by one `printf`, and readers treat an empty or partial file as "not yet").
- * Where the table has no verdict, a status above 128 counts as a signal. That `jobs` may
+ * Where the table says "Exit N" or "Done", N (or 0) is the status: a signal noted by the
+ * wrapper can cut its last wait short just as the command ends, and that wait's status is
+ * 128+the signal, not the command's. Where the table has no verdict, a status above 128
+ * counts as a signal. That `jobs` may
  * clean the finished job out of the table while `wait` is still looking for it (bash then
  * says "wait_for: No record of process" and returns 127, about 1 in 300 quick jobs under
  * load); bash keeps the status of finished background jobs, so a 127 is checked by a
@@ -52,6 +61,7 @@ if ((BASH_VERSINFO[0] > 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] >= 1)));
 trap 'LC_ALL=C jobs -l >>"$dir/jobs"' CHLD
 "$@" 1>&3 2>&4 3>&- 4>&- &
 pid=$!
+trap '' HUP INT TERM
 exec 3>&- 4>&-
 # builtins only until the wait (see src/wrapper.ts)
 read -r boot </proc/sys/kernel/random/boot_id
@@ -68,13 +78,18 @@ done
 if [ "$status" = 127 ]; then wait "$pid"; status=$?; fi
 trap - CHLD
 killed=1
+exited=
 if [ -f "$dir/jobs" ]; then
   while read -r line; do
     case $line in
-      *" $pid Exit "*|*" $pid Done "*|*" $pid Done") killed=0 ;;
+      *" $pid Done "*|*" $pid Done") killed=0 exited=0 ;;
+      *" $pid Exit "*) killed=0 exited=\${line#*" $pid Exit "} exited=\${exited%% *} ;;
     esac
   done <"$dir/jobs"
 fi
+# the job table's own record of the exit wins: a noted signal can cut the last wait short
+# just as the command ends, and then that wait's status is 128+the signal, not the command's
+case $exited in ''|*[!0-9]*) ;; *) status=$exited ;; esac
 if [ "$status" -gt 128 ] && [ "$killed" = 1 ] && sig=$(kill -l $((status - 128)) 2>/dev/null); then
   json="{\\"exitCode\\":null,\\"signal\\":\\"SIG$sig\\",\\"status\\":$status}"
 else

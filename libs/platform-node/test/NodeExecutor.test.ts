@@ -325,6 +325,25 @@ describe("NodeExecutor: signal", () => {
   })
 })
 
+describe("NodeExecutor: signals to the wrapper", () => {
+  it("racing the command's own exit never change the recorded status (20 runs at once)", async () => {
+    const dataDir = tempDir()
+    const { executor, close } = openExecutor(dataDir)
+    const rounds = Array.from({ length: 20 }, async (_, i) => {
+      const gate = join(tempDir(), "gate")
+      const run = runOf(gated(gate, 5), { id: `race-${i}` })
+      const exits = exitRecorder()
+      await start(executor, run, exits.onExit)
+      const info = await procInfoOf(dataDir, run)
+      open(gate) // the command ends while the wrapper handles the signals
+      for (const signal of ["SIGHUP", "SIGTERM", "SIGINT"] as const) process.kill(info.wrapperPid, signal)
+      return exits.next()
+    })
+    for (const exit of await Promise.all(rounds)) expect(exit).toEqual({ exitCode: 5, signal: null })
+    close()
+  }, 30_000)
+})
+
 describe("NodeExecutor: the runner dies, a new one adopts", () => {
   it("a run outlives its executor's scope and the next executor adopts it and learns its exit", async () => {
     const dataDir = tempDir()
