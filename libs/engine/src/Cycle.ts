@@ -83,7 +83,7 @@ export const makeCycle = (deps: CycleDeps): Cycle => {
     // 2. snapshot
     const at = now()
     const snapshot = deps.snapshotAt(at)
-    const inputs = { pending: kernel.pending.size, running: kernel.running.count, freeGpus: kernel.freeGpuCount(), policyVersion: kernel.policy.version }
+    const inputs = { pending: kernel.pending.size, running: kernel.running.count, freeGpus: kernel.gpus.freeCount(), policyVersion: kernel.policy.version }
     timed("snapshot")
     // 3. decide
     const decision = decide(snapshot)

@@ -197,7 +197,7 @@ export const make = (options: EngineOptions = {}) =>
     kernel.seq = stored.lastSeq
     const gpus = yield* inventory.list
     const drained = new Set(stored.drainedGpus)
-    for (const gpu of gpus) kernel.addGpu(gpu.index, drained.has(gpu.index))
+    for (const gpu of gpus) kernel.gpus.add(gpu.index, drained.has(gpu.index))
     const queueConfigs = new Map<QueueName, QueueConfig>([[DEFAULT_QUEUE, makeQueue(DEFAULT_QUEUE)]])
     for (const q of options.queues ?? []) queueConfigs.set(q.name, q)
     for (const q of stored.queues) queueConfigs.set(q.name, q)
@@ -226,8 +226,8 @@ export const make = (options: EngineOptions = {}) =>
       now: at,
       policy: kernel.policy,
       queues: kernel.queueConfigs(),
-      gpus: kernel.gpuViews(),
-      gpuLists: kernel.gpuLists(),
+      gpus: kernel.gpus.views(),
+      gpuLists: kernel.gpus.freeLists(),
       running: kernel.running,
       pending: kernel.pending,
       usage: kernel.policy.fairShare.mode === "usage" ? kernel.usage.view(at, kernel.policy.fairShare.halfLifeMs) : null
@@ -367,7 +367,7 @@ export const make = (options: EngineOptions = {}) =>
       drainGpu: (index, drain) =>
         Effect.gen(function* () {
           if (!kernel.gpus.has(index)) return yield* new GpuNotFound({ index })
-          kernel.drainGpu(index, drain)
+          kernel.gpus.drain(index, drain)
           yield* store.commit({ ...emptyBatch, drainedGpus: [{ index, drained: drain }] })
           kernel.wake("gpu")
         }),
@@ -377,7 +377,7 @@ export const make = (options: EngineOptions = {}) =>
           Effect.zipRight(store.timeline(id)),
           Effect.map((stored) => [...stored, ...kernel.unflushedEvents(id)])
         ),
-      gpus: Effect.sync(() => kernel.gpuViews().map((g) => ({ ...g }))),
+      gpus: Effect.sync(() => kernel.gpus.views().map((g) => ({ ...g }))),
       shutdown: Effect.sync(() => kernel.close()),
       stats: Effect.sync(() => {
         let held = 0
@@ -387,7 +387,7 @@ export const make = (options: EngineOptions = {}) =>
           held += counts.held
           blocked += counts.blocked
         }
-        const views = kernel.gpuViews()
+        const views = kernel.gpus.views()
         return {
           pending: kernel.pending.size,
           held,
@@ -395,7 +395,7 @@ export const make = (options: EngineOptions = {}) =>
           active: kernel.running.count,
           gpus: {
             total: views.length,
-            free: kernel.freeGpuCount(),
+            free: kernel.gpus.freeCount(),
             allocated: views.filter((g) => g.heldBy !== null).length,
             drained: views.filter((g) => g.drained).length
           },

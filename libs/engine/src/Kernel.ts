@@ -7,9 +7,6 @@
 import {
   type ActiveRun,
   activeRunOf,
-  GpuLists,
-  type GpuListsView,
-  type GpuView,
   isActive,
   isTerminal,
   minOrNull,
@@ -25,7 +22,7 @@ import {
 } from "@gantry/core"
 import { type Actor, createActor, initialTransition } from "xstate"
 import type { RunExit } from "./Executor.js"
-import { gpuMachine } from "./GpuMachine.js"
+import { GpuBoard } from "./GpuBoard.js"
 import { type MutableQueueCounts, type QueueCounts, queueDepthUsed, queueMachine, slotOf } from "./QueueMachine.js"
 import { type RunContext, runContextOf, runMachine, type RunMachineEvent } from "./RunMachine.js"
 import { schedulerMachine, type SchedulerEvent } from "./SchedulerMachine.js"
@@ -50,14 +47,6 @@ type RunActor = Stepper<RunContext, RunMachineEvent>
 const runTransitions = new TransitionCache<RunContext, RunMachineEvent>(runMachine)
 const schedulerTransitions = new TransitionCache<{ readonly dirty: boolean }, SchedulerEvent>(schedulerMachine)
 
-type MutableGpuView = { -readonly [K in keyof GpuView]: GpuView[K] }
-
-interface GpuSlot {
-  readonly actor: Actor<typeof gpuMachine>
-  /** Its place in `gpuViewList`. */
-  position: number
-}
-
 export class Kernel {
   readonly runs = new Map<RunId, Run>()
   readonly pending: PendingIndex
@@ -65,7 +54,8 @@ export class Kernel {
   readonly queues = new Map<QueueName, Actor<typeof queueMachine>>()
   /** Each queue's runs per live status, beside its actor (QueueMachine.ts says why). */
   private readonly counts = new Map<QueueName, MutableQueueCounts>()
-  readonly gpus = new Map<number, GpuSlot>()
+  /** The GPUs: statecharts, views and free lists (GpuBoard.ts). */
+  readonly gpus = new GpuBoard()
   readonly timeouts: PendingTimeouts
   readonly usage = new UsageTracker()
   readonly idempotency = new Map<string, RunId>()
@@ -79,14 +69,6 @@ export class Kernel {
   private outboxEvents: Array<RunEvent> = []
   private outboxDeletedQueues: Array<QueueName> = []
   private readonly listeners = new Set<(event: RunEvent) => void>()
-  /** Changed in place (a run holds or frees a GPU, a drain): views are read within one cycle. */
-  private readonly gpuViewList: Array<MutableGpuView> = []
-  /**
-   * The free and the undrained GPUs, kept as views change (decide() reads them through the
-   * snapshot): deriving them from 512 views per cycle cost the Philly replay ~5% of its
-   * wall time (4.96 → 4.73 s), and counting the free ones for the journal another ~6%.
-   */
-  private readonly lists = new GpuLists()
   private queueConfigCache: ReadonlyMap<QueueName, QueueConfig> | null = null
   seq = 0
   cycles = 0
@@ -104,7 +86,7 @@ export class Kernel {
     })
   }
 
-  // ---------------------------------------------------------------- queues & GPUs
+  // ---------------------------------------------------------------- queues
 
   addQueue(config: QueueConfig): void {
     const actor = createActor(queueMachine, { input: { config } })
@@ -163,65 +145,6 @@ export class Kernel {
       this.queueConfigCache = map
     }
     return this.queueConfigCache
-  }
-
-  addGpu(index: number, drained: boolean): void {
-    const actor = createActor(gpuMachine, { input: { index, drained } })
-    const slot: GpuSlot = { actor, position: -1 }
-    actor.subscribe((snapshot) => {
-      const view = this.gpuViewList[slot.position]
-      if (view !== undefined) this.setView(view, snapshot.value === "drained", view.heldBy)
-    })
-    actor.start()
-    this.gpus.set(index, slot)
-    const view: MutableGpuView = { index, drained: actor.getSnapshot().value === "drained", heldBy: null }
-    this.gpuViewList.push(view)
-    this.lists.add(index, view.drained)
-    this.gpuViewList.sort((a, b) => a.index - b.index)
-    this.gpuViewList.forEach((view, position) => (this.gpus.get(view.index)!.position = position))
-  }
-
-  /** Drains or undrains a GPU (its statechart); false when there is no such GPU. */
-  drainGpu(index: number, drained: boolean): boolean {
-    const slot = this.gpus.get(index)
-    if (slot === undefined) return false
-    slot.actor.send({ type: drained ? "DRAIN" : "UNDRAIN" })
-    return true
-  }
-
-  /** Records which run holds a GPU (null: none). */
-  private hold(index: number, runId: RunId | null): void {
-    const slot = this.gpus.get(index)
-    if (slot === undefined) return
-    const view = this.gpuViewList[slot.position]
-    if (view !== undefined) this.setView(view, view.drained, runId)
-  }
-
-  private setView(view: MutableGpuView, drained: boolean, heldBy: RunId | null): void {
-    this.lists.change(view.index, view.drained, view.heldBy !== null, drained, heldBy !== null)
-    view.drained = drained
-    view.heldBy = heldBy
-  }
-
-  /** GPUs neither drained nor held by a run. */
-  freeGpuCount(): number {
-    return this.lists.free.length
-  }
-
-  /**
-   * The free and undrained GPU lists of `gpuViews()`, ascending (`Snapshot.gpuLists`);
-   * the free list changes in place, so it is valid for the cycle that reads it.
-   */
-  gpuLists(): GpuListsView {
-    return this.lists
-  }
-
-  /**
-   * GPU views ascending by index, as decide() reads them. Kept up to date as each GPU's
-   * statechart moves (no per-cycle rebuild); valid for the cycle that reads it.
-   */
-  gpuViews(): ReadonlyArray<GpuView> {
-    return this.gpuViewList
   }
 
   // ---------------------------------------------------------------- the outbox
@@ -362,7 +285,7 @@ export class Kernel {
   reinstate(run: Run): void {
     this.load(run)
     this.running.add(activeRunOf(run, run.startedAt ?? this.hooks.now(), run.assignedGpus))
-    for (const g of run.assignedGpus) this.hold(g, run.id)
+    for (const g of run.assignedGpus) this.gpus.hold(g, run.id)
   }
 
   /**
@@ -424,7 +347,7 @@ export class Kernel {
     run.startedAt = now
     run.assignedGpus = gpus
     this.running.add(activeRunOf(run, now, gpus))
-    for (const g of gpus) this.hold(g, run.id)
+    for (const g of gpus) this.gpus.hold(g, run.id)
     this.observed.add(run.id)
     actor.send({ type: "START" })
   }
@@ -504,7 +427,7 @@ export class Kernel {
   private release(run: Run): void {
     const active = this.running.remove(run.id)
     if (active === undefined) return
-    for (const g of active.gpus) this.hold(g, null)
+    for (const g of active.gpus) this.gpus.hold(g, null)
     this.usage.add(run.user, run.team, active.gpus.length * Math.max(0, this.hooks.now() - active.startedAt), this.hooks.now(), this.policy.fairShare.halfLifeMs)
   }
 
