@@ -168,57 +168,22 @@ export class IndexedHeap<T extends HeapSlot> {
  * of the children of the items already returned. The heap must not change during the walk.
  */
 export class HeapCursor<T extends HeapSlot> {
-  private readonly frontier: Array<number> = [0]
+  /** Positions in the walked heap whose items are next in line, least first. */
+  private readonly frontier: BinaryHeap<number>
 
   constructor(private readonly heap: IndexedHeap<T>) {
-    if (heap.size === 0) this.frontier.length = 0
+    this.frontier = new BinaryHeap<number>((a, b) => heap.less(heap.at(a), heap.at(b)))
+    if (heap.size > 0) this.frontier.push(0)
   }
 
   /** The next item in ascending order, or undefined when every item was returned. */
   next(): T | undefined {
-    const frontier = this.frontier
-    if (frontier.length === 0) return undefined
+    const top = this.frontier.pop()
+    if (top === undefined) return undefined
     const heap = this.heap
-    const top = frontier[0]!
-    const last = frontier.pop()!
-    if (frontier.length > 0) this.siftDown(last)
     const l = 2 * top + 1
-    if (l < heap.size) this.push(l)
-    if (l + 1 < heap.size) this.push(l + 1)
+    if (l < heap.size) this.frontier.push(l)
+    if (l + 1 < heap.size) this.frontier.push(l + 1)
     return heap.at(top)
-  }
-
-  private lessAt(a: number, b: number): boolean {
-    return this.heap.less(this.heap.at(a), this.heap.at(b))
-  }
-
-  private push(position: number): void {
-    const frontier = this.frontier
-    let i = frontier.length
-    frontier.push(position)
-    while (i > 0) {
-      const parent = (i - 1) >> 1
-      if (!this.lessAt(position, frontier[parent]!)) break
-      frontier[i] = frontier[parent]!
-      i = parent
-    }
-    frontier[i] = position
-  }
-
-  /** Puts `position` at the root's place and restores heap order (after a pop). */
-  private siftDown(position: number): void {
-    const frontier = this.frontier
-    const n = frontier.length
-    let i = 0
-    for (;;) {
-      const l = 2 * i + 1
-      if (l >= n) break
-      const r = l + 1
-      const c = r < n && this.lessAt(frontier[r]!, frontier[l]!) ? r : l
-      if (!this.lessAt(frontier[c]!, position)) break
-      frontier[i] = frontier[c]!
-      i = c
-    }
-    frontier[i] = position
   }
 }
