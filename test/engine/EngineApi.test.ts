@@ -183,3 +183,25 @@ describe("Engine API: acknowledged means stored", () => {
     expect(Effect.runSync(second.engine.position(a)).position).toBe(2)
   })
 })
+
+describe("Engine API: cancelling a run that has ended (issue 9, item 9)", () => {
+  it("fails with IllegalTransition, like approve or release, and changes nothing", () => {
+    const h = new Harness({ gpus: 1 })
+    const done = h.submit({ user: "ana" }, { durationMs: 1_000 })
+    h.run()
+    expect(h.statusOf(done)).toBe("completed")
+    const before = stats(h.engine)
+    expect(errorTag(h.engine.cancel([done]))).toBe("IllegalTransition")
+    expect(errorTag(h.engine.approve(done))).toBe("IllegalTransition")
+    expect(h.statusOf(done)).toBe("completed")
+    expect(stats(h.engine)).toEqual(before)
+  })
+
+  it("a bulk cancel skips the runs that have ended when some can still be cancelled", () => {
+    const h = new Harness({ gpus: 1 })
+    const done = h.submit({ user: "ana" }, { durationMs: 1_000 })
+    const waiting = h.submitAt(2_000, { user: "bob" }, { durationMs: 60 * MIN })
+    h.run(3_000)
+    expect(Effect.runSync(h.engine.cancel([done, waiting.id!]))).toEqual([waiting.id])
+  })
+})

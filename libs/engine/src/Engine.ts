@@ -310,13 +310,18 @@ export const make = (options: EngineOptions = {}) =>
 
     const cancel = (ids: ReadonlyArray<RunId>) =>
       Effect.gen(function* () {
-        // unknown ids fail the command before anything changes; runs already ended are skipped
+        // unknown ids fail the command before anything changes. A run already ended is skipped
+        // in a bulk cancel (it races with completions, as Slurm's scancel does), but when no
+        // run given can be cancelled the command fails like approve or release would (409)
         const runs: Array<Run> = []
+        let ended: Run | undefined
         for (const id of ids) {
           const run = yield* findRun(id)
           if (offline && (run.status === "running" || run.status === "stopping")) return yield* new RunnerRequired({ runId: id, action: "cancel" })
           if (kernel.runs.has(id)) runs.push(run)
+          else ended ??= run
         }
+        if (runs.length === 0 && ended !== undefined) return yield* new IllegalTransition({ runId: ended.id, status: ended.status, event: "cancel" })
         const cancelled: Array<RunId> = []
         for (const run of runs) {
           const changed = run.status === "running" ? kernel.sendToActive(run, { type: "CANCEL" }) : run.status === "stopping" ? false : kernel.step(run, { type: "CANCEL" })

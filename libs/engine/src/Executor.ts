@@ -13,6 +13,12 @@ export interface RunExit {
   readonly signal: string | null
   /** The process is gone but its status could not be learnt (SPEC §2 `lost`). */
   readonly lost?: boolean
+  /**
+   * When the process ended (epoch ms, as the executor recorded it: the runner's wrapper
+   * writes it in the exit file), so a run that ended while no runner watched gets its real
+   * end time, not the time it was adopted. Absent: the time the engine hears of the exit.
+   */
+  readonly endedAt?: number
 }
 
 export interface StartRequest {
