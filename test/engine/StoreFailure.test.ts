@@ -12,7 +12,7 @@ import { aRun } from "@gantry/core/testing"
 import { emptyBatch, Engine, EngineTag, GpuInventory, Store } from "@gantry/engine"
 import { NodeExecutor } from "@gantry/platform-node"
 import { SqliteStore } from "@gantry/store-sqlite"
-import { Deferred, Duration, Effect, Exit, Layer, Queue } from "effect"
+import { Duration, Effect, Layer, Queue } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -39,7 +39,10 @@ describe("a cycle whose commit fails", () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "gantry-store-failure-"))
     dirs.push(dataDir)
     const storeLayer = SqliteStore.layer({ filename: path.join(dataDir, "gantry.db") })
-    const engineLayer = Engine.layer().pipe(
+    // every transition as it happens (the engine's synchronous hook), and, from `subscribe`,
+    // the committed ones: each reported once, after the commit that made it durable
+    const transitions = Effect.runSync(Queue.unbounded<RunEvent>())
+    const engineLayer = Engine.layer({ onTransition: (e) => void transitions.unsafeOffer(e) }).pipe(
       Layer.provide(NodeExecutor.layer({ dataDir })),
       Layer.provide(Layer.succeed(GpuInventory, { list: Effect.succeed([]) })),
       Layer.provideMerge(storeLayer)
@@ -48,17 +51,8 @@ describe("a cycle whose commit fails", () => {
       const engine = yield* EngineTag
       const store = yield* Store
       const sql = yield* SqlClient.SqlClient
-      const events = yield* engine.subscribe
-      // onCommit: each transition is reported once, after the commit that made it durable
-      const committed: Array<string> = []
-      const storeAgreed: Array<boolean> = []
-      const endCommitted = yield* Deferred.make<void>()
-      engine.onCommit((batch) => {
-        committed.push(...batch.map((e) => `${e.from ?? "-"}→${e.to} ${e.reason}`))
-        const last = batch[batch.length - 1]!
-        storeAgreed.push(Effect.runSync(store.getRun(last.runId))?.status === last.to)
-        if (batch.some((e) => isTerminal(e.to))) Deferred.unsafeDone(endCommitted, Exit.void)
-      })
+      const committed = yield* engine.subscribe
+      const line = (e: RunEvent) => `${e.from ?? "-"}→${e.to} ${e.reason}`
       yield* sql.unsafe(
         `CREATE TRIGGER refuse_start BEFORE UPDATE OF status ON runs WHEN NEW.status = 'running'
          BEGIN SELECT RAISE(ABORT, 'injected: the disk refuses'); END`
@@ -69,24 +63,24 @@ describe("a cycle whose commit fails", () => {
       const eligibleAt = submitted.run.eligibleAt
 
       // the cycle assumes the start, the commit fails, the start is undone
-      yield* until(events, (e) => e.runId === id && e.to === "pending" && e.reason === "requeued: store failed")
+      yield* until(transitions, (e) => e.runId === id && e.to === "pending" && e.reason === "requeued: store failed")
       const waiting = yield* engine.getRun(id)
       expect(waiting.status).toBe("pending")
       expect(waiting.eligibleAt).toBe(eligibleAt)
       expect(fs.existsSync(NodeExecutor.runDir(dataDir, id, 1))).toBe(false) // no process was spawned
       expect((yield* store.getRun(id))?.status).toBe("pending")
-      expect(committed).toEqual(["-→pending submitted"]) // the refused start was not reported
+      // the refused start was not reported as committed
+      expect((yield* Queue.takeAll(committed)).pipe((chunk) => [...chunk].map(line))).toEqual(["-→pending submitted"])
 
       // the store works again: the retry cycle starts it, once
       yield* sql.unsafe(`DROP TRIGGER refuse_start`)
-      yield* until(events, (e) => e.runId === id && isTerminal(e.to))
-      // the end is reported at the transition (subscribe) and again once committed (onCommit)
-      yield* Deferred.await(endCommitted).pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the end was never committed") }))
+      const rest = yield* until(committed, (e) => e.runId === id && isTerminal(e.to))
       const done = yield* engine.getRun(id)
       expect(done.status).toBe("completed")
+      expect((yield* store.getRun(id))?.status).toBe("completed")
       expect(fs.readFileSync(NodeExecutor.logPaths(dataDir, id, 1).stdout, "utf8")).toBe("started\n")
       // the stored timeline tells what happened, the undone start included
-      const timeline = (yield* engine.timeline(id)).map((e) => `${e.from ?? "-"}→${e.to} ${e.reason}`)
+      const timeline = (yield* engine.timeline(id)).map(line)
       expect(timeline).toEqual([
         "-→pending submitted",
         "pending→running started",
@@ -94,8 +88,7 @@ describe("a cycle whose commit fails", () => {
         "pending→running started",
         "running→completed exit 0"
       ])
-      expect(committed).toEqual(timeline)
-      expect(storeAgreed.every((agreed) => agreed)).toBe(true)
+      expect(["-→pending submitted", ...rest.map(line)]).toEqual(timeline)
     })
     await Effect.runPromise(Effect.scoped(program.pipe(Effect.provide(engineLayer))))
   })

@@ -24,7 +24,7 @@ import {
   TeamName,
   UserName
 } from "@gantry/core"
-import { Engine, type EngineService, Journal, type JournalEntry, MemoryStore, Store, type StoreService } from "@gantry/engine"
+import { type ActorMode, Engine, type EngineService, Journal, type JournalEntry, MemoryStore, Store, type StoreService } from "@gantry/engine"
 import { SimClock, SimExecutor, SimGpus } from "@gantry/sim"
 import { Effect, Layer } from "effect"
 
@@ -58,6 +58,8 @@ export interface HarnessOptions {
   readonly queues?: ReadonlyArray<QueueConfig>
   /** Share a store between two harnesses to restart the engine on it. */
   readonly store?: StoreService
+  /** The engine's statecharts as Steppers (default) or live XState actors. */
+  readonly actors?: ActorMode
   /** Where simulated time starts (a restarted engine goes on from the old one's time). */
   readonly startMs?: number
 }
@@ -90,9 +92,13 @@ export class Harness {
       journal
     )
     this.engine = Effect.runSync(
-      Engine.make({ policy: options.policy ?? defaultPolicy, queues: options.queues ?? [] }).pipe(Effect.provide(ports), Effect.withClock(this.clock))
+      Engine.make({
+        policy: options.policy ?? defaultPolicy,
+        queues: options.queues ?? [],
+        onTransition: (event) => void this.events.push(event),
+        ...(options.actors === undefined ? {} : { actors: options.actors })
+      }).pipe(Effect.provide(ports), Effect.withClock(this.clock))
     )
-    this.engine.onRunEvent((event) => void this.events.push(event))
   }
 
   get now(): number {

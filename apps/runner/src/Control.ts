@@ -28,7 +28,7 @@ import {
 import { isTerminal, type Policy, type QueueConfig, type QueueName, RunStatus, type RunId, type Submission } from "@gantry/core"
 import { type EngineError, type EngineService, errorStatus, type GpuInfo, type StoreError, type StoreService } from "@gantry/engine"
 import { NodeExecutor } from "@gantry/platform-node"
-import { Effect, Schema } from "effect"
+import { Effect, Fiber, Schema, Stream } from "effect"
 
 export interface Control {
   /** "daemon" when a serving runner answers; "offline" when the CLI runs its own engine. */
@@ -134,8 +134,9 @@ export interface EngineControlOptions {
 export const engineControl = (o: EngineControlOptions): Control & { readonly close: () => void } => {
   const { engine, store } = o
   const counter = new ChangeCounter()
-  // after the commit, not at the transition: a client woken by the bump lists from the store
-  engine.onCommit(() => counter.bump())
+  // committed events, not transitions: a client woken by the bump lists from the store, which
+  // has the change by then (the subscription is taken now, before this returns)
+  const watcher = Effect.runFork(Stream.runForEach(engine.events, () => Effect.sync(() => counter.bump())))
   const position = (id: RunId) => api(engine.position(id)) as Effect.Effect<PositionJson, ApiError>
   const stats = engine.stats as Effect.Effect<StatsJson>
   const gpus = Effect.map(engine.gpus, (views): ReadonlyArray<GpuJson> =>
@@ -206,6 +207,9 @@ export const engineControl = (o: EngineControlOptions): Control & { readonly clo
     }),
     drain: (index, drained) => api(engine.drainGpu(index, drained)),
     changes: (since, timeoutMs) => counter.wait(since, timeoutMs),
-    close: () => counter.close()
+    close: () => {
+      counter.close()
+      Effect.runFork(Fiber.interrupt(watcher))
+    }
   }
 }

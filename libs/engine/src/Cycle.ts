@@ -1,21 +1,28 @@
 /**
- * The scheduling cycle (DESIGN.md), one function in numbered phases like Kueue's
- * `schedule()`: 1 collect wake-ups, 2 snapshot, 3 decide, 4 apply (assume the starts in
- * memory, persist the outbox in one commit, on failure undo and requeue, then ask the
- * Executor to start each run), 5 journal. Each phase is timed when the engine has a stopwatch.
+ * The scheduling cycle (SPEC §5), five phases in order, like Kueue's `schedule()`:
  *
- * Plain code between its port calls, and no fiber unless a port has work left to run. A
- * port's Effect that has already finished (an Exit: `Effect.void` for an empty outbox,
- * `noJournal`, the simulator's journal with no observer) is continued inline; the first one
- * that has not makes the rest of the cycle one Effect, which `runCycle`'s caller runs in one
- * fiber, so an asynchronous store or executor suspends the cycle exactly as before. Why: a
- * fiber costs ~8 µs to create and run, more than a cycle that starts nothing, and under
+ *   1. collect   what woke it (coalesced wake-ups), and its number;
+ *   2. snapshot  the immutable view decide() reads, and the journal's inputs;
+ *   3. decide    `decide(snapshot)`: pure, in libs/core;
+ *   4. apply     assume the starts in memory, commit the outbox in one Store commit (on a
+ *                refused commit: undo the starts, retry later), then ask the Executor to
+ *                start each run (a spawn error goes to the run's statechart);
+ *   5. journal   the decision with its inputs and reasons.
+ *
+ * Each phase is timed when the engine has a stopwatch.
+ *
+ * Sync when possible: the phases are plain code between their port calls, and `then` (the
+ * one helper for it) continues inline past a port call whose Effect has already finished (an
+ * Exit: `Effect.void` for an empty outbox, `noJournal`, the simulator's journal with no
+ * observer); the first port call with work left makes the rest of the cycle one Effect, which
+ * the engine runs in one fiber, so an asynchronous store or executor suspends the cycle. Why:
+ * a fiber costs ~8 µs to create and run, more than a cycle that starts nothing, and under
  * load most cycles after a submission start nothing (every GPU busy; M/M/8 at load 0.9).
  */
-import { decide, type Run, type Snapshot } from "@gantry/core"
+import { type Decision, decide, type Run, type Snapshot } from "@gantry/core"
 import { Effect, Exit } from "effect"
 import type { ExecutorService } from "./Executor.js"
-import type { JournalService } from "./Journal.js"
+import type { JournalEntry, JournalService } from "./Journal.js"
 import type { Kernel } from "./Kernel.js"
 import type { StoreError } from "./Store.js"
 import type { Timers } from "./Timers.js"
@@ -32,8 +39,6 @@ export interface CycleDeps {
   readonly executor: ExecutorService
   readonly journal: JournalService
   readonly timers: Timers
-  readonly now: () => number
-  readonly snapshotAt: (at: number) => Snapshot
   /** Takes the kernel's outbox now and returns its commit (`Effect.void` when it is empty). */
   readonly commitOutbox: () => Effect.Effect<void, StoreError>
   /** A monotonic high-resolution clock (EngineOptions.stopwatch). */
@@ -53,16 +58,31 @@ export interface Cycle {
 /** The Effect has already succeeded: it is an Exit (`Effect.void`, `Effect.succeed`), nothing to run. */
 const isDone = (effect: Effect.Effect<unknown, unknown>): boolean => Exit.isExit(effect) && Exit.isSuccess(effect)
 
-/** `effect`, then `next()`: inline when `effect` has already succeeded, else chained. */
-const andThen = <E1, E2>(effect: Effect.Effect<void, E1>, next: () => Effect.Effect<void, E2>): Effect.Effect<void, E1 | E2> =>
-  isDone(effect) ? next() : Effect.flatMap(effect, next)
+/** `effect`, then `next(its value)`: inline when `effect` has already succeeded, else chained. The cycle's one sync/async rule. */
+const then = <A, E1, E2>(effect: Effect.Effect<A, E1>, next: (a: A) => Effect.Effect<void, E2>): Effect.Effect<void, E1 | E2> =>
+  isDone(effect) ? next((effect as Exit.Success<A, E1>).value) : Effect.flatMap(effect, next)
+
+/** An apply phase whose starts were committed, as an Exit (continued inline). */
+const COMMITTED: Effect.Effect<boolean> = Exit.succeed(true)
+
+/** What phase 1 and 2 hand on. */
+interface Collected {
+  readonly cycle: number
+  readonly wakeups: ReadonlyArray<string>
+}
+interface Snapshotted {
+  readonly at: number
+  readonly snapshot: Snapshot
+  readonly inputs: JournalEntry["inputs"]
+}
 
 export const makeCycle = (deps: CycleDeps): Cycle => {
-  const { kernel, executor, journal, timers, now, stopwatch } = deps
+  const { kernel, executor, journal, timers, stopwatch } = deps
   const phases: Record<Phase, { totalMs: number; maxMs: number }> | null =
     stopwatch === undefined ? null : (Object.fromEntries(PHASES.map((p) => [p, { totalMs: 0, maxMs: 0 }])) as Record<Phase, { totalMs: number; maxMs: number }>)
   let lap = 0
-  const timed = (phase: Phase) => {
+  /** Ends the timing of `phase` (from the end of the one before). */
+  const timed = (phase: Phase): void => {
     if (stopwatch === undefined || phases === null) return
     const t = stopwatch()
     const ms = t - lap
@@ -71,71 +91,81 @@ export const makeCycle = (deps: CycleDeps): Cycle => {
     entry.totalMs += ms
     if (ms > entry.maxMs) entry.maxMs = ms
   }
-  const journalled = () => timed("journal")
 
-  const run = (): Effect.Effect<void> => {
-    if (stopwatch !== undefined) lap = stopwatch()
-    // 1. collect wake-ups
-    const cycleNo = ++kernel.cycles
-    const wakeups = [...kernel.wakeups].sort()
-    kernel.wakeups.clear()
-    timed("collect")
-    // 2. snapshot
-    const at = now()
-    const snapshot = deps.snapshotAt(at)
-    const inputs = { pending: kernel.pending.size, running: kernel.running.count, freeGpus: kernel.gpus.freeCount(), policyVersion: kernel.policy.version }
-    timed("snapshot")
-    // 3. decide
-    const decision = decide(snapshot)
-    timed("decide")
-    // 4. apply: assume in memory, persist, on failure undo and requeue, then start
-    const started: Array<Run> = []
-    for (const start of decision.starts) {
-      const run = kernel.runs.get(start.runId)!
-      kernel.assumeStart(run, start.gpus)
-      started.push(run)
+  // 1. collect: what woke this cycle
+  const collect = (): Collected => kernel.beginCycle()
+
+  // 2. snapshot: the immutable view decide() reads
+  const snapshot = (): Snapshotted => {
+    const at = kernel.now()
+    return {
+      at,
+      snapshot: kernel.snapshotAt(at),
+      inputs: { pending: kernel.pendingCount, running: kernel.activeCount, freeGpus: kernel.freeGpuCount(), policyVersion: kernel.policy.version }
     }
-    // 5. journal
-    const record = (): Effect.Effect<void> => {
-      timed("apply")
-      const recorded = journal.record({
-        cycle: cycleNo,
-        at,
-        wakeups,
-        inputs,
-        starts: decision.starts,
-        reservation: decision.reservation,
-        waits: decision.waits,
-        otherwise: decision.otherwise,
-        examined: decision.examined
-      })
-      if (!isDone(recorded)) return Effect.tap(recorded, journalled)
-      journalled()
-      return recorded
-    }
-    /** Asks the executor to start the i-th run and the rest after it, then journals. */
-    const startFrom = (i: number): Effect.Effect<void> => {
-      if (i === started.length) return record()
+  }
+
+  // 3. decide: pure
+  const decidePhase = (s: Snapshotted): Decision => decide(s.snapshot)
+
+  // 4. apply: assume in memory, commit, on failure undo and retry later, then start each run;
+  //    whether the starts were committed
+  const apply = (collected: Collected, decision: Decision): Effect.Effect<boolean> => {
+    const started: Array<Run> = decision.starts.map((start) => kernel.assumeStart(start.runId, start.gpus))
+    const persisted = deps.commitOutbox()
+    const spawnFrom = (i: number): Effect.Effect<boolean> => {
+      if (i === started.length) return COMMITTED
       const run = started[i]!
       const spawn = executor.start({ run, gpus: run.assignedGpus }, (exit) => kernel.exited(run.id, exit))
-      return andThen(
-        isDone(spawn)
-          ? Effect.void
-          : Effect.catchAll(spawn, (error) => Effect.sync(() => kernel.sendToActive(run, { type: "SPAWN_FAILED", message: error.message }))),
-        () => startFrom(i + 1)
-      )
+      const spawned: Effect.Effect<void> = isDone(spawn)
+        ? Effect.void
+        : Effect.catchAll(spawn, (error) => Effect.sync(() => void kernel.sendToActive(run.id, { type: "SPAWN_FAILED", message: error.message })))
+      return isDone(spawned) ? spawnFrom(i + 1) : Effect.flatMap(spawned, () => spawnFrom(i + 1))
     }
-    const persisted = deps.commitOutbox()
-    return isDone(persisted) ? startFrom(0) : Effect.matchEffect(persisted, {
+    if (isDone(persisted)) return spawnFrom(0)
+    return Effect.matchEffect(persisted, {
       // nothing was spawned: put the starts back, and try again later (the cycle's other
       // changes are back in the outbox and go with the next commit)
       onFailure: (error) =>
         Effect.suspend(() => {
-          for (const run of started.reverse()) kernel.undoStart(run)
+          for (const run of [...started].reverse()) kernel.undoStart(run.id)
           timers.schedule(() => kernel.wake("store-retry"), STORE_RETRY_MS)
-          return Effect.logError(`cycle ${cycleNo} not persisted; ${started.length} starts undone, retrying in ${STORE_RETRY_MS} ms`, error)
+          return Effect.as(Effect.logError(`cycle ${collected.cycle} not persisted; ${started.length} starts undone, retrying in ${STORE_RETRY_MS} ms`, error), false)
         }),
-      onSuccess: () => startFrom(0)
+      onSuccess: () => spawnFrom(0)
+    })
+  }
+
+  // 5. journal: the decision, its inputs and reasons
+  const journalPhase = (collected: Collected, s: Snapshotted, decision: Decision): Effect.Effect<void> =>
+    journal.record({
+      cycle: collected.cycle,
+      at: s.at,
+      wakeups: collected.wakeups,
+      inputs: s.inputs,
+      starts: decision.starts,
+      reservation: decision.reservation,
+      waits: decision.waits,
+      otherwise: decision.otherwise,
+      examined: decision.examined
+    })
+
+  const run = (): Effect.Effect<void> => {
+    if (stopwatch !== undefined) lap = stopwatch()
+    const collected = collect()
+    timed("collect")
+    const snapshotted = snapshot()
+    timed("snapshot")
+    const decision = decidePhase(snapshotted)
+    timed("decide")
+    return then(apply(collected, decision), (committed) => {
+      timed("apply")
+      // a cycle whose commit was refused decided nothing that happened: no journal entry
+      if (!committed) return Effect.void
+      return then(journalPhase(collected, snapshotted, decision), () => {
+        timed("journal")
+        return Effect.void
+      })
     })
   }
   return { run, phases }

@@ -1,36 +1,63 @@
 /**
  * The engine's state and its changes, synchronous and single-threaded: the run records,
- * the pending index, the running set, and the actors (runs while active, queues, GPUs,
- * the scheduler). Every status change goes through the run statechart and is recorded
- * as a RunEvent in the outbox, which the Store commits in one transaction.
+ * the pending index, the running set, and the actors (runs while active, queues, GPUs, the
+ * worker, the scheduler). Its state is private: the engine's commands, queries, cycle and
+ * recovery change it only through the methods below.
+ *
+ * Every status change is a transition of the run statechart (RunMachine.ts), applied in one
+ * place (`moved`), and recorded as a RunEvent in the outbox, which the Store commits in one
+ * transaction. A command commits its change first and applies it after (Commands.ts): it
+ * asks `plan` what a transition would make of a run, commits that, then `apply`s the same
+ * transition at the same instant, which updates memory without recording it a second time.
  */
 import {
   type ActiveRun,
   activeRunOf,
+  decide,
+  type GpuView,
   isActive,
   isTerminal,
   minOrNull,
+  orderKeyOf,
   PendingIndex,
   type Policy,
+  precedes,
   type QueueConfig,
   type QueueName,
   type Run,
   type RunEvent,
   type RunId,
   RunningSet,
-  type RunStatus
+  type RunStatus,
+  type Snapshot,
+  type Start,
+  type WaitReason
 } from "@gantry/core"
-import { type Actor, createActor, initialTransition } from "xstate"
+import { type Actor, createActor, type InspectionEvent, initialTransition, type Observer } from "xstate"
 import type { RunExit } from "./Executor.js"
 import { GpuBoard } from "./GpuBoard.js"
-import { type MutableQueueCounts, type QueueCounts, queueDepthUsed, queueMachine, slotOf } from "./QueueMachine.js"
-import { type RunContext, runContextOf, runMachine, type RunMachineEvent } from "./RunMachine.js"
-import { schedulerMachine, type SchedulerEvent } from "./SchedulerMachine.js"
-import { Stepper, type StepState, TransitionCache } from "./Stepper.js"
-import type { Timers } from "./Timers.js"
+import { LiveActor } from "./LiveActor.js"
 import { PendingTimeouts } from "./PendingTimeouts.js"
-import { NO_GPUS } from "./RunBuilder.js"
+import { type MutableQueueCounts, type QueueCounts, queueDepthUsed, queueMachine, slotOf } from "./QueueMachine.js"
+import { NO_GPUS } from "./Frozen.js"
+import { type RunContext, runContextOf, type RunMachine, runMachine, type RunMachineEvent } from "./RunMachine.js"
+import { type SchedulerEvent, schedulerMachine } from "./SchedulerMachine.js"
+import { type MachineActor, Stepper, type StepState, TransitionCache } from "./Stepper.js"
+import type { Timers } from "./Timers.js"
 import { UsageTracker } from "./UsageTracker.js"
+import { workerMachine, type WorkerState } from "./WorkerMachine.js"
+
+/** A run record as the kernel keeps it: the one place its lifecycle fields are writable. */
+export type RunRecord = { -readonly [K in keyof Run]: Run[K] }
+
+
+/**
+ * How the engine runs its statecharts (EngineOptions.actors):
+ * - `stepped` (default): active runs and the scheduler are `Stepper`s (Stepper.ts says why);
+ * - `live`: they are XState actors, with `inspect` attached if given. Same transitions, same
+ *   order of effects: a property test compares the two event logs byte for byte.
+ */
+export type ActorMode = "stepped" | "live"
 
 export interface KernelHooks {
   /** SIGTERM / SIGKILL to a run's process group. */
@@ -38,64 +65,218 @@ export interface KernelHooks {
   /** Runs one scheduling cycle; must call `cycleDone()` when finished. */
   readonly runCycle: () => void
   readonly now: () => number
+  /** Called at every transition, before it is committed (the simulator's event log, the model checks). */
+  readonly onTransition?: ((event: RunEvent) => void) | undefined
+}
+
+export interface KernelOptions {
+  readonly actors?: ActorMode | undefined
+  readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined
+}
+
+/** What a transition would make of a run, computed without changing anything. */
+export interface Planned {
+  readonly record: Run
+  readonly event: RunEvent
+}
+
+/** What a cycle changed and which runs it started: the outbox a commit takes. */
+export interface Outbox {
+  readonly runs: ReadonlyArray<Run>
+  readonly events: ReadonlyArray<RunEvent>
+  readonly deletedQueues: ReadonlyArray<QueueName>
 }
 
 /** An active run's statechart (running, stopping). */
-type RunActor = Stepper<RunContext, RunMachineEvent>
+type RunActor = MachineActor<RunContext, RunMachineEvent>
+type SchedulerActor = MachineActor<{ readonly dirty: boolean }, SchedulerEvent>
 
 /** XState's answers for the run statechart, shared by every run (Stepper.ts). */
-const runTransitions = new TransitionCache<RunContext, RunMachineEvent>(runMachine)
-const schedulerTransitions = new TransitionCache<{ readonly dirty: boolean }, SchedulerEvent>(schedulerMachine)
+const runTransitions = new TransitionCache(runMachine)
+const schedulerTransitions = new TransitionCache(schedulerMachine)
+
+/** The local worker's id (remote workers will have theirs). */
+export const LOCAL_WORKER = "local"
 
 export class Kernel {
-  readonly runs = new Map<RunId, Run>()
-  readonly pending: PendingIndex
-  readonly running = new RunningSet()
-  readonly queues = new Map<QueueName, Actor<typeof queueMachine>>()
+  private readonly runs = new Map<RunId, RunRecord>()
+  private readonly pending: PendingIndex
+  private readonly running = new RunningSet()
+  private readonly queues = new Map<QueueName, Actor<typeof queueMachine>>()
   /** Each queue's runs per live status, beside its actor (QueueMachine.ts says why). */
   private readonly counts = new Map<QueueName, MutableQueueCounts>()
   /** The GPUs: statecharts, views and free lists (GpuBoard.ts). */
-  readonly gpus = new GpuBoard()
-  readonly timeouts: PendingTimeouts
-  readonly usage = new UsageTracker()
-  readonly idempotency = new Map<string, RunId>()
-  readonly wakeups = new Set<string>()
+  private readonly gpus = new GpuBoard()
+  private readonly timeouts: PendingTimeouts
+  private readonly usage = new UsageTracker()
+  private readonly idempotency = new Map<string, RunId>()
+  private readonly wakeups = new Set<string>()
+  private readonly worker: Actor<typeof workerMachine>
   private closed = false
   private readonly actors = new Map<RunId, RunActor>()
   /** Active runs whose statechart changes are applied (an adopted run's replay is not). */
   private readonly observed = new Set<RunId>()
-  private readonly scheduler: Stepper<{ readonly dirty: boolean }, SchedulerEvent>
+  private readonly scheduler: SchedulerActor
   private outboxRuns = new Map<RunId, Run>()
   private outboxEvents: Array<RunEvent> = []
   private outboxDeletedQueues: Array<QueueName> = []
-  private readonly listeners = new Set<(event: RunEvent) => void>()
   private queueConfigCache: ReadonlyMap<QueueName, QueueConfig> | null = null
-  seq = 0
-  cycles = 0
+  private currentPolicy: Policy
+  private lastSeq = 0
+  private cycleCount = 0
+  /** While a committed change is applied: its instant, so memory gets exactly what was stored. */
+  private frozenAt: number | null = null
+  /** While a committed change is applied: its event, recorded already (by the commit). */
+  private precommitted: RunEvent | null = null
+  /** While a committed queue deletion is applied: it is stored already. */
+  private precommittedDeletion: QueueName | null = null
+  private readonly mode: ActorMode
+  private workerBusy = false
 
   constructor(
-    public policy: Policy,
+    policy: Policy,
     private readonly timers: Timers,
-    private readonly hooks: KernelHooks
+    private readonly hooks: KernelHooks,
+    private readonly options: KernelOptions = {}
   ) {
+    this.currentPolicy = policy
+    this.mode = options.actors ?? "stepped"
     this.pending = new PendingIndex(policy.fairShare.mode === "usage")
-    this.timeouts = new PendingTimeouts(timers, (run, kind) => this.expirePending(run, kind), hooks.now)
+    this.timeouts = new PendingTimeouts(timers, (run, kind) => this.expirePending(run.id, kind), () => this.now())
     const [initial] = initialTransition(schedulerMachine)
-    this.scheduler = new Stepper(schedulerTransitions, { value: initial.value, context: initial.context, done: false }, timers, {
-      runCycle: () => this.hooks.runCycle()
-    })
+    const start = { value: initial.value as string, context: initial.context, done: false }
+    const actions = { runCycle: () => this.hooks.runCycle() }
+    this.scheduler =
+      this.mode === "live"
+        ? new LiveActor<typeof schedulerMachine, "runCycle">(schedulerMachine, schedulerTransitions, start, timers, actions, null, options.inspect)
+        : new Stepper<typeof schedulerMachine, "runCycle">(schedulerTransitions, start, timers, actions)
+    this.worker = createActor(workerMachine, { input: { id: LOCAL_WORKER }, ...(options.inspect === undefined ? {} : { inspect: options.inspect }) })
+    this.worker.start()
+  }
+
+  /** The engine's time: the clock's, or the instant of the committed change being applied. */
+  now(): number {
+    return this.frozenAt ?? this.hooks.now()
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  get policy(): Policy {
+    return this.currentPolicy
+  }
+  get seq(): number {
+    return this.lastSeq
+  }
+  get cycles(): number {
+    return this.cycleCount
+  }
+  get pendingCount(): number {
+    return this.pending.size
+  }
+  get activeCount(): number {
+    return this.running.count
+  }
+  get gpuCount(): number {
+    return this.gpus.size
+  }
+  freeGpuCount(): number {
+    return this.gpus.freeCount()
+  }
+  hasGpu(index: number): boolean {
+    return this.gpus.has(index)
+  }
+  /** Copies of the GPU views. */
+  gpuViews(): ReadonlyArray<GpuView> {
+    return this.gpus.views().map((g) => ({ ...g }))
+  }
+  workerState(): WorkerState {
+    return this.worker.getSnapshot().value as WorkerState
+  }
+
+  /** An unfinished run (the engine's own record: never hand it out, `copyOf` it). */
+  live(id: RunId): Run | undefined {
+    return this.runs.get(id)
+  }
+  isLive(id: RunId): boolean {
+    return this.runs.has(id)
+  }
+  /** The unfinished run with this idempotency key. */
+  byIdempotencyKey(key: string): Run | undefined {
+    const id = this.idempotency.get(key)
+    return id === undefined ? undefined : this.runs.get(id)
+  }
+
+  snapshotAt(at: number): Snapshot {
+    return {
+      now: at,
+      policy: this.currentPolicy,
+      queues: this.queueConfigs(),
+      gpus: this.gpus.views(),
+      gpuLists: this.gpus.freeLists(),
+      running: this.running,
+      pending: this.pending,
+      usage: this.currentPolicy.fairShare.mode === "usage" ? this.usage.view(at, this.currentPolicy.fairShare.halfLifeMs) : null
+    }
+  }
+
+  /** Would this run start now? Adds it to the index, decides (pure), takes it out again. */
+  probe(run: Run): { readonly start: Start | undefined; readonly reason: WaitReason | null } {
+    this.pending.add(run)
+    try {
+      const decision = decide(this.snapshotAt(this.now()))
+      const start = decision.starts.find((s) => s.runId === run.id)
+      return { start, reason: start === undefined ? decision.reasonOf(run.id) : null }
+    } finally {
+      this.pending.remove(run.id)
+    }
+  }
+
+  /** A pending run's place in SPEC §3 order (1-based) and why it waits; null when it is not pending. */
+  position(id: RunId): { readonly position: number; readonly reason: WaitReason | null } | null {
+    const run = this.runs.get(id)
+    if (run === undefined || run.status !== "pending" || !this.pending.has(id)) return null
+    const snapshot = this.snapshotAt(this.now())
+    const key = orderKeyOf(snapshot, run)
+    let ahead = 0
+    for (const other of this.pending.runs()) if (other.id !== id && precedes(orderKeyOf(snapshot, other), key)) ahead++
+    return { position: ahead + 1, reason: decide(snapshot).reasonOf(id) }
+  }
+
+  /** Held and blocked runs across queues. */
+  waitingCounts(): { readonly held: number; readonly blocked: number } {
+    let held = 0
+    let blocked = 0
+    for (const counts of this.counts.values()) {
+      held += counts.held
+      blocked += counts.blocked
+    }
+    return { held, blocked }
   }
 
   // ---------------------------------------------------------------- queues
 
+  hasQueue(name: QueueName): boolean {
+    return this.queues.has(name)
+  }
+
+  queueNames(): ReadonlyArray<QueueName> {
+    return [...this.queues.keys()]
+  }
+
+  /** A queue's statechart state: open, paused or draining (being deleted). */
+  queueState(name: QueueName): "open" | "paused" | "draining" | undefined {
+    return this.queues.get(name)?.getSnapshot().value as "open" | "paused" | "draining" | undefined
+  }
+
   addQueue(config: QueueConfig): void {
-    const actor = createActor(queueMachine, { input: { config } })
+    const actor = createActor(queueMachine, { input: { config }, ...(this.options.inspect === undefined ? {} : { inspect: this.options.inspect }) })
     actor.subscribe((snapshot) => {
       if (snapshot.status !== "done") return
       this.queues.delete(config.name)
       this.counts.delete(config.name)
       this.queueConfigCache = null
-      this.outboxDeletedQueues.push(config.name)
+      if (this.precommittedDeletion === config.name) this.precommittedDeletion = null
+      else this.outboxDeletedQueues.push(config.name)
     })
     actor.start()
     this.queues.set(config.name, actor)
@@ -108,10 +289,19 @@ export class Kernel {
     this.queueConfigCache = null
   }
 
-  /** Starts deleting a queue: it takes no new runs and goes when its last run ends. */
-  drainQueue(name: QueueName): void {
+  /**
+   * Starts deleting a queue: it takes no new runs and goes when its last run ends.
+   * `committed`: its deletion is stored already (it was empty).
+   */
+  drainQueue(name: QueueName, committed: boolean): void {
     const counts = this.counts.get(name)
-    if (counts !== undefined) this.queues.get(name)?.send({ type: "DRAIN", live: queueDepthUsed(counts) })
+    if (counts === undefined) return
+    if (committed) this.precommittedDeletion = name
+    try {
+      this.queues.get(name)?.send({ type: "DRAIN", live: queueDepthUsed(counts) })
+    } finally {
+      this.precommittedDeletion = null
+    }
   }
 
   queueConfig(name: QueueName): QueueConfig | undefined {
@@ -147,10 +337,36 @@ export class Kernel {
     return this.queueConfigCache
   }
 
+  // ---------------------------------------------------------------- policy and GPUs
+
+  setPolicy(policy: Policy): void {
+    this.currentPolicy = policy
+    this.pending.regroup(policy.fairShare.mode === "usage")
+  }
+
+  addGpu(index: number, drained: boolean): void {
+    this.gpus.add(index, drained)
+    this.syncWorkerDrain()
+  }
+
+  drainGpu(index: number, drained: boolean): void {
+    this.gpus.drain(index, drained)
+    this.syncWorkerDrain()
+  }
+
+  /** The local worker is draining while every one of its GPUs is drained. */
+  private syncWorkerDrain(): void {
+    const views = this.gpus.views()
+    const allDrained = views.length > 0 && views.every((g) => g.drained)
+    const draining = this.workerState() === "draining"
+    if (allDrained && !draining) this.worker.send({ type: "DRAIN" })
+    else if (!allDrained && draining) this.worker.send({ type: "UNDRAIN" })
+  }
+
   // ---------------------------------------------------------------- the outbox
 
   /** Takes what changed since the last commit. */
-  takeOutbox(): { runs: Array<Run>; events: Array<RunEvent>; deletedQueues: Array<QueueName> } {
+  takeOutbox(): Outbox {
     const out = { runs: [...this.outboxRuns.values()], events: this.outboxEvents, deletedQueues: this.outboxDeletedQueues }
     this.outboxRuns = new Map()
     this.outboxEvents = []
@@ -158,9 +374,11 @@ export class Kernel {
     return out
   }
 
-  /** Marks a run changed outside a transition (its priority override): the next commit writes it. */
-  touch(run: Run): void {
-    this.outboxRuns.set(run.id, run)
+  /** Puts back what a failed commit took, ahead of anything changed since. */
+  returnOutbox(out: Outbox): void {
+    this.outboxRuns = new Map([...out.runs.map((r) => [r.id, r] as const), ...this.outboxRuns])
+    this.outboxEvents = [...out.events, ...this.outboxEvents]
+    this.outboxDeletedQueues = [...out.deletedQueues, ...this.outboxDeletedQueues]
   }
 
   /** A run changed since the last commit (a finished run stays reachable here until it is stored). */
@@ -173,26 +391,35 @@ export class Kernel {
     return this.outboxEvents.filter((e) => e.runId === id)
   }
 
-  /** Puts back what a failed commit took, ahead of anything changed since. */
-  returnOutbox(out: { runs: ReadonlyArray<Run>; events: ReadonlyArray<RunEvent>; deletedQueues: ReadonlyArray<QueueName> }): void {
-    this.outboxRuns = new Map([...out.runs.map((r) => [r.id, r] as const), ...this.outboxRuns])
-    this.outboxEvents = [...out.events, ...this.outboxEvents]
-    this.outboxDeletedQueues = [...out.deletedQueues, ...this.outboxDeletedQueues]
-  }
-
-  onRunEvent(listener: (event: RunEvent) => void): () => void {
-    this.listeners.add(listener)
-    return () => this.listeners.delete(listener)
-  }
-
   private record(run: Run, from: RunStatus | null, to: RunStatus, reason: string): void {
-    const event: RunEvent = { runId: run.id, from, to, reason, at: this.hooks.now(), attempt: run.attempt }
-    this.outboxRuns.set(run.id, run)
-    this.outboxEvents.push(event)
-    for (const listener of this.listeners) listener(event)
+    const event: RunEvent = { runId: run.id, from, to, reason, at: this.now(), attempt: run.attempt }
+    const committed = this.precommitted
+    if (committed !== null && committed.runId === run.id && committed.to === to && committed.from === from) this.precommitted = null
+    else {
+      this.outboxRuns.set(run.id, run)
+      this.outboxEvents.push(event)
+    }
+    this.hooks.onTransition?.(event)
   }
 
-  // ---------------------------------------------------------------- wake-ups
+  /**
+   * Applies a change already committed: at its committed instant, and without recording its
+   * event again (`event`: the transition the commit stored, if any).
+   */
+  applyCommitted<A>(at: number, event: RunEvent | null, apply: () => A): A {
+    const frozen = this.frozenAt
+    const committed = this.precommitted
+    this.frozenAt = at
+    this.precommitted = event
+    try {
+      return apply()
+    } finally {
+      this.frozenAt = frozen
+      this.precommitted = committed
+    }
+  }
+
+  // ---------------------------------------------------------------- wake-ups and cycles
 
   /**
    * Stops every actor and timer without touching a process: nothing runs a cycle, records
@@ -205,6 +432,8 @@ export class Kernel {
     for (const actor of this.actors.values()) actor.stop()
     this.actors.clear()
     this.scheduler.stop()
+    this.worker.stop()
+    for (const queue of this.queues.values()) queue.stop()
   }
 
   wake(reason: string): void {
@@ -213,68 +442,102 @@ export class Kernel {
     this.scheduler.send({ type: "WAKE" })
   }
 
+  /** Phase 1 of a cycle: its number and what woke it (sorted), and no wake-up is left. */
+  beginCycle(): { readonly cycle: number; readonly wakeups: ReadonlyArray<string> } {
+    const wakeups = [...this.wakeups].sort()
+    this.wakeups.clear()
+    return { cycle: ++this.cycleCount, wakeups }
+  }
+
+  /** An offline engine's cycle: it starts nothing and forgets its wake-ups. */
+  skipCycle(): void {
+    this.wakeups.clear()
+  }
+
   cycleDone(): void {
     this.scheduler.send({ type: "CYCLE_DONE" })
   }
 
-  // ---------------------------------------------------------------- admission of new runs
+  // ---------------------------------------------------------------- submissions
 
-  /** Adds an accepted run in its first status (held, blocked or pending). */
+  /**
+   * The first status of a new run, as the statechart chooses it: held (hold), blocked
+   * (needs approval) or pending. Its SUBMIT transition; the run's record is made in it.
+   */
+  firstStatus(hold: boolean, needsApproval: boolean): RunStatus {
+    const step = runTransitions.step({ value: "submitted", context: SUBMITTED, done: false }, { type: "SUBMIT", hold, needsApproval })
+    return step.next.value as RunStatus
+  }
+
+  /** The submission event of a new run (what a submit commits). */
+  submittedEvent(run: Run): RunEvent {
+    return { runId: run.id, from: null, to: run.status, reason: "submitted", at: run.submittedAt, attempt: run.attempt }
+  }
+
+  /** Adds an accepted run, already committed, in its first status (held, blocked or pending). */
   admit(run: Run): void {
-    this.restore(run)
-    this.record(run, null, run.status, "submitted")
+    const record = run as RunRecord
+    this.lastSeq = Math.max(this.lastSeq, record.seq)
+    this.restore(record)
+    this.applyCommitted(record.submittedAt, this.submittedEvent(record), () => this.record(record, null, record.status, "submitted"))
     this.wake("submit")
   }
 
   /** Puts a stored held, blocked or pending run back in memory (on start). */
   restore(run: Run): void {
-    this.load(run)
-    if (run.status === "pending") this.enterPending(run)
-    else if (run.deadlineAt !== null) this.timeouts.add(run)
+    const record = run as RunRecord
+    this.load(record)
+    if (record.status === "pending") this.enterPending(record)
+    else if (record.deadlineAt !== null) this.timeouts.add(record)
   }
+
+  /** The highest sequence number ever committed (on start). */
+  setLastSeq(seq: number): void {
+    this.lastSeq = Math.max(this.lastSeq, seq)
+  }
+
+  // ---------------------------------------------------------------- recovery
 
   /** A run stored as running or stopping whose process no one adopted: `lost` (SPEC §7). */
   recoverLost(run: Run): void {
-    this.load(run)
-    this.step(run, { type: "LOST" })
+    const record = run as RunRecord
+    this.load(record)
+    this.step(record, { type: "LOST" })
+  }
+
+  /**
+   * A run stored as running whose process was provably never spawned (the runner stopped
+   * between committing the start and spawning): back in its place, attempt unchanged, like
+   * a start undone after a refused commit (NEVER_STARTED).
+   */
+  recoverUnstarted(run: Run): void {
+    const record = run as RunRecord
+    this.load(record)
+    this.step(record, { type: "NEVER_STARTED" })
   }
 
   /**
    * A run stored as running or stopping whose process the executor adopted after a restart
-   * (SPEC §7): it gets its live actor back in the status it had, its GPUs and counters, and
+   * (SPEC §7): it gets its actor back in the status it had, its GPUs and counters, and
    * timers for what is left of its time limit and deadline. A stopping run is signalled again
    * and gets a fresh kill grace. Nothing is recorded: the run never changed status.
    */
   adopt(run: Run): void {
-    const now = this.hooks.now()
-    const startedAt = run.startedAt ?? now
-    this.reinstate(run)
-    const context = runContextOf(run, now, this.policy.killGraceMs)
-    const overdue = run.timeLimitMs !== null && now - startedAt >= run.timeLimitMs
-    const remaining = run.timeLimitMs === null ? null : Math.max(0, run.timeLimitMs - (now - startedAt))
-    const actor = this.runActor(run, { ...context, stopCause: null, timeLimitMs: remaining })
-    if (run.status === "stopping") this.running.replace(stoppingBound(this.running.get(run.id)!, now, this.policy.killGraceMs))
+    const record = run as RunRecord
+    const now = this.now()
+    const startedAt = record.startedAt ?? now
+    this.reinstate(record)
+    const context = runContextOf(record, now, this.currentPolicy.killGraceMs)
+    const overdue = record.timeLimitMs !== null && now - startedAt >= record.timeLimitMs
+    const remaining = record.timeLimitMs === null ? null : Math.max(0, record.timeLimitMs - (now - startedAt))
+    const actor = this.runActor(record, { ...context, stopCause: null, timeLimitMs: remaining })
+    if (record.status === "stopping") this.running.replace(stoppingBound(this.running.get(record.id)!, now, this.currentPolicy.killGraceMs))
     // replayed to its status without recording: the run never changed status
     actor.send({ type: "START" })
-    if (run.status === "stopping") actor.send(stopEventOf(run.stopCause))
+    if (record.status === "stopping") actor.send(stopEventOf(record.stopCause))
     else if (overdue) actor.send({ type: "TIME_LIMIT" })
-    this.observed.add(run.id)
-    if (actor.state.value !== run.status) this.onActorState(run, actor.state)
-  }
-
-  /** A run's statechart from `pending` with this context, its terminate/kill actions bound to the run. */
-  private runActor(run: Run, context: RunContext): RunActor {
-    const actor: RunActor = new Stepper(
-      runTransitions,
-      { value: "pending", context, done: false },
-      this.timers,
-      { terminate: () => this.signalRun(run.id, "TERM"), kill: () => this.signalRun(run.id, "KILL") },
-      (state) => {
-        if (this.observed.has(run.id)) this.onActorState(run, state)
-      }
-    )
-    this.actors.set(run.id, actor)
-    return actor
+    this.observed.add(record.id)
+    if (actor.state.value !== record.status) this.onActorState(record, actor.state)
   }
 
   /**
@@ -283,54 +546,99 @@ export class Kernel {
    * database), which must neither adopt nor lose a process it does not own.
    */
   reinstate(run: Run): void {
-    this.load(run)
-    this.running.add(activeRunOf(run, run.startedAt ?? this.hooks.now(), run.assignedGpus))
-    for (const g of run.assignedGpus) this.gpus.hold(g, run.id)
-  }
-
-  /**
-   * A run stored as running whose process was provably never spawned (the runner stopped
-   * between committing the start and spawning): back in its place, attempt unchanged, like
-   * a start undone after a refused commit.
-   */
-  recoverUnstarted(run: Run): void {
-    this.load(run)
-    this.moved(run, "pending", run, "requeued: never started", true)
+    const record = run as RunRecord
+    this.load(record)
+    this.running.add(activeRunOf(record, record.startedAt ?? this.now(), record.assignedGpus))
+    for (const g of record.assignedGpus) this.gpus.hold(g, record.id)
+    this.syncWorkerLoad()
   }
 
   /** A stored, unfinished run back in memory: reachable by id and idempotency key, counted by its queue. */
-  private load(run: Run): void {
+  private load(run: RunRecord): void {
     this.runs.set(run.id, run)
     if (run.idempotencyKey !== null) this.idempotency.set(run.idempotencyKey, run.id)
     this.count(run.queue, null, run.status)
   }
 
-  private enterPending(run: Run): void {
+  private enterPending(run: RunRecord): void {
     this.pending.add(run)
     this.timeouts.add(run)
   }
 
-  // ---------------------------------------------------------------- record-level transitions
+  // ---------------------------------------------------------------- commands: plan, commit, apply
 
   /**
-   * Applies an event to a run that has no live actor (held, blocked, pending), with the
-   * statechart's pure transition. Returns false when the statechart does not allow it.
+   * What `event` would make of a live run, without changing anything (null: the statechart
+   * does not allow it): the record a command commits before it applies the event.
    */
-  step(run: Run, event: RunMachineEvent): boolean {
-    const now = this.hooks.now()
-    const { next, changed } = runTransitions.step({ value: run.status, context: runContextOf(run, now, this.policy.killGraceMs), done: false }, event)
-    if (!changed) return false
+  plan(id: RunId, event: RunMachineEvent): Planned | null {
+    const run = this.runs.get(id)
+    if (run === undefined) return null
+    const now = this.now()
+    const actor = this.actors.get(id)
+    const next = actor !== undefined ? actor.peek(event) : this.stepOf(run, event, now)
+    if (next === null || next.value === run.status) return null
+    const to = next.value as RunStatus
+    const record: RunRecord = { ...run }
+    lifecycle(record, to, next.context, now)
+    if (event.type === "REJECT") record.rejectReason = event.reason
+    return { record: Object.freeze(record), event: { runId: id, from: run.status, to, reason: next.context.reason, at: now, attempt: record.attempt } }
+  }
+
+  /** Applies a planned transition once its commit succeeded (the command wakes the scheduler once it has applied all of its own). */
+  apply(planned: Planned, event: RunMachineEvent): void {
+    const run = this.runs.get(planned.event.runId)
+    if (run === undefined) return
+    this.applyCommitted(planned.event.at, planned.event, () => {
+      if (this.actors.has(run.id)) this.sendToActive(run.id, event)
+      else this.step(run, event)
+    })
+  }
+
+  /** A priority override as a command commits it. */
+  planPriority(id: RunId, priority: number | null): Run | undefined {
+    const run = this.runs.get(id)
+    return run === undefined ? undefined : Object.freeze({ ...run, priorityOverride: priority })
+  }
+
+  /** Applies a committed priority override: the override is part of the run's lane, so it re-enters the index. */
+  applyPriority(id: RunId, priority: number | null): void {
+    const run = this.runs.get(id)
+    if (run === undefined) return
+    const wasPending = this.pending.remove(id) !== undefined
+    run.priorityOverride = priority
+    if (wasPending) this.pending.add(run)
+    this.wake("priority")
+  }
+
+  // ---------------------------------------------------------------- record-level transitions
+
+  private stepOf(run: Run, event: RunMachineEvent, now: number): StepState<RunContext> | null {
+    const { next, changed } = runTransitions.step({ value: run.status, context: runContextOf(run, now, this.currentPolicy.killGraceMs), done: false }, event)
+    return changed ? next : null
+  }
+
+  /**
+   * Applies an event to a run that has no live actor (held, blocked, pending, or a stored
+   * active run in recovery), with the statechart's pure transition. Returns false when the
+   * statechart does not allow it.
+   */
+  private step(run: RunRecord, event: RunMachineEvent): boolean {
+    const next = this.stepOf(run, event, this.now())
+    if (next === null) return false
     const to = next.value as RunStatus
     this.pending.remove(run.id)
     if (to === "running" || isTerminal(to)) this.timeouts.remove(run)
     if (to === "rejected" && event.type === "REJECT") run.rejectReason = event.reason
-    this.moved(run, to, next.context, next.context.reason)
+    this.moved(run, to, next.context)
     return true
   }
 
-  private expirePending(run: Run, kind: "queue-timeout" | "deadline"): void {
+  private expirePending(id: RunId, kind: "queue-timeout" | "deadline"): void {
+    const run = this.runs.get(id)
+    if (run === undefined) return
     if (isActive(run.status)) {
-      this.actors.get(run.id)?.send({ type: "DEADLINE" })
+      this.actors.get(id)?.send({ type: "DEADLINE" })
       return
     }
     if (this.step(run, { type: kind === "deadline" ? "DEADLINE" : "QUEUE_TIMEOUT" })) this.wake(kind)
@@ -338,39 +646,67 @@ export class Kernel {
 
   // ---------------------------------------------------------------- active runs
 
-  /** Phase 4a: assume a start in memory. */
-  assumeStart(run: Run, gpus: ReadonlyArray<number>): void {
-    const now = this.hooks.now()
-    const actor = this.runActor(run, runContextOf(run, now, this.policy.killGraceMs))
+  /** The pending run a cycle starts (phase 4a: assume the start in memory). */
+  assumeStart(id: RunId, gpus: ReadonlyArray<number>): Run {
+    const run = this.runs.get(id)!
+    const now = this.now()
+    const actor = this.runActor(run, runContextOf(run, now, this.currentPolicy.killGraceMs))
     this.pending.remove(run.id)
     this.timeouts.remove(run)
     run.startedAt = now
     run.assignedGpus = gpus
     this.running.add(activeRunOf(run, now, gpus))
     for (const g of gpus) this.gpus.hold(g, run.id)
+    this.syncWorkerLoad()
     this.observed.add(run.id)
     actor.send({ type: "START" })
+    return run
   }
 
-  /** Phase 4c: the store refused the cycle; put a start back as if it never happened. */
-  undoStart(run: Run): void {
-    this.dropActor(run.id)
-    this.release(run)
-    // back in its place: the start never happened, so it keeps its eligible time (SPEC §3)
-    this.moved(run, "pending", run, "requeued: store failed", true)
+  /** Phase 4c: the store refused the cycle; the start is undone (UNDO_START: back in its place). */
+  undoStart(id: RunId): void {
+    this.sendToActive(id, { type: "UNDO_START" })
   }
 
-  sendToActive(run: Run, event: RunMachineEvent): boolean {
-    const actor = this.actors.get(run.id)
+  /** Sends an event to an active run's statechart; false when it has none or the event changed nothing. */
+  sendToActive(id: RunId, event: RunMachineEvent): boolean {
+    const actor = this.actors.get(id)
     if (actor === undefined) return false
     return actor.send(event)
   }
 
+  /**
+   * A run's process ended. Its end is recorded at the time the executor says it ended
+   * (`exit.endedAt`, clamped between its start and now), not when the engine heard of it:
+   * a run that ended while no runner watched gets its real end time.
+   */
   exited(runId: RunId, exit: RunExit): void {
     if (this.closed) return
     const run = this.runs.get(runId)
     if (run === undefined) return
-    this.sendToActive(run, exit.lost === true ? { type: "LOST" } : { type: "EXIT", exitCode: exit.exitCode, signal: exit.signal })
+    const event: RunMachineEvent = exit.lost === true ? { type: "LOST" } : { type: "EXIT", exitCode: exit.exitCode, signal: exit.signal }
+    const now = this.hooks.now()
+    if (exit.endedAt === undefined || exit.endedAt >= now) {
+      this.sendToActive(run.id, event)
+      return
+    }
+    const endedAt = Math.max(exit.endedAt, run.startedAt ?? exit.endedAt)
+    this.applyCommitted(endedAt, null, () => this.sendToActive(run.id, event))
+  }
+
+  /** A run's statechart from `pending` with this context, its terminate/kill actions bound to the run. */
+  private runActor(run: RunRecord, context: RunContext): RunActor {
+    const start: StepState<RunContext> = { value: "pending", context, done: false }
+    const actions = { terminate: () => this.signalRun(run.id, "TERM"), kill: () => this.signalRun(run.id, "KILL") }
+    const observe = (state: StepState<RunContext>) => {
+      if (this.observed.has(run.id)) this.onActorState(run, state)
+    }
+    const actor: RunActor =
+      this.mode === "live"
+        ? new LiveActor<RunMachine, "terminate" | "kill">(runMachine, runTransitions, start, this.timers, actions, observe, this.options.inspect)
+        : new Stepper<RunMachine, "terminate" | "kill">(runTransitions, start, this.timers, actions, observe)
+    this.actors.set(run.id, actor)
+    return actor
   }
 
   private dropActor(id: RunId): void {
@@ -379,47 +715,33 @@ export class Kernel {
     this.observed.delete(id)
   }
 
-  private onActorState(run: Run, state: StepState<RunContext>): void {
+  private onActorState(run: RunRecord, state: StepState<RunContext>): void {
     const from = run.status
     const to = state.value as RunStatus
     if (to === from) return
     if (to === "stopping") {
       const active = this.running.get(run.id)
-      if (active !== undefined) this.running.replace(stoppingBound(active, this.hooks.now(), this.policy.killGraceMs))
+      if (active !== undefined) this.running.replace(stoppingBound(active, this.now(), this.currentPolicy.killGraceMs))
     } else if (to === "pending" || isTerminal(to)) {
       this.dropActor(run.id)
       this.release(run)
     }
-    this.moved(run, to, state.context, state.context.reason)
-    if (to !== "stopping" && from !== "pending") this.wake(to === "pending" ? "retry" : "exit")
+    this.moved(run, to, state.context)
+    // a start undone waits for the cycle's retry; a retry or an end can start others now
+    if (to !== "stopping" && from !== "pending" && !state.context.keepsPlace) this.wake(to === "pending" ? "retry" : "exit")
   }
 
   /**
-   * The one place a run's status changes (after the statechart allowed it): its fields,
-   * its queue's counts, its timeline, and the pending index when it waits again.
+   * The one place a run's status changes, always to the state its statechart answered (`step`
+   * for records, `onActorState` for actors): its fields, its queue's counts, its timeline, and
+   * the pending index when it waits again.
    */
-  private moved(
-    run: Run,
-    to: RunStatus,
-    outcome: Pick<Run, "attempt" | "exitCode" | "signal" | "failReason" | "stopCause">,
-    reason: string,
-    keepEligibleAt = false
-  ): void {
+  private moved(run: RunRecord, to: RunStatus, outcome: RunContext): void {
     const from = run.status
-    run.status = to
-    run.attempt = outcome.attempt
-    run.exitCode = outcome.exitCode
-    run.signal = outcome.signal
-    run.failReason = outcome.failReason
-    run.stopCause = outcome.stopCause
-    if (to === "pending") {
-      if (!keepEligibleAt) run.eligibleAt = this.hooks.now()
-      run.startedAt = null
-      run.assignedGpus = NO_GPUS
-    }
+    lifecycle(run, to, outcome, this.now())
     if (isTerminal(to)) this.finish(run)
     this.count(run.queue, from, to)
-    this.record(run, from, to, reason)
+    this.record(run, from, to, outcome.reason)
     if (to === "pending") this.enterPending(run)
   }
 
@@ -428,11 +750,19 @@ export class Kernel {
     const active = this.running.remove(run.id)
     if (active === undefined) return
     for (const g of active.gpus) this.gpus.hold(g, null)
-    this.usage.add(run.user, run.team, active.gpus.length * Math.max(0, this.hooks.now() - active.startedAt), this.hooks.now(), this.policy.fairShare.halfLifeMs)
+    this.usage.add(run.user, run.team, active.gpus.length * Math.max(0, this.now() - active.startedAt), this.now(), this.currentPolicy.fairShare.halfLifeMs)
+    this.syncWorkerLoad()
   }
 
-  private finish(run: Run): void {
-    run.endedAt = this.hooks.now()
+  /** Tells the worker when it goes from idle to busy and back (not at every start and end). */
+  private syncWorkerLoad(): void {
+    const busy = this.running.count > 0
+    if (busy === this.workerBusy) return
+    this.workerBusy = busy
+    this.worker.send({ type: "LOAD", busy })
+  }
+
+  private finish(run: RunRecord): void {
     this.runs.delete(run.id)
     if (run.idempotencyKey !== null) this.idempotency.delete(run.idempotencyKey)
   }
@@ -444,6 +774,40 @@ export class Kernel {
   }
 }
 
+/** The context SUBMIT is asked in: a fresh run's (the choice reads only the event). */
+const SUBMITTED: RunContext = {
+  attempt: 1,
+  maxAttempts: 1,
+  timeLimitMs: null,
+  deadlineInMs: null,
+  killGraceMs: 0,
+  stopCause: null,
+  reason: "",
+  failReason: null,
+  exitCode: null,
+  signal: null,
+  keepsPlace: false
+}
+
+/**
+ * A record's lifecycle fields after a transition to `to` with the statechart's context: the
+ * only code that writes them (on the kernel's record, or on a command's planned copy).
+ */
+const lifecycle = (run: RunRecord, to: RunStatus, outcome: RunContext, now: number): void => {
+  run.status = to
+  run.attempt = outcome.attempt
+  run.exitCode = outcome.exitCode
+  run.signal = outcome.signal
+  run.failReason = outcome.failReason
+  run.stopCause = outcome.stopCause
+  if (to === "pending") {
+    if (!outcome.keepsPlace) run.eligibleAt = now
+    run.startedAt = null
+    run.assignedGpus = NO_GPUS
+  }
+  if (isTerminal(to)) run.endedAt = now
+}
+
 const stopEventOf = (cause: Run["stopCause"]): RunMachineEvent =>
   cause === "cancel" ? { type: "CANCEL" } : cause === "time-limit" ? { type: "TIME_LIMIT" } : { type: "DEADLINE" }
 
@@ -451,3 +815,4 @@ const stoppingBound = (active: ActiveRun, now: number, killGraceMs: number): Act
   ...active,
   endBy: minOrNull(active.endBy, now + killGraceMs)
 })
+

@@ -5,39 +5,34 @@
  * Plain code returning an Either, not an Effect: it runs once per submission, and an
  * Effect.gen with its fiber steps cost as much as the rest of the submission.
  */
-import { basePriorityOf, DEFAULT_QUEUE, freshLifecycle, matchesApprovalRule, type Run, RunId, type Submission } from "@gantry/core"
+import { basePriorityOf, DEFAULT_QUEUE, freshLifecycle, matchesApprovalRule, RunId, type Submission } from "@gantry/core"
 import { Either } from "effect"
 import { type EngineError, InvalidSubmission, PermissionDenied, QueueNotFound } from "./Errors.js"
-import type { Kernel } from "./Kernel.js"
+import { deepFreeze, NO_ENV, NO_METADATA, NO_GPUS } from "./Frozen.js"
+import type { Kernel, RunRecord } from "./Kernel.js"
 
-/** Shared, frozen empty values: most runs have no env, no metadata and (while waiting) no GPUs. */
-const NO_ENV: Run["env"] = Object.freeze({})
-const NO_METADATA: Run["metadata"] = Object.freeze({})
-export const NO_GPUS: Run["assignedGpus"] = Object.freeze([])
 
-const canOverride = (level: Run["level"]) => level === "lead" || level === "admin"
+const canOverride = (level: Submission["level"]) => level === "lead" || level === "admin"
 
-export const buildRun = (kernel: Kernel, s: Submission, at: number): Either.Either<Run, EngineError> => {
+export const buildRun = (kernel: Kernel, s: Submission, at: number): Either.Either<RunRecord, EngineError> => {
   if (s.command.length === 0 || s.command[0] === "") return Either.left(new InvalidSubmission({ message: "command: name a program to run" }))
   const queueName = s.queue ?? DEFAULT_QUEUE
   const queue = kernel.queueConfig(queueName)
-  const queueActor = kernel.queues.get(queueName)
-  if (queue === undefined || queueActor === undefined) return Either.left(new QueueNotFound({ queue: queueName }))
-  if (queueActor.getSnapshot().value === "draining") return Either.left(new QueueNotFound({ queue: queueName }))
+  if (queue === undefined || kernel.queueState(queueName) === "draining") return Either.left(new QueueNotFound({ queue: queueName }))
   const level = s.level ?? "researcher"
   if (s.priority !== undefined && !canOverride(level))
     return Either.left(new PermissionDenied({ message: "only a lead or an admin may set a priority override" }))
-  const machineGpus = kernel.gpus.size
+  const machineGpus = kernel.gpuCount
   const gpus = s.gpus ?? s.deviceIds?.length ?? (machineGpus > 0 ? 1 : 0)
   if (s.deviceIds !== undefined && s.deviceIds.length === 0) return Either.left(new InvalidSubmission({ message: "deviceIds is empty" }))
   if (s.deviceIds !== undefined) {
-    const unknown = s.deviceIds.filter((d) => !kernel.gpus.has(d))
+    const unknown = s.deviceIds.filter((d) => !kernel.hasGpu(d))
     if (unknown.length > 0) return Either.left(new InvalidSubmission({ message: `no GPU ${unknown.join(", ")} on this machine` }))
     if (new Set(s.deviceIds).size !== s.deviceIds.length) return Either.left(new InvalidSubmission({ message: "device ids repeat" }))
     if (!s.anyGpu && s.deviceIds.length !== gpus)
       return Either.left(new InvalidSubmission({ message: `asks ${gpus} GPUs but names ${s.deviceIds.length} device ids` }))
   }
-  const usable = queue.gpuPool === null ? machineGpus : queue.gpuPool.filter((g) => kernel.gpus.has(g)).length
+  const usable = queue.gpuPool === null ? machineGpus : queue.gpuPool.filter((g) => kernel.hasGpu(g)).length
   if (gpus > usable)
     return Either.left(new InvalidSubmission({ message: `asks ${gpus} GPUs; queue ${queueName} can use ${usable}` }))
   // a run that no limit would ever let start is refused now, not left pending forever
@@ -51,22 +46,25 @@ export const buildRun = (kernel: Kernel, s: Submission, at: number): Either.Eith
   const estimatedCost = s.estimatedCost ?? null
   const needsApproval = s.requiresApproval === true || matchesApprovalRule(kernel.policy.approvalRules, { gpus, estimatedCost })
   const seq = kernel.seq + 1
-  const life = freshLifecycle(s.hold === true ? "held" : needsApproval ? "blocked" : "pending", at)
+  // the first status is the statechart's answer to SUBMIT
+  const life = freshLifecycle(kernel.firstStatus(s.hold === true, needsApproval), at)
   return Either.right({
     id: RunId.make(String(seq)),
     seq,
     name: s.name ?? null,
-    command: s.command,
-    env: s.env ?? NO_ENV,
+    // the record's nested values are frozen copies: nobody holding the submission or a copy
+    // of the run can change the engine's
+    command: Object.freeze([...s.command]),
+    env: s.env === undefined ? NO_ENV : Object.freeze({ ...s.env }),
     cwd: s.cwd ?? null,
-    metadata: s.metadata ?? NO_METADATA,
+    metadata: s.metadata === undefined ? NO_METADATA : deepFreeze(structuredClone(s.metadata)),
     queue: queueName,
     user: s.user,
     level,
     team: s.team ?? null,
     project: s.project ?? null,
     gpus,
-    deviceIds: s.deviceIds ?? null,
+    deviceIds: s.deviceIds === undefined ? null : Object.freeze([...s.deviceIds]),
     anyGpu: s.anyGpu ?? false,
     basePriority: basePriorityOf(kernel.policy, level),
     priorityOverride: s.priority ?? null,
@@ -93,5 +91,6 @@ export const buildRun = (kernel: Kernel, s: Submission, at: number): Either.Eith
     failReason: life.failReason,
     rejectReason: life.rejectReason,
     stopCause: life.stopCause
-  } satisfies Run)
+  } satisfies RunRecord)
 }
+

@@ -18,7 +18,7 @@
  * cancels them when their state is left, and queues events sent while it is processing one
  * (XState's mailbox), so the order of effects is the order a live actor gives.
  */
-import { type AnyStateMachine, type EventObject, transition } from "xstate"
+import { type AnyStateMachine, type ContextFrom, type EventFromLogic, type EventObject, type StateMachine, transition } from "xstate"
 import { NEVER_MS, type TimerId, type Timers } from "./Timers.js"
 
 /** A state as the engine keeps it: the statechart's value and context, nothing else. */
@@ -35,6 +35,8 @@ export interface StepAction {
   readonly id?: string
   readonly delay?: number
   readonly event?: EventObject
+  /** A named action's params (`{ type, params }` in the machine). */
+  readonly params?: unknown
 }
 
 export interface Step<C> {
@@ -71,7 +73,11 @@ const keyOf = (record: object): string | null => {
  * (nearly every context a Stepper holds) has its key remembered by identity, and an event
  * with no field but `type` (WAKE, START, CANCEL, ...) uses a key built once per type.
  */
-export class TransitionCache<C extends object, E extends EventObject> {
+/** A machine's context and event types, as its `setup()` declares them. */
+export type ContextOf<M extends AnyStateMachine> = ContextFrom<M> & object
+export type EventOf<M extends AnyStateMachine> = EventFromLogic<M>
+
+export class TransitionCache<M extends AnyStateMachine, C extends object = ContextOf<M>, E extends EventObject = EventOf<M>> {
   private readonly cache = new Map<string, Map<string, Map<string, Step<C>>>>()
   private size = 0
   /** The keys of contexts this cache handed out (answers' next contexts). */
@@ -79,10 +85,10 @@ export class TransitionCache<C extends object, E extends EventObject> {
   /** `keyOf({ type })` per event type. */
   private readonly typeKeys = new Map<string, string>()
 
-  constructor(private readonly machine: AnyStateMachine) {}
+  constructor(private readonly machine: M) {}
 
   /** The statechart's answer to `event` in `state`. */
-  step(state: StepState<C>, event: E | EventObject): Step<C> {
+  step(state: StepState<C>, event: E): Step<C> {
     const contextKey = this.contextKeys.get(state.context) ?? keyOf(state.context)
     const eventKey = contextKey === null ? null : this.eventKeyOf(event)
     if (contextKey === null || eventKey === null) return this.compute(state, event)
@@ -118,8 +124,9 @@ export class TransitionCache<C extends object, E extends EventObject> {
   }
 
   private compute(state: StepState<C>, event: EventObject): Step<C> {
-    const snapshot = this.machine.resolveState({ value: state.value, context: state.context })
-    const [next, executable] = transition(this.machine, snapshot, event as never)
+    const machine: AnyStateMachine = this.machine
+    const snapshot = machine.resolveState({ value: state.value, context: state.context })
+    const [next, executable] = transition(machine, snapshot, event as never)
     const actions: Array<StepAction> = (executable as ReadonlyArray<{ readonly type: string; readonly params?: unknown }>).map((action) => {
       const params = action.params as { id?: string; delay?: number; event?: EventObject; sendId?: string } | undefined
       if (action.type === "xstate.raise") {
@@ -127,7 +134,9 @@ export class TransitionCache<C extends object, E extends EventObject> {
         return { type: action.type, id: params.id!, delay: params.delay, event: params.event! }
       }
       if (action.type === "xstate.cancel") return { type: action.type, id: params!.sendId! }
-      return { type: action.type }
+      if (action.type.startsWith("xstate."))
+        throw new Error(`Stepper: ${action.type} is not supported (a stepped machine's only effects are named actions and delayed events)`)
+      return action.params === undefined ? { type: action.type } : { type: action.type, params: action.params }
     })
     const changed = next !== snapshot
     return {
@@ -138,27 +147,56 @@ export class TransitionCache<C extends object, E extends EventObject> {
   }
 }
 
-/** The engine's implementations of a machine's named actions. */
-export type StepActions = Readonly<Record<string, () => void>>
+/** The named actions a machine's `setup()` declares, with their params (`{ type, params }`). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- every other type parameter of StateMachine is irrelevant here
+export type ActionOf<M> = M extends StateMachine<any, any, any, any, infer A, any, any, any, any, any, any, any, any, any, any> ? A : never
+/** The names of a machine's actions. */
+export type ActionName<M> = ActionOf<M> extends { readonly type: infer T } ? T & string : never
+
+/**
+ * The engine's implementations of a machine's effect actions (those XState leaves to the
+ * actor: `terminate`, `kill`, `runCycle`; its `assign`s it applies itself), typed from the
+ * machine's `setup()`: a name the machine does not declare is a type error, and so is a
+ * missing implementation of one it does.
+ */
+export type StepActions<M, K extends ActionName<M>> = {
+  readonly [A in ActionOf<M> as A extends { readonly type: K } ? A["type"] : never]: (params: A extends { readonly params: infer P } ? P : undefined) => void
+}
+
+/**
+ * What the engine needs of a statechart instance, whether a `Stepper` or a live XState actor
+ * (LiveActor.ts): its state, events in (queued while one is handled), stop.
+ */
+export interface MachineActor<C, E extends EventObject> {
+  readonly state: StepState<C>
+  /** Handles `event` (or queues it while one is handled); returns whether the statechart moved. */
+  send(event: E): boolean
+  /** The state `event` would lead to now, without taking it or running any action; null when it changes nothing. */
+  peek(event: E): StepState<C> | null
+  /** Stops it: its delayed events are cancelled and later events ignored. */
+  stop(): void
+}
 
 /**
  * One statechart instance stepped through a `TransitionCache`: what an XState actor does,
  * for machines whose only effects are named actions and delayed events.
  */
-export class Stepper<C extends object, E extends EventObject> {
+export class Stepper<M extends AnyStateMachine, K extends ActionName<M> = never, C extends object = ContextOf<M>, E extends EventObject = EventOf<M>>
+  implements MachineActor<C, E>
+{
   private current: StepState<C>
   /** Its pending delayed events by id; made at the first one (most runs have none). */
   private delayed: Map<string, TimerId> | null = null
   /** Events sent while one is handled; one array per Stepper, reused (not one per event). */
-  private readonly mailbox: Array<EventObject> = []
+  private readonly mailbox: Array<E> = []
   private busy = false
   private stopped = false
 
   constructor(
-    private readonly cache: TransitionCache<C, E>,
+    private readonly cache: TransitionCache<M, C, E>,
     initial: StepState<C>,
     private readonly timers: Timers,
-    private readonly actions: StepActions,
+    private readonly actions: StepActions<M, K>,
     /** Called after each event that moved the statechart (XState's subscription). */
     private readonly observe: ((state: StepState<C>) => void) | null = null
   ) {
@@ -169,8 +207,14 @@ export class Stepper<C extends object, E extends EventObject> {
     return this.current
   }
 
+  peek(event: E): StepState<C> | null {
+    if (this.stopped || this.current.done) return null
+    const step = this.cache.step(this.current, event)
+    return step.changed ? step.next : null
+  }
+
   /** Handles `event`, or queues it when an event is being handled; returns whether the statechart moved. */
-  send(event: E | EventObject): boolean {
+  send(event: E): boolean {
     if (this.stopped) return false
     if (this.busy) {
       this.mailbox.push(event)
@@ -196,7 +240,7 @@ export class Stepper<C extends object, E extends EventObject> {
     this.delayed.clear()
   }
 
-  private process(event: EventObject): boolean {
+  private process(event: E): boolean {
     if (this.current.done) return false
     const step = this.cache.step(this.current, event)
     for (const action of step.actions) this.execute(action)
@@ -220,7 +264,7 @@ export class Stepper<C extends object, E extends EventObject> {
         id,
         this.timers.schedule(() => {
           this.delayed?.delete(id)
-          this.send(event)
+          this.send(event as E)
         }, action.delay!)
       )
     } else if (action.type === "xstate.cancel") {
@@ -229,9 +273,9 @@ export class Stepper<C extends object, E extends EventObject> {
       this.delayed!.delete(action.id!)
       this.timers.cancel(timer)
     } else {
-      const implementation = this.actions[action.type]
+      const implementation = (this.actions as Readonly<Record<string, ((params: unknown) => void) | undefined>>)[action.type]
       if (implementation === undefined) throw new Error(`Stepper: action ${action.type} is not provided`)
-      implementation()
+      implementation(action.params)
     }
   }
 }

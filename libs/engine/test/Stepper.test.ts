@@ -2,7 +2,7 @@ import { aRun } from "@gantry/core/testing"
 import type { RunStatus } from "@gantry/core"
 import { describe, expect, it } from "vitest"
 import { transition } from "xstate"
-import { type RunContext, runContextOf, runMachine, type RunMachineEvent } from "../src/RunMachine.js"
+import { runContextOf, runMachine, type RunMachineEvent } from "../src/RunMachine.js"
 import { Stepper, TransitionCache } from "../src/Stepper.js"
 import { NEVER_MS, type Timers } from "../src/Timers.js"
 
@@ -51,7 +51,7 @@ const manualTimers = () => {
 
 describe("TransitionCache", () => {
   it("answers every (status, event) of the run statechart as XState's transition() does, cached or not", () => {
-    const cache = new TransitionCache<RunContext, RunMachineEvent>(runMachine)
+    const cache = new TransitionCache(runMachine)
     for (const maxAttempts of [1, 3])
       for (const value of STATUSES)
         for (const event of EVENTS) {
@@ -73,8 +73,8 @@ describe("Stepper", () => {
     const signals: Array<string> = []
     const seen: Array<string> = []
     const context = { ...runContextOf(aRun({ timeLimitMs: 5_000 }), 0, 10_000) }
-    const stepper = new Stepper(
-      new TransitionCache<RunContext, RunMachineEvent>(runMachine),
+    const stepper = new Stepper<typeof runMachine, "terminate" | "kill">(
+      new TransitionCache(runMachine),
       { value: "pending", context, done: false },
       timers,
       { terminate: () => signals.push("TERM"), kill: () => signals.push("KILL") },
@@ -98,8 +98,8 @@ describe("Stepper", () => {
   it("queues an event sent while it handles one, as XState's mailbox does", () => {
     const { timers } = manualTimers()
     const order: Array<string> = []
-    const stepper: Stepper<RunContext, RunMachineEvent> = new Stepper(
-      new TransitionCache<RunContext, RunMachineEvent>(runMachine),
+    const stepper: Stepper<typeof runMachine, "terminate" | "kill"> = new Stepper<typeof runMachine, "terminate" | "kill">(
+      new TransitionCache(runMachine),
       { value: "running", context: { ...runContextOf(aRun({}), 0, 10_000) }, done: false },
       timers,
       {

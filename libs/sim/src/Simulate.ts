@@ -4,7 +4,7 @@
  * workload give a byte-identical event log.
  */
 import { defaultPolicy, type Policy, type QueueConfig, type RunEvent, type RunId, type Submission, UserName, TeamName, QueueName } from "@gantry/core"
-import { Engine, type EngineService, Journal, type JournalEntry, MemoryStore, noJournal, type PhaseTimings } from "@gantry/engine"
+import { type ActorMode, Engine, type EngineService, Journal, type JournalEntry, MemoryStore, noJournal, type PhaseTimings } from "@gantry/engine"
 import { Effect, Layer } from "effect"
 import { computeMetrics, type JobOutcome, type Metrics } from "./Metrics.js"
 import { makePrng } from "./Prng.js"
@@ -21,6 +21,11 @@ export interface SimulateOptions {
   readonly queues?: ReadonlyArray<QueueConfig>
   /** Probability that a run's process is lost midway (seeded failure injection). */
   readonly lostProbability?: number
+  /**
+   * The engine's statecharts as Steppers (default) or live XState actors: the same event log
+   * either way (a property test checks it), the live ones slower.
+   */
+  readonly actors?: ActorMode
   /** Keep the event log lines in the report (default true). */
   readonly eventLog?: boolean
   /** Where the SEED line goes (default: nowhere; the CLI passes console.log). */
@@ -124,11 +129,9 @@ export const simulate = (o: SimulateOptions): SimReport => {
     SimGpus.layer(o.gpus),
     journal
   )
-  const engine = Effect.runSync(
-    Engine.make({ policy: o.policy ?? defaultPolicy, queues: o.queues ?? [], stopwatch: () => performance.now() }).pipe(Effect.provide(ports), Effect.withClock(clock))
-  )
-  ref.engine = engine
-  engine.onRunEvent((event) => {
+  // every transition as it happens (the engine's synchronous hook for the simulator): the
+  // event log, the tracks, and the observer's checks
+  const onTransition = (event: RunEvent): void => {
     events++
     if (keepLog) log.push(JSON.stringify([event.at, event.runId, event.from, event.to, event.reason, event.attempt]))
     const track = tracks.get(event.runId)
@@ -145,8 +148,15 @@ export const simulate = (o: SimulateOptions): SimReport => {
       track.status = event.to
       if (event.to === "completed" || event.to === "failed" || event.to === "cancelled" || event.to === "rejected") track.endMs = event.at
     }
-    o.observe?.onEvent?.(event, engine)
-  })
+    o.observe?.onEvent?.(event, ref.engine!)
+  }
+  const engine = Effect.runSync(
+    Engine.make({ policy: o.policy ?? defaultPolicy, queues: o.queues ?? [], stopwatch: () => performance.now(), onTransition, ...(o.actors === undefined ? {} : { actors: o.actors }) }).pipe(
+      Effect.provide(ports),
+      Effect.withClock(clock)
+    )
+  )
+  ref.engine = engine
 
   let submitted = 0
   let refused = 0

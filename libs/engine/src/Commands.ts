@@ -1,0 +1,241 @@
+/**
+ * The engine's commands: everything that changes its state on a caller's behalf. Each runs
+ * under the engine's lock (Serial.ts: one command or cycle at a time, from its first read to
+ * its last change) and follows Commit.ts's rule: validate against memory, commit, then apply.
+ * Runs handed back are frozen copies, never the engine's own records.
+ */
+import { DEFAULT_QUEUE, Policy as PolicySchema, type Policy, type QueueConfig, type QueueName, type Run, type RunId, type Submission } from "@gantry/core"
+import { Effect, Either, ParseResult, Schema } from "effect"
+import type { Committer } from "./Commit.js"
+import type { EngineService, SubmitOutcome } from "./Engine.js"
+import {
+  type EngineError,
+  GpuNotFound,
+  IllegalTransition,
+  InvalidPolicy,
+  InvalidSubmission,
+  QueueExists,
+  QueueFull,
+  QueueNotEmpty,
+  QueueNotFound,
+  RunNotFound,
+  RunnerRequired
+} from "./Errors.js"
+import { copyOf, deepFreeze } from "./Frozen.js"
+import type { Kernel, Planned } from "./Kernel.js"
+import { queueDepthUsed } from "./QueueMachine.js"
+import { buildRun } from "./RunBuilder.js"
+import type { RunMachineEvent } from "./RunMachine.js"
+import type { Serial } from "./Serial.js"
+import type { StoreError, StoreService } from "./Store.js"
+
+export interface CommandDeps {
+  readonly kernel: Kernel
+  readonly store: StoreService
+  readonly serial: Serial
+  readonly committer: Committer
+  readonly offline: boolean
+}
+
+type Commands = Pick<
+  EngineService,
+  "submit" | "cancel" | "release" | "approve" | "reject" | "setPriority" | "updatePolicy" | "drainGpu" | "createQueue" | "updateQueue" | "deleteQueue" | "trigger"
+>
+
+/** A run by id: the live record, else one not committed yet, else the store's. */
+export const findRun = (kernel: Kernel, store: StoreService, id: RunId): Effect.Effect<Run, RunNotFound | StoreError> =>
+  Effect.suspend(() => {
+    const live = kernel.live(id) ?? kernel.unflushed(id)
+    if (live !== undefined) return Effect.succeed(live)
+    return Effect.flatMap(store.getRun(id), (run) => (run === undefined ? Effect.fail(new RunNotFound({ runId: id })) : Effect.succeed(run)))
+  })
+
+export const makeCommands = ({ kernel, store, serial, committer, offline }: CommandDeps): Commands => {
+  const { commitThen } = committer
+  const locked = <A>(effect: Effect.Effect<A, EngineError | StoreError>): Effect.Effect<A, EngineError | StoreError> => serial.run(effect)
+
+  /** A run that can still change (not ended), else IllegalTransition naming its status. */
+  const liveRun = (id: RunId, action: string) =>
+    Effect.flatMap(findRun(kernel, store, id), (run): Effect.Effect<Run, EngineError | StoreError> =>
+      kernel.isLive(id) ? Effect.succeed(run) : Effect.fail(new IllegalTransition({ runId: id, status: run.status, event: action }))
+    )
+
+  /** One statechart event on one run: planned, committed, applied. */
+  const stepRun = (id: RunId, event: RunMachineEvent, action: string) =>
+    locked(
+      Effect.flatMap(liveRun(id, action), (run): Effect.Effect<Run, EngineError | StoreError> => {
+        const planned = kernel.plan(id, event)
+        if (planned === null) return Effect.fail(new IllegalTransition({ runId: id, status: run.status, event: action }))
+        return commitThen({ runs: [planned.record], events: [planned.event] }, () => {
+          kernel.apply(planned, event)
+          kernel.wake(action)
+          return copyOf(kernel.live(id) ?? planned.record)
+        })
+      })
+    )
+
+  /** A submission whose idempotency key (if any) names no run: validated, committed, admitted. */
+  const submitNew = (s: Submission): Effect.Effect<SubmitOutcome, EngineError | StoreError> => {
+    const built = buildRun(kernel, s, kernel.now())
+    if (Either.isLeft(built)) return Effect.fail(built.left)
+    const run = built.right
+    if (s.dryRun === true) {
+      if (run.status !== "pending") return Effect.succeed({ _tag: "DryRun", wouldStart: false, gpus: [], reason: null })
+      const { start, reason } = kernel.probe(run)
+      return Effect.succeed({ _tag: "DryRun", wouldStart: start !== undefined, gpus: start?.gpus ?? [], reason })
+    }
+    const queue = kernel.queueConfig(run.queue)!
+    if (queue.depth !== null && queueDepthUsed(kernel.queueCounts(run.queue)!) >= queue.depth)
+      return Effect.fail(new QueueFull({ queue: run.queue, depth: queue.depth }))
+    if (s.noWait === true) {
+      const { start, reason } = kernel.probe(run)
+      if (start === undefined) return Effect.succeed({ _tag: "Refused", reason: reason ?? "gpu-busy" })
+    }
+    return commitThen({ runs: [copyOf(run)], events: [kernel.submittedEvent(run)] }, () => {
+      kernel.admit(run)
+      return { _tag: "Accepted", run: copyOf(run), duplicate: false } as const
+    })
+  }
+
+  /** The parent a child names must exist (live, or stored). */
+  const checkParent = (s: Submission): Effect.Effect<void, EngineError | StoreError> => {
+    if (s.parentId === undefined) return Effect.void
+    const parentId = s.parentId
+    return Effect.catchTag(Effect.asVoid(findRun(kernel, store, parentId)), "RunNotFound", () =>
+      Effect.fail(new InvalidSubmission({ message: `parentId: no run ${JSON.stringify(parentId)}` }))
+    )
+  }
+
+  const submit = (s: Submission): Effect.Effect<SubmitOutcome, EngineError | StoreError> =>
+    locked(
+      Effect.suspend(() => {
+        const key = s.idempotencyKey
+        const fresh = s.parentId === undefined ? Effect.suspend(() => submitNew(s)) : Effect.zipRight(checkParent(s), Effect.suspend(() => submitNew(s)))
+        if (key === undefined) return s.parentId === undefined ? submitNew(s) : fresh
+        // under the lock: nothing can store a run with this key between this look-up and the commit
+        const live = kernel.byIdempotencyKey(key)
+        const existing = live !== undefined ? Effect.succeed(live) : store.findByIdempotencyKey(key)
+        return Effect.flatMap(existing, (run) =>
+          run !== undefined ? Effect.succeed<SubmitOutcome>({ _tag: "Accepted", run: copyOf(run), duplicate: true }) : fresh
+        )
+      })
+    )
+
+  const cancel = (ids: ReadonlyArray<RunId>) =>
+    locked(
+      Effect.gen(function* () {
+        // unknown ids fail the command before anything changes. A run already ended is skipped
+        // in a bulk cancel (it races with completions, as Slurm's scancel does), but when no
+        // run given can be cancelled the command fails like approve or release would (409)
+        const live: Array<RunId> = []
+        let ended: Run | undefined
+        for (const id of ids) {
+          const run = yield* findRun(kernel, store, id)
+          if (offline && (run.status === "running" || run.status === "stopping")) return yield* new RunnerRequired({ runId: id, action: "cancel" })
+          if (kernel.isLive(id)) live.push(id)
+          else ended ??= run
+        }
+        if (live.length === 0 && ended !== undefined) return yield* new IllegalTransition({ runId: ended.id, status: ended.status, event: "cancel" })
+        // a stopping run is being stopped already: nothing to plan
+        const plans = live.map((id) => kernel.plan(id, { type: "CANCEL" })).filter((p): p is Planned => p !== null)
+        return yield* commitThen({ runs: plans.map((p) => p.record), events: plans.map((p) => p.event) }, () => {
+          for (const planned of plans) kernel.apply(planned, { type: "CANCEL" })
+          kernel.wake("cancel")
+          return plans.map((p) => p.event.runId)
+        })
+      })
+    )
+
+  const checkQueue = (config: QueueConfig) => {
+    const unknown = (config.gpuPool ?? []).filter((g) => !kernel.hasGpu(g))
+    return unknown.length > 0 ? Effect.fail(new InvalidPolicy({ message: `queue ${config.name}: no GPU ${unknown.join(", ")} on this machine` })) : Effect.void
+  }
+
+  return {
+    submit,
+    cancel,
+    release: (id) => stepRun(id, { type: "RELEASE" }, "release"),
+    approve: (id) => stepRun(id, { type: "APPROVE" }, "approve"),
+    reject: (id, reason) => stepRun(id, { type: "REJECT", reason }, "reject"),
+    setPriority: (id, priority) =>
+      locked(
+        Effect.flatMap(liveRun(id, "set priority"), () => {
+          const record = kernel.planPriority(id, priority)!
+          return commitThen({ runs: [record] }, () => {
+            kernel.applyPriority(id, priority)
+            return copyOf(kernel.live(id) ?? record)
+          })
+        })
+      ),
+    updatePolicy: (next) =>
+      locked(
+        Effect.suspend((): Effect.Effect<Policy, EngineError | StoreError> => {
+          const valid = Schema.decodeUnknownEither(PolicySchema)(next)
+          if (valid._tag === "Left") return Effect.fail(new InvalidPolicy({ message: ParseResult.TreeFormatter.formatErrorSync(valid.left) }))
+          const policy: Policy = deepFreeze(structuredClone(next))
+          return commitThen({ policy }, () => {
+            kernel.setPolicy(policy)
+            kernel.wake("policy")
+            return policy
+          })
+        })
+      ),
+    drainGpu: (index, drain) =>
+      locked(
+        Effect.suspend((): Effect.Effect<void, EngineError | StoreError> => {
+          if (!kernel.hasGpu(index)) return Effect.fail(new GpuNotFound({ index }))
+          return commitThen({ drainedGpus: [{ index, drained: drain }] }, () => {
+            kernel.drainGpu(index, drain)
+            kernel.wake("gpu")
+          })
+        })
+      ),
+    createQueue: (config) =>
+      locked(
+        Effect.suspend((): Effect.Effect<QueueConfig, EngineError | StoreError> => {
+          if (kernel.hasQueue(config.name)) return Effect.fail(new QueueExists({ queue: config.name }))
+          const frozen = deepFreeze(structuredClone(config))
+          return Effect.zipRight(
+            checkQueue(frozen),
+            commitThen({ queues: [frozen] }, () => {
+              kernel.addQueue(frozen)
+              kernel.wake("queue")
+              return frozen
+            })
+          )
+        })
+      ),
+    updateQueue: (name, change) =>
+      locked(
+        Effect.suspend((): Effect.Effect<QueueConfig, EngineError | StoreError> => {
+          const current = kernel.queueConfig(name)
+          if (current === undefined) return Effect.fail(new QueueNotFound({ queue: name }))
+          const next: QueueConfig = deepFreeze(structuredClone({ ...current, ...change, name }))
+          return Effect.zipRight(
+            checkQueue(next),
+            commitThen({ queues: [next] }, () => {
+              kernel.configureQueue(next)
+              kernel.wake("queue")
+              return next
+            })
+          )
+        })
+      ),
+    deleteQueue: (name: QueueName, options?: { readonly drain?: boolean }) =>
+      locked(
+        Effect.suspend((): Effect.Effect<void, EngineError | StoreError> => {
+          if (name === DEFAULT_QUEUE) return Effect.fail(new InvalidPolicy({ message: "the default queue cannot be deleted" }))
+          const counts = kernel.queueCounts(name)
+          if (counts === undefined) return Effect.fail(new QueueNotFound({ queue: name }))
+          const live = queueDepthUsed(counts)
+          if (live > 0 && options?.drain !== true) return Effect.fail(new QueueNotEmpty({ queue: name, runs: live }))
+          // an empty queue goes at once (its deletion committed first); one with runs drains:
+          // it takes no new runs, and its deletion is committed when its last run has ended
+          if (live === 0) return commitThen({ deletedQueues: [name] }, () => kernel.drainQueue(name, true))
+          return Effect.sync(() => kernel.drainQueue(name, false))
+        })
+      ),
+    trigger: Effect.sync(() => kernel.wake("trigger"))
+  }
+}
+

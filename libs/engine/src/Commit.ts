@@ -1,0 +1,70 @@
+/**
+ * The one rule every change follows: **commit, then change memory**. A command validates
+ * against memory, commits its change together with whatever the outbox holds (transitions
+ * made since the last commit: exits, timeouts), and only when the store has acknowledged it
+ * applies the change to memory and publishes the committed events. A refused commit puts the
+ * outbox back for the next commit and leaves memory as it was, so memory and store never part
+ * ways, whichever command failed. (The cycle follows the same rule with one difference: its
+ * starts are assumed in memory before the commit and undone if it is refused — the starts
+ * are what it commits — and nothing is spawned before the commit.)
+ */
+import type { RunEvent } from "@gantry/core"
+import { Effect, PubSub } from "effect"
+import type { Kernel, Outbox } from "./Kernel.js"
+import { emptyBatch, type StoreBatch, type StoreError, type StoreService } from "./Store.js"
+
+/** What a command stores besides the outbox. */
+export type Change = Partial<StoreBatch>
+
+export interface Committer {
+  /** Commits the outbox and `change`; once stored, `apply()` changes memory and the events are published. */
+  readonly commitThen: <A>(change: Change, apply: () => A) => Effect.Effect<A, StoreError>
+  /** Commits the outbox alone (the cycle): `Effect.void` (an Exit, nothing to run) when it is empty. */
+  readonly commitOutbox: () => Effect.Effect<void, StoreError>
+  /** The stream of committed events (Engine.events / subscribe). */
+  readonly committed: PubSub.PubSub<RunEvent>
+  /** How many subscribe to `committed` (nothing is published to nobody). */
+  subscribers: number
+}
+
+const isEmpty = (out: Outbox): boolean => out.runs.length === 0 && out.events.length === 0 && out.deletedQueues.length === 0
+
+export const makeCommitter = (kernel: Kernel, store: StoreService): Committer => {
+  const committed = Effect.runSync(PubSub.unbounded<RunEvent>())
+  const self: Committer = {
+    committed,
+    subscribers: 0,
+    commitThen: (change, apply) =>
+      Effect.suspend(() => {
+        const out = kernel.takeOutbox()
+        const batch: StoreBatch = {
+          ...emptyBatch,
+          ...change,
+          runs: [...out.runs, ...(change.runs ?? [])],
+          events: [...out.events, ...(change.events ?? [])],
+          deletedQueues: [...out.deletedQueues, ...(change.deletedQueues ?? [])]
+        }
+        return store.commit(batch).pipe(
+          Effect.tapError(() => Effect.sync(() => kernel.returnOutbox(out))),
+          Effect.map(() => {
+            const result = apply()
+            publish(batch.events)
+            return result
+          })
+        )
+      }),
+    commitOutbox: () => {
+      const out = kernel.takeOutbox()
+      if (isEmpty(out)) return Effect.void
+      const stored = store.commit({ ...emptyBatch, runs: out.runs, events: out.events, deletedQueues: out.deletedQueues })
+      return stored.pipe(
+        Effect.tapError(() => Effect.sync(() => kernel.returnOutbox(out))),
+        Effect.tap(() => Effect.sync(() => publish(out.events)))
+      )
+    }
+  }
+  const publish = (events: ReadonlyArray<RunEvent>): void => {
+    if (self.subscribers > 0 && events.length > 0) Effect.runSync(PubSub.publishAll(committed, events))
+  }
+  return self
+}
