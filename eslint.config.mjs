@@ -12,6 +12,10 @@
 //        apps/, benchmarks/, test/ are the outermost ring and may import anything.
 //   2. A relative import never leaves its lib's folder (`gantry/relative-import-stays-in-lib`):
 //      `../../engine/src/x` bypasses the package boundary, so use `@gantry/engine` instead.
+//   4. The run statechart is the only authority on a run's status: no code in libs/core/src or
+//      libs/engine/src assigns a `status` field (`no-restricted-syntax`), except the one place
+//      in libs/engine/src/Kernel.ts that applies the state a transition answered (marked with
+//      an eslint-disable comment that says so).
 //   3. One clock, one random: libs/core/src and libs/engine/src may not read wall-clock time,
 //      start timers or draw unseeded randomness (`no-restricted-properties`,
 //      `no-restricted-globals`, `no-restricted-syntax`).
@@ -110,6 +114,9 @@ const TIMER =
 const RANDOM =
   "unseeded randomness: use a seeded PRNG passed in (Effect's Random.make(seed) or your own) (DESIGN.md 'One clock, one random')"
 
+const STATUS =
+  "A run's status changes only by a transition of the run statechart (RunMachine.ts): send it an event through the Kernel (step, an actor's send), never assign `status` (issue 9)"
+
 const timeAndRandomRules = {
   "no-restricted-properties": [
     "error",
@@ -134,7 +141,10 @@ const timeAndRandomRules = {
     // `new Date()` reads the clock; `new Date(ms)` only formats a given instant and is allowed.
     { selector: "NewExpression[callee.type='Identifier'][callee.name='Date'][arguments.length=0]", message: CLOCK },
     // `Date()` called as a function returns the current time as a string.
-    { selector: "CallExpression[callee.type='Identifier'][callee.name='Date']", message: CLOCK }
+    { selector: "CallExpression[callee.type='Identifier'][callee.name='Date']", message: CLOCK },
+    // Rule 4: a run's status changes only by a statechart transition.
+    { selector: "AssignmentExpression[left.type='MemberExpression'][left.property.name='status']", message: STATUS },
+    { selector: "UpdateExpression[argument.type='MemberExpression'][argument.property.name='status']", message: STATUS }
   ]
 }
 

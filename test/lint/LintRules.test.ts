@@ -25,6 +25,20 @@ interface Allowed {
 
 const violations: ReadonlyArray<Violation> = [
   {
+    name: "rejects libs/engine assigning a run's status outside a statechart transition",
+    file: "libs/engine/src/Violation.ts",
+    code: `export const cheat = (run: { status: string }) => {\n  run.status = "running"\n}\n`,
+    ruleId: "no-restricted-syntax",
+    says: "only by a transition of the run statechart"
+  },
+  {
+    name: "rejects libs/core assigning a status through a computed copy",
+    file: "libs/core/src/Violation.ts",
+    code: `export const cheat = (runs: Array<{ status: string }>) => {\n  runs[0]!.status = "failed"\n}\n`,
+    ruleId: "no-restricted-syntax",
+    says: "only by a transition of the run statechart"
+  },
+  {
     name: "rejects libs/core importing @gantry/engine",
     file: "libs/core/src/Violation.ts",
     code: `import { Engine } from "@gantry/engine"\nexport const e = Engine\n`,
@@ -223,6 +237,11 @@ const violations: ReadonlyArray<Violation> = [
 ]
 
 const allowed: ReadonlyArray<Allowed> = [
+  {
+    name: "allows libs/engine reading a run's status and a record literal naming one",
+    file: "libs/engine/src/Allowed.ts",
+    code: `export const f = (run: { status: string }) => (run.status === "pending" ? { ...run, status: "held" } : run)\n`
+  },
   {
     name: "allows libs/core importing effect (and effect/* subpaths)",
     file: "libs/core/src/Allowed.ts",

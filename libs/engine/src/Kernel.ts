@@ -794,6 +794,7 @@ const SUBMITTED: RunContext = {
  * only code that writes them (on the kernel's record, or on a command's planned copy).
  */
 const lifecycle = (run: RunRecord, to: RunStatus, outcome: RunContext, now: number): void => {
+  // eslint-disable-next-line no-restricted-syntax -- the one place: `to` is the state the run statechart answered (moved, plan)
   run.status = to
   run.attempt = outcome.attempt
   run.exitCode = outcome.exitCode

@@ -63,5 +63,17 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
     `CREATE TABLE lease (id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT, generation INTEGER NOT NULL)`,
     `INSERT INTO lease (id, holder, generation) VALUES (1, NULL, 0)`,
     `CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL)`
+  ),
+  // One run per idempotency key, enforced by the database too (the engine serialises its
+  // commands; this is the store's own guarantee). A database written before could hold
+  // duplicates (two concurrent submissions with one key both stored, issue 9): the oldest run
+  // keeps the key's column, later ones lose it there (their JSON still says which key they
+  // came with), so the unique index can be built and a lookup finds the first.
+  "0002_idempotency_key_unique": statements(
+    `UPDATE runs SET idempotency_key = NULL
+       WHERE idempotency_key IS NOT NULL
+         AND seq > (SELECT MIN(r.seq) FROM runs r WHERE r.idempotency_key = runs.idempotency_key)`,
+    `DROP INDEX runs_idempotency_key`,
+    `CREATE UNIQUE INDEX runs_idempotency_key ON runs (idempotency_key) WHERE idempotency_key IS NOT NULL`
   )
 }

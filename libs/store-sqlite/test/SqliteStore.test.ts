@@ -3,6 +3,7 @@
  * once, index use, the journal table, the GPU inventory, and errors mapped to StoreError.
  */
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { SqlClient } from "@effect/sql"
 import { it } from "@effect/vitest"
@@ -90,7 +91,7 @@ describe("SqliteStore: the file", () => {
           yield* store.commit({ ...emptyBatch, runs: [aRun({ id: "kept", seq: 7 })], queues: [makeQueue("gpu")], policy: sharedPolicy, drainedGpus: [{ index: 2, drained: true }] })
           return { migrations: yield* migrationRows, again: yield* SqliteStore.migrate }
         }).pipe(Effect.provide(SqliteStore.layer({ filename })))
-        expect(first.migrations).toEqual([{ migration_id: 1, name: "initial" }])
+        expect(first.migrations).toEqual([{ migration_id: 1, name: "initial" }, { migration_id: 2, name: "idempotency_key_unique" }])
         expect(first.again).toEqual([])
 
         const second = yield* Effect.gen(function* () {
@@ -106,7 +107,7 @@ describe("SqliteStore: the file", () => {
         }).pipe(Effect.provide(SqliteStore.layer({ filename })))
         expect(second).toEqual({
           state: { runs: [aRun({ id: "kept", seq: 7 })], queues: [makeQueue("gpu")], policy: sharedPolicy, drainedGpus: [2], lastSeq: 7 },
-          migrations: [{ migration_id: 1, name: "initial" }],
+          migrations: [{ migration_id: 1, name: "initial" }, { migration_id: 2, name: "idempotency_key_unique" }],
           journalMode: "wal",
           synchronous: 2,
           busyTimeout: 5000,
@@ -305,5 +306,25 @@ describe("SqliteStore: GPU inventory", () => {
       expect(yield* SqliteStore.inventory).toEqual([])
       expect((yield* store.load).drainedGpus).toEqual([1, 5])
     }).pipe(Effect.provide(tempStore()))
+  )
+})
+
+describe("SqliteStore: one run per idempotency key (issue 9)", () => {
+  it.effect("refuses a second run with a key already stored, and the commit changes nothing", () =>
+    Effect.gen(function* () {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gantry-idem-"))
+      const result = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const store = yield* Store
+          yield* store.commit({ ...emptyBatch, runs: [{ ...aRun({ id: "1", seq: 1 }), idempotencyKey: "k" }] })
+          const second = yield* Effect.either(store.commit({ ...emptyBatch, runs: [{ ...aRun({ id: "2", seq: 2 }), idempotencyKey: "k" }] }))
+          return { second, found: (yield* store.findByIdempotencyKey("k"))?.id, two: yield* store.getRun(RunId.make("2")) }
+        }).pipe(Effect.provide(SqliteStore.layer({ filename: path.join(dir, "gantry.db") })))
+      )
+      fs.rmSync(dir, { recursive: true, force: true })
+      expect(result.second._tag).toBe("Left")
+      expect(result.found).toBe("1")
+      expect(result.two).toBeUndefined()
+    })
   )
 })
