@@ -205,3 +205,48 @@ describe("Engine API: cancelling a run that has ended (issue 9, item 9)", () => 
     expect(Effect.runSync(h.engine.cancel([done, waiting.id!]))).toEqual([waiting.id])
   })
 })
+
+describe("Engine API: what callers get cannot change the engine (issue 9, item 4)", () => {
+  it("submit and getRun hand out frozen copies; changing the submission afterwards changes nothing", () => {
+    const h = new Harness({ gpus: 1 })
+    const command = ["train", "--lr", "0.1"]
+    const env = { SEED: "1" }
+    const outcome = Effect.runSync(h.engine.submit(sub({ command, env, metadata: { tags: ["a"] } })))
+    if (outcome._tag !== "Accepted") throw new Error("not accepted")
+    const run = outcome.run
+    expect(Object.isFrozen(run)).toBe(true)
+    expect(() => ((run as { status: string }).status = "completed")).toThrow(TypeError)
+    expect(() => (run.command as Array<string>).push("--evil")).toThrow(TypeError)
+    expect(() => ((run.env as Record<string, string>)["SEED"] = "2")).toThrow(TypeError)
+    expect(() => ((run.metadata["tags"] as Array<string>)[0] = "b")).toThrow(TypeError)
+    command.push("--later")
+    env.SEED = "3"
+    const again = Effect.runSync(h.engine.getRun(run.id))
+    expect(again).not.toBe(run)
+    expect(again).toMatchObject({ status: "pending", command: ["train", "--lr", "0.1"], env: { SEED: "1" }, metadata: { tags: ["a"] } })
+    expect(() => ((again as { priorityOverride: number | null }).priorityOverride = 99)).toThrow(TypeError)
+    // the policy and queue configurations it hands out are frozen too
+    const policy = Effect.runSync(h.engine.policy)
+    expect(() => ((policy.limits as { maxConcurrent: number | null }).maxConcurrent = 0)).toThrow(TypeError)
+  })
+})
+
+describe("Engine API: one stream of committed events (issue 9, item 5)", () => {
+  it("`events` delivers each transition once, after its commit: the store has it when it arrives", async () => {
+    const h = new Harness({ gpus: 1 })
+    const seen = await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const queue = yield* h.engine.subscribe
+          const a = h.submit({ user: "ana" }, { durationMs: MIN })
+          h.run()
+          const events = Chunk.toReadonlyArray(yield* Queue.takeAll(queue))
+          const stored = yield* h.store.timeline(a)
+          return { events, stored }
+        })
+      )
+    )
+    expect(seen.events.map((e) => `${e.from}→${e.to}`)).toEqual(["null→pending", "pending→running", "running→completed"])
+    expect(seen.stored).toEqual(seen.events)
+  })
+})

@@ -198,7 +198,7 @@ export const make = (options: EngineOptions = {}) =>
       })
 
     const kernel: Kernel = new Kernel(
-      stored.policy ?? options.policy ?? defaultPolicy,
+      deepFreeze(structuredClone(stored.policy ?? options.policy ?? defaultPolicy)),
       timers,
       {
         now: () => clock.unsafeCurrentTimeMillis(),

@@ -4,10 +4,10 @@ import { describe, expect, it } from "vitest"
 import { transition } from "xstate"
 import { runContextOf, runMachine, type RunMachineEvent } from "../src/RunMachine.js"
 
-const stateOf = (status: RunStatus, attempt = 1, maxAttempts = 1) =>
+const stateOf = (status: RunStatus | "submitted", attempt = 1, maxAttempts = 1) =>
   runMachine.resolveState({ value: status, context: { ...runContextOf(aRun({ maxAttempts }), 0, 10_000), attempt } })
 
-const next = (status: RunStatus, event: RunMachineEvent, attempt = 1, maxAttempts = 1) => {
+const next = (status: RunStatus | "submitted", event: RunMachineEvent, attempt = 1, maxAttempts = 1) => {
   const [snapshot] = transition(runMachine, stateOf(status, attempt, maxAttempts), event)
   return { status: snapshot.value as RunStatus, context: snapshot.context }
 }
@@ -15,7 +15,7 @@ const next = (status: RunStatus, event: RunMachineEvent, attempt = 1, maxAttempt
 const exit = (exitCode: number | null, signal: string | null = null): RunMachineEvent => ({ type: "EXIT", exitCode, signal })
 
 describe("run statechart (SPEC §2)", () => {
-  it.each<[RunStatus, RunMachineEvent, RunStatus, string]>([
+  it.each<[RunStatus | "submitted", RunMachineEvent, RunStatus, string]>([
     ["held", { type: "RELEASE" }, "pending", "released"],
     ["held", { type: "CANCEL" }, "cancelled", "cancelled"],
     ["blocked", { type: "APPROVE" }, "pending", "approved"],
@@ -29,7 +29,12 @@ describe("run statechart (SPEC §2)", () => {
     ["running", exit(null, "SIGSEGV"), "failed", "signal"],
     ["running", { type: "LOST" }, "failed", "lost"],
     ["running", { type: "CANCEL" }, "stopping", "cancel requested"],
-    ["running", { type: "DEADLINE" }, "stopping", "deadline"]
+    ["running", { type: "DEADLINE" }, "stopping", "deadline"],
+    ["running", { type: "UNDO_START" }, "pending", "requeued: store failed"],
+    ["running", { type: "NEVER_STARTED" }, "pending", "requeued: never started"],
+    ["submitted", { type: "SUBMIT", hold: true, needsApproval: true }, "held", "submitted"],
+    ["submitted", { type: "SUBMIT", hold: false, needsApproval: true }, "blocked", "submitted"],
+    ["submitted", { type: "SUBMIT", hold: false, needsApproval: false }, "pending", "submitted"]
   ])("%s --%o--> %s (%s)", (from, event, to, reason) => {
     const result = next(from, event)
     expect(result.status).toBe(to)
@@ -72,6 +77,21 @@ describe("run statechart (SPEC §2)", () => {
       const [after] = transition(runMachine, state, exit(null, "SIGTERM"))
       expect(after.value).toBe(to)
       expect(after.context.failReason).toBe(failReason)
+    }
+  })
+})
+
+describe("a start undone keeps the run's place; a retry queues it anew", () => {
+  it("UNDO_START and NEVER_STARTED set keepsPlace and keep the attempt; a retry does neither", () => {
+    expect(next("running", { type: "UNDO_START" }, 2, 3).context).toMatchObject({ keepsPlace: true, attempt: 2 })
+    expect(next("running", { type: "NEVER_STARTED" }, 1, 1).context).toMatchObject({ keepsPlace: true, attempt: 1 })
+    expect(next("running", exit(1), 1, 2).context).toMatchObject({ keepsPlace: false, attempt: 2 })
+  })
+
+  it("nothing but running takes UNDO_START or NEVER_STARTED", () => {
+    for (const status of ["held", "blocked", "pending", "stopping", "completed"] as const) {
+      expect(next(status, { type: "UNDO_START" }).status).toBe(status)
+      expect(next(status, { type: "NEVER_STARTED" }).status).toBe(status)
     }
   })
 })
