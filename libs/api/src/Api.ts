@@ -11,80 +11,23 @@
  * code and the CLI exit code of `errorStatus`, so a client never invents its own mapping.
  */
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity } from "@effect/platform"
-import { FailReason, Level, Policy, QueueConfig, QueueName, RunId, RunStatus, Submission, TeamName, UserName } from "@gantry/core"
+import { Level, Policy, QueueConfig, QueueName, Run, RunEvent, RunId, RunStatus, Submission, WaitReason } from "@gantry/core"
 import { Context, Schema } from "effect"
 
 // ------------------------------------------------------------------ values
 
 const Int = Schema.Int
-const NullOrNumber = Schema.NullOr(Schema.Number)
 
-/** A run as the API shows it: every field of the engine's record. */
-export const RunJson = Schema.Struct({
-  id: RunId,
-  seq: Int,
-  name: Schema.NullOr(Schema.String),
-  command: Schema.Array(Schema.String),
-  env: Schema.Record({ key: Schema.String, value: Schema.String }),
-  cwd: Schema.NullOr(Schema.String),
-  metadata: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
-  queue: QueueName,
-  user: UserName,
-  level: Level,
-  team: Schema.NullOr(TeamName),
-  project: Schema.NullOr(Schema.String),
-  gpus: Int,
-  deviceIds: Schema.NullOr(Schema.Array(Int)),
-  anyGpu: Schema.Boolean,
-  basePriority: Int,
-  maxAttempts: Int,
-  maxQueuedTimeMs: NullOrNumber,
-  deadlineAt: NullOrNumber,
-  timeLimitMs: NullOrNumber,
-  estimatedCost: NullOrNumber,
-  requiresApproval: Schema.Boolean,
-  idempotencyKey: Schema.NullOr(Schema.String),
-  parentId: Schema.NullOr(RunId),
-  submittedAt: Schema.Number,
-  priorityOverride: Schema.NullOr(Int),
-  status: RunStatus,
-  attempt: Int,
-  eligibleAt: Schema.Number,
-  startedAt: NullOrNumber,
-  endedAt: NullOrNumber,
-  assignedGpus: Schema.Array(Int),
-  exitCode: Schema.NullOr(Int),
-  signal: Schema.NullOr(Schema.String),
-  failReason: Schema.NullOr(FailReason),
-  rejectReason: Schema.NullOr(Schema.String),
-  stopCause: Schema.NullOr(Schema.Literal("cancel", "deadline", "time-limit"))
-})
+/** A run as the API shows it: the engine's record, as libs/core defines it (one schema). */
+export const RunJson = Run
 export type RunJson = typeof RunJson.Type
 
-export const RunEventJson = Schema.Struct({
-  runId: RunId,
-  from: Schema.NullOr(RunStatus),
-  to: RunStatus,
-  reason: Schema.String,
-  at: Schema.Number,
-  attempt: Int
-})
+/** One transition of a run's timeline, as libs/core defines it. */
+export const RunEventJson = RunEvent
 export type RunEventJson = typeof RunEventJson.Type
 
-export const WaitReason = Schema.Literal(
-  "queue-paused",
-  "global-limit",
-  "local-job-limit",
-  "user-limit",
-  "team-limit",
-  "queue-limit",
-  "queue-run-limit",
-  "gpu-limit",
-  "gpu-quota",
-  "gpu-unavailable",
-  "gpu-busy",
-  "gpu-reserved"
-)
+/** Why a run waits, as libs/core defines it. */
+export { WaitReason }
 
 export const PositionJson = Schema.Struct({
   runId: RunId,

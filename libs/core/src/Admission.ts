@@ -5,24 +5,31 @@
  * Both `decide()` and the full-scan reference use it; they differ only in which
  * candidates they ask about, and in what order.
  */
+import { Schema } from "effect"
 import { allowedGpus, pickGpus, shadowOf } from "./GpuFit.js"
 import { effectiveMaxConcurrent, type QueueConfig } from "./Policy.js"
 import type { QueueName, Run, RunId, TeamName, UserName } from "./Run.js"
 import { type ActiveRun, activeRunOf, type Snapshot } from "./Snapshot.js"
 
-export type WaitReason =
-  | "queue-paused"
-  | "global-limit"
-  | "local-job-limit"
-  | "user-limit"
-  | "team-limit"
-  | "queue-limit"
-  | "queue-run-limit"
-  | "gpu-limit"
-  | "gpu-quota"
-  | "gpu-unavailable"
-  | "gpu-busy"
-  | "gpu-reserved"
+/**
+ * Why a pending run waits (docs/ARCHITECTURE.md "Wait reasons"): the first failing check of
+ * SPEC §4, in this order. The one definition: the API's wire type is this schema.
+ */
+export const WaitReason = Schema.Literal(
+  "queue-paused",
+  "global-limit",
+  "local-job-limit",
+  "user-limit",
+  "team-limit",
+  "queue-limit",
+  "queue-run-limit",
+  "gpu-limit",
+  "gpu-quota",
+  "gpu-unavailable",
+  "gpu-busy",
+  "gpu-reserved"
+)
+export type WaitReason = typeof WaitReason.Type
 
 /** Reasons that hold back every later candidate too: the cycle stops there. */
 export const isStopReason = (reason: WaitReason): boolean => reason === "global-limit" || reason === "local-job-limit"

@@ -96,56 +96,66 @@ export const Submission = Schema.Struct({
 })
 export type Submission = typeof Submission.Type
 
-/** The engine's record of a run. Plain data: persisted by the Store, read by decide(). */
-export interface Run {
-  readonly id: RunId
-  /** Submission sequence number: unique, increasing, the last tie-breaker of SPEC §3. */
-  readonly seq: number
-  readonly name: string | null
-  readonly command: ReadonlyArray<string>
-  readonly env: Readonly<Record<string, string>>
-  readonly cwd: string | null
-  readonly metadata: Readonly<Record<string, unknown>>
-  readonly queue: QueueName
-  readonly user: UserName
-  readonly level: Level
-  readonly team: TeamName | null
-  readonly project: string | null
-  readonly gpus: number
-  readonly deviceIds: ReadonlyArray<number> | null
-  readonly anyGpu: boolean
-  readonly basePriority: number
-  readonly maxAttempts: number
-  readonly maxQueuedTimeMs: number | null
-  /** Absolute time (ms) of the deadline: submission time + deadlineMs. */
-  readonly deadlineAt: number | null
-  readonly timeLimitMs: number | null
-  readonly estimatedCost: number | null
-  readonly requiresApproval: boolean
-  readonly idempotencyKey: string | null
-  readonly parentId: RunId | null
-  readonly submittedAt: number
-  // --- mutable fields: the lifecycle (changed only through the run statechart) and the override ---
-  /** Set by a lead or admin at any time (SPEC §3); null = the level's base priority. */
-  priorityOverride: number | null
-  status: RunStatus
-  /** 1-based attempt number. */
-  attempt: number
-  /** Submit, approval, release or retry time: the third key of SPEC §3, and when queue wait starts. */
-  eligibleAt: number
-  startedAt: number | null
-  endedAt: number | null
-  assignedGpus: ReadonlyArray<number>
-  exitCode: number | null
-  signal: string | null
-  failReason: FailReason | null
-  rejectReason: string | null
-  /** Why a stopping run is being stopped; persisted so a restarted runner ends it with the right status. */
-  stopCause: StopCause | null
-}
-
 /** Why a running run is being stopped (SPEC §2): it decides the status the run ends in. */
-export type StopCause = "cancel" | "deadline" | "time-limit"
+export const StopCause = Schema.Literal("cancel", "deadline", "time-limit")
+export type StopCause = typeof StopCause.Type
+
+const Int = Schema.Int
+const NullOrNumber = Schema.NullOr(Schema.Number)
+
+/**
+ * The engine's record of a run: plain, immutable data, persisted by the Store, read by
+ * decide(), and the API's wire shape (libs/api derives its types from these schemas). Only the
+ * engine changes a run, through its statechart (libs/engine Kernel.ts); what it hands out are
+ * frozen copies.
+ */
+export const Run = Schema.Struct({
+  id: RunId,
+  /** Submission sequence number: unique, increasing, the last tie-breaker of SPEC §3. */
+  seq: Int,
+  name: Schema.NullOr(Schema.String),
+  command: Schema.Array(Schema.String),
+  env: Schema.Record({ key: Schema.String, value: Schema.String }),
+  cwd: Schema.NullOr(Schema.String),
+  metadata: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  queue: QueueName,
+  user: UserName,
+  level: Level,
+  team: Schema.NullOr(TeamName),
+  project: Schema.NullOr(Schema.String),
+  gpus: Int,
+  deviceIds: Schema.NullOr(Schema.Array(Int)),
+  anyGpu: Schema.Boolean,
+  basePriority: Int,
+  maxAttempts: Int,
+  maxQueuedTimeMs: NullOrNumber,
+  /** Absolute time (ms) of the deadline: submission time + deadlineMs. */
+  deadlineAt: NullOrNumber,
+  timeLimitMs: NullOrNumber,
+  estimatedCost: NullOrNumber,
+  requiresApproval: Schema.Boolean,
+  idempotencyKey: Schema.NullOr(Schema.String),
+  parentId: Schema.NullOr(RunId),
+  submittedAt: Schema.Number,
+  /** Set by a lead or admin at any time (SPEC §3); null = the level's base priority. */
+  priorityOverride: Schema.NullOr(Int),
+  // --- the lifecycle: changed only by the run statechart ---
+  status: RunStatus,
+  /** 1-based attempt number. */
+  attempt: Int,
+  /** Submit, approval, release or retry time: the third key of SPEC §3, and when queue wait starts. */
+  eligibleAt: Schema.Number,
+  startedAt: NullOrNumber,
+  endedAt: NullOrNumber,
+  assignedGpus: Schema.Array(Int),
+  exitCode: Schema.NullOr(Int),
+  signal: Schema.NullOr(Schema.String),
+  failReason: Schema.NullOr(FailReason),
+  rejectReason: Schema.NullOr(Schema.String),
+  /** Why a stopping run is being stopped; persisted so a restarted runner ends it with the right status. */
+  stopCause: Schema.NullOr(StopCause)
+})
+export type Run = typeof Run.Type
 
 /** The lifecycle fields of a run just submitted: first attempt, eligible now, never started. */
 export const freshLifecycle = (status: RunStatus, eligibleAt: number) => ({
@@ -163,12 +173,13 @@ export const freshLifecycle = (status: RunStatus, eligibleAt: number) => ({
 })
 
 /** One transition of a run's timeline (SPEC §2): every status change is recorded as one. */
-export interface RunEvent {
-  readonly runId: RunId
-  readonly from: RunStatus | null
-  readonly to: RunStatus
+export const RunEvent = Schema.Struct({
+  runId: RunId,
+  from: Schema.NullOr(RunStatus),
+  to: RunStatus,
   /** Why: a FailReason, "submitted", "released", "approved", "retry", a reject reason, ... */
-  readonly reason: string
-  readonly at: number
-  readonly attempt: number
-}
+  reason: Schema.String,
+  at: Schema.Number,
+  attempt: Int
+})
+export type RunEvent = typeof RunEvent.Type
