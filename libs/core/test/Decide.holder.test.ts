@@ -6,7 +6,7 @@
  */
 import { fc } from "@fast-check/vitest"
 import { describe, expect, it } from "vitest"
-import { decide, decideByScan, defaultPolicy, type Policy } from "../src/index.js"
+import { decide, decideByScan, defaultPolicy, type Policy } from "../src/internal.js"
 import { anActiveRun, aRun, aSnapshot } from "../src/Testing.js"
 import { runs } from "./arbitraries.js"
 

@@ -6,7 +6,7 @@
  */
 import { fc } from "@fast-check/vitest"
 import { describe, expect, it } from "vitest"
-import { decide } from "../src/index.js"
+import { decide } from "../src/internal.js"
 import { build, decisionReport, runs, type Scenario, scenarioArb, snapshotOf } from "./arbitraries.js"
 import { decideBefore } from "./reference/DecideBefore.js"
 

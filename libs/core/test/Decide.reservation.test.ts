@@ -1,7 +1,7 @@
 /**
  * decide() reservation and EASY backfill scenarios (SPEC §4, §6.10), table-driven.
  */
-import { makeQueue, type Policy } from "../src/index.js"
+import { makeQueue, type Policy } from "../src/internal.js"
 import { active, type Case, checkCases, go, policy, reserved, run } from "./scenarioKit.js"
 
 const EIGHT = [0, 1, 2, 3, 4, 5, 6, 7]

@@ -2,7 +2,7 @@
  * decide() scenarios of SPEC §4, table-driven: count limits, GPU fit and picks, priority.
  * Reservation and backfill rows are in Decide.reservation.test.ts.
  */
-import { makeQueue, RunId, sharedPolicy } from "../src/index.js"
+import { makeQueue, RunId, sharedPolicy } from "../src/internal.js"
 import { active, type Case, checkCases, go, policy, run } from "./scenarioKit.js"
 
 const fairShare = policy({ maxConcurrent: 6, userMaxConcurrent: 2, teamMaxConcurrent: 3 }, {}, sharedPolicy)

@@ -5,7 +5,7 @@
  */
 import { fc } from "@fast-check/vitest"
 import { describe, expect, it } from "vitest"
-import { decide, decideByScan, defaultPolicy, type Policy, type Run, RunId, type Snapshot } from "../src/index.js"
+import { decide, decideByScan, defaultPolicy, type Policy, type Run, RunId, type Snapshot } from "../src/internal.js"
 import { aRun, aSnapshot } from "../src/Testing.js"
 import { ALL_REASONS, build, runs, scenarioArb, snapshotOf } from "./arbitraries.js"
 import { afterStarts, falseReasons, reservationDelays, violations } from "./checks.js"

@@ -4,7 +4,7 @@
  */
 import { fc } from "@fast-check/vitest"
 import { describe, expect, it } from "vitest"
-import { decide, GpuLists, gpuListsOf, type GpuView, type RunId, type Snapshot } from "../src/index.js"
+import { decide, GpuLists, gpuListsOf, type GpuView, type RunId, type Snapshot } from "../src/internal.js"
 import { build, decisionReport, runs, type Scenario, scenarioArb, snapshotOf } from "./arbitraries.js"
 
 type Op =

@@ -4,7 +4,7 @@
  */
 import { fc } from "@fast-check/vitest"
 import { describe, expect, it } from "vitest"
-import { BinaryHeap, type HeapSlot, IndexedHeap } from "../src/index.js"
+import { BinaryHeap, type HeapSlot, IndexedHeap } from "../src/internal.js"
 import { runs } from "./arbitraries.js"
 
 interface Item extends HeapSlot {

@@ -18,7 +18,7 @@ import {
   type OrderKey,
   Policy,
   precedes
-} from "../src/index.js"
+} from "../src/internal.js"
 import { aRun, aSnapshot, type RunOptions } from "../src/Testing.js"
 import { runs } from "./arbitraries.js"
 

@@ -5,7 +5,7 @@
  */
 import { fc } from "@fast-check/vitest"
 import { describe, expect, it } from "vitest"
-import { classPriorityOf, PendingIndex, type Run, RunId } from "../src/index.js"
+import { classPriorityOf, PendingIndex, type Run, RunId } from "../src/internal.js"
 import { aRun } from "../src/Testing.js"
 import { runs } from "./arbitraries.js"
 

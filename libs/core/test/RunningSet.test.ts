@@ -5,7 +5,7 @@
  */
 import { fc } from "@fast-check/vitest"
 import { describe, expect, it } from "vitest"
-import { RunningSet } from "../src/index.js"
+import { RunningSet } from "../src/internal.js"
 import { anActiveRun } from "../src/Testing.js"
 import { runs } from "./arbitraries.js"
 

@@ -16,7 +16,7 @@ import {
   type Snapshot,
   type UsageView,
   type WaitReason
-} from "../src/index.js"
+} from "../src/internal.js"
 import { anActiveRun, aRun, aSnapshot } from "../src/Testing.js"
 
 /** Shared fast-check parameters: explicit run count, verbose counterexamples (seed + path are printed). */

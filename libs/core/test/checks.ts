@@ -10,7 +10,7 @@ import {
   type Run,
   type Snapshot,
   type Start
-} from "../src/index.js"
+} from "../src/internal.js"
 import type { Built } from "./arbitraries.js"
 
 /** The next cycle's input: started runs move from pending to running with their GPUs. */

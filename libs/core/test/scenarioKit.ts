@@ -13,7 +13,7 @@ import {
   RunId,
   type Start,
   type WaitReason
-} from "../src/index.js"
+} from "../src/internal.js"
 import { anActiveRun, type ActiveOptions, aRun, aSnapshot, type RunOptions, type SnapshotOptions } from "../src/Testing.js"
 
 let seq = 1
