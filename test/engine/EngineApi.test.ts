@@ -250,3 +250,27 @@ describe("Engine API: one stream of committed events (issue 9, item 5)", () => {
     expect(seen.stored).toEqual(seen.events)
   })
 })
+
+describe("Engine API: a child names a run that exists (issue 9, item 13)", () => {
+  it.each(["abc", "999999", "../1", " 1"])("refuses parentId %j with InvalidSubmission naming the field, storing nothing", (parentId) => {
+    const h = new Harness({ gpus: 1 })
+    h.submit({ user: "ana" })
+    const before = stats(h.engine)
+    const result = attempt(h.engine.submit(sub({ parentId: RunId.make(parentId) })))
+    expect(result._tag).toBe("Left")
+    if (result._tag === "Left") {
+      expect(result.left._tag).toBe("InvalidSubmission")
+      expect(result.left.message).toContain("parentId")
+    }
+    expect(stats(h.engine)).toEqual(before)
+  })
+
+  it("accepts a child of a live run and of a run that has ended", () => {
+    const h = new Harness({ gpus: 1 })
+    const parent = h.submit({ user: "ana" }, { durationMs: 1_000 })
+    expect(attempt(h.engine.submit(sub({ parentId: parent })))._tag).toBe("Right")
+    h.run()
+    expect(h.statusOf(parent)).toBe("completed")
+    expect(attempt(h.engine.submit(sub({ parentId: parent })))._tag).toBe("Right")
+  })
+})

@@ -55,6 +55,8 @@ export const StatsJson = Schema.Struct({
   blocked: Int,
   active: Int,
   gpus: Schema.Struct({ total: Int, free: Int, allocated: Int, drained: Int }),
+  /** The local worker's state (libs/engine WorkerMachine). */
+  worker: Schema.Literal("idle", "busy", "draining", "lost"),
   cycles: Int,
   policyVersion: Int,
   phases: Schema.NullOr(Schema.Record({ key: Schema.String, value: Phase }))

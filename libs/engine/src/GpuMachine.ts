@@ -1,6 +1,6 @@
 /**
  * A GPU's service state: in service or drained (not allocatable). Which run holds it is
- * plain data in the kernel's GPU views (`Kernel.gpuViews`), written at each start and end:
+ * plain data in the GPU views (`GpuBoard.ts`), written at each start and end:
  * an actor event per GPU per start and per end cost more than the rest of a run's
  * bookkeeping. A GPU drained while held is "draining": drained for the scheduler (nothing
  * new lands on it), still held until its run ends — the view says both.
