@@ -8,7 +8,7 @@
  * starts are assumed in memory before the commit and undone if it is refused — the starts
  * are what it commits — and nothing is spawned before the commit.)
  */
-import type { RunEvent } from "@gantry/core"
+import type { Run, RunEvent } from "@gantry/core"
 import { Effect, PubSub } from "effect"
 import type { Kernel, Outbox } from "./Kernel.js"
 import { emptyBatch, type StoreBatch, type StoreError, type StoreService } from "./Store.js"
@@ -27,6 +27,17 @@ export interface Committer {
   subscribers: number
 }
 
+/** One record per run, the last given (a command's planned record after the outbox's). */
+const latest = (runs: ReadonlyArray<Run>): ReadonlyArray<Run> => {
+  if (runs.length < 2) return runs
+  const byId = new Map<Run["id"], Run>()
+  for (const run of runs) {
+    byId.delete(run.id)
+    byId.set(run.id, run)
+  }
+  return byId.size === runs.length ? runs : [...byId.values()]
+}
+
 const isEmpty = (out: Outbox): boolean => out.runs.length === 0 && out.events.length === 0 && out.deletedQueues.length === 0
 
 export const makeCommitter = (kernel: Kernel, store: StoreService): Committer => {
@@ -40,7 +51,7 @@ export const makeCommitter = (kernel: Kernel, store: StoreService): Committer =>
         const batch: StoreBatch = {
           ...emptyBatch,
           ...change,
-          runs: [...out.runs, ...(change.runs ?? [])],
+          runs: latest([...out.runs, ...(change.runs ?? [])]),
           events: [...out.events, ...(change.events ?? [])],
           deletedQueues: [...out.deletedQueues, ...(change.deletedQueues ?? [])]
         }
