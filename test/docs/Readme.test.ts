@@ -15,7 +15,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 const runExample = (code: string, index: number): string => {
   const file = join(dir, `example-${index}.ts`)
   writeFileSync(file, code)
-  return execFileSync(process.execPath, ["--import", "tsx", file], { cwd: root, encoding: "utf8", timeout: 120_000 })
+  // the @gantry/source condition resolves the libraries to their TypeScript sources
+  return execFileSync(process.execPath, ["--import", "tsx", "--conditions=@gantry/source", file], { cwd: root, encoding: "utf8", timeout: 120_000 })
 }
 
 describe("README examples", () => {
