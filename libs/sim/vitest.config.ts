@@ -1,6 +1,8 @@
 import { defineConfig } from "vitest/config"
 
 export default defineConfig({
+  // the workspace libraries resolve to their TypeScript sources (docs/ARCHITECTURE.md, Packages)
+  ssr: { resolve: { conditions: ["@gantry/source"] } },
   test: {
     include: ["test/**/*.test.ts"],
     reporters: ["verbose"],

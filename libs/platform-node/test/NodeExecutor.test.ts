@@ -446,7 +446,7 @@ describe("NodeExecutor: the runner dies, a new one adopts", () => {
   it("a run survives its runner process being SIGKILLed, and a new executor adopts it", async () => {
     const dataDir = tempDir()
     const gate = join(tempDir(), "gate")
-    const runner = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./fixtures/runner.ts", import.meta.url)), dataDir, "real-death", gate, "9"], {
+    const runner = spawn(process.execPath, ["--import", "tsx", "--conditions=@gantry/source", fileURLToPath(new URL("./fixtures/runner.ts", import.meta.url)), dataDir, "real-death", gate, "9"], {
       stdio: ["ignore", "pipe", "inherit"]
     })
     const runnerExit = new Promise<NodeJS.Signals | null>((resolve) => runner.once("exit", (_code, signal) => resolve(signal)))
