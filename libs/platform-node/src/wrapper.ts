@@ -50,7 +50,12 @@ export const WRAPPER_SCRIPT = `# gantry run wrapper, written by @gantry/platform
 # usage: bash gantry-wrapper.sh ATTEMPT_DIR EXIT_FILE COMMAND [ARG...]
 dir=$1 exitfile=$2
 shift 2
+# the wrapper's own files are private (0600); the command gets the runner's umask back
+runumask=\${GANTRY_UMASK:-}
+unset GANTRY_UMASK
+umask 077
 exec 3>&1 4>&2 >>"$dir/wrapper.log" 2>&1
+: >>"$dir/jobs"
 if [ -n "\${GANTRY_BASH_ENV+x}" ]; then export BASH_ENV=$GANTRY_BASH_ENV; fi
 unset GANTRY_BASH_ENV
 interrupted=0
@@ -59,8 +64,10 @@ set -m -f
 waitf=
 if ((BASH_VERSINFO[0] > 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] >= 1))); then waitf=-f; fi
 trap 'LC_ALL=C jobs -l >>"$dir/jobs"' CHLD
+if [ -n "$runumask" ]; then umask "$runumask"; fi
 "$@" 1>&3 2>&4 3>&- 4>&- &
 pid=$!
+umask 077
 trap '' HUP INT TERM
 exec 3>&- 4>&-
 # builtins only until the wait (see src/wrapper.ts)
@@ -75,6 +82,9 @@ while :; do
   wait $waitf "$pid"; status=$?
   [ "$interrupted" = 1 ] && kill -0 "$pid" 2>/dev/null || break
 done
+# when it ended, in epoch ms (the digits of $EPOCHREALTIME are microseconds, whatever the locale's point)
+us=\${EPOCHREALTIME//[!0-9]/}
+endedat=$((10#$us / 1000))
 if [ "$status" = 127 ]; then wait "$pid"; status=$?; fi
 trap - CHLD
 killed=1
@@ -91,9 +101,9 @@ fi
 # just as the command ends, and then that wait's status is 128+the signal, not the command's
 case $exited in ''|*[!0-9]*) ;; *) status=$exited ;; esac
 if [ "$status" -gt 128 ] && [ "$killed" = 1 ] && sig=$(kill -l $((status - 128)) 2>/dev/null); then
-  json="{\\"exitCode\\":null,\\"signal\\":\\"SIG$sig\\",\\"status\\":$status}"
+  json="{\\"exitCode\\":null,\\"signal\\":\\"SIG$sig\\",\\"status\\":$status,\\"endedAt\\":$endedat}"
 else
-  json="{\\"exitCode\\":$status,\\"signal\\":null,\\"status\\":$status}"
+  json="{\\"exitCode\\":$status,\\"signal\\":null,\\"status\\":$status,\\"endedAt\\":$endedat}"
 fi
 printf '%s\\n' "$json" >"$exitfile"
 `
