@@ -16,7 +16,15 @@
  *   parent, so it cannot `waitpid` it anyway. The runner learns of exits by watching that one
  *   folder with `fs.watch` (inotify), event-driven, never by polling; a run's `onExit` is
  *   called once, on the first event (or the spawner's `exited`, a fast path for wrappers it
- *   started) that finds its file.
+ *   started) that finds its file. The file carries `endedAt`, when the command ended, which
+ *   `onExit` passes on (a run that ended while no runner watched gets its real end time).
+ * - **A wrapper gone without an exit file** (SIGKILLed: the spawner's `exited`; found dead by
+ *   `adopt`; or an adopted one found dead by the liveness check, every `livenessCheckMs`,
+ *   since no event tells a runner of the death of a process it is not the parent of): its
+ *   command may live on, holding its GPUs (SPEC §6.2). Every process group of the wrapper's
+ *   session gets SIGKILL, and the run is reported `lost` only once no process of it is alive.
+ *   A kill that is refused (EPERM) is said loudly (the log, the attempt's wrapper.log) and
+ *   `onExit` waits: the run stays running, keeping its GPUs, until its processes are gone.
  * - **Pids with start times.** The wrapper records its own pid and start time, the command's
  *   pid/pgid and start time and the boot id in the attempt folder (`proc.json`). `adopt` trusts
  *   a recorded wrapper pid only when the process with that pid started at the recorded time
@@ -31,7 +39,10 @@
  *     runs/<runId>/<attempt>/proc.json   {wrapperPid, wrapperStart, pid, pgid, processStart, bootId}
  *     runs/<runId>/<attempt>/jobs        bash's job table at each SIGCHLD (exit vs signal)
  *     runs/<runId>/<attempt>/wrapper.log the wrapper's own messages
- *     exits/<runId>.<attempt>.json       {"exitCode": N | null, "signal": "SIGTERM" | null, "status": N}
+ *     exits/<runId>.<attempt>.json       {"exitCode": N | null, "signal": "SIGTERM" | null, "status": N, "endedAt": MS}
+ *
+ * Folders 0700 and files 0600, whatever the umask (the wrapper makes its files under umask
+ * 077 and gives the command the runner's umask back).
  *
  * The command's environment is the runner's, then the run's `env`, then CUDA_VISIBLE_DEVICES
  * and NVIDIA_VISIBLE_DEVICES (the assigned GPU indices, "" for none), GANTRY_RUN_ID and

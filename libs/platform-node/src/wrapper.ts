@@ -7,7 +7,10 @@
  * in a new session (the spawner starts it detached), so it outlives the runner. It:
  *
  * 1. sends its own messages (bash job notices) to `<attemptDir>/wrapper.log`, keeping the
- *    run's stdout/stderr (the files the runner opened as its fds 1 and 2) for the command;
+ *    run's stdout/stderr (the files the runner opened as its fds 1 and 2) for the command.
+ *    Its own files are made under `umask 077` (0600); the command is forked with the
+ *    runner's umask (`GANTRY_UMASK`), and `jobs` is created up front, because the CHLD trap
+ *    may first write it in the moment the command's umask is in effect;
  * 2. traps HUP, INT and TERM with a handler that only notes the signal (a handler, not an
  *    ignore: an ignored signal would stay ignored in the command, a handler resets on exec),
  *    and, once the command is forked (with the handler, so it execs with the defaults),
@@ -21,9 +24,10 @@
  *    so a stopped run's exit is still recorded;
  * 4. records `proc.json`: its own pid and start time, the command's pid, pgid and start time,
  *    and the boot id, so that a restarted runner can tell the wrapper from a recycled pid;
- * 5. waits for the command (again after a noted signal interrupted the wait) and writes the
- *    exit file: `{"exitCode":N,"signal":null,"status":N}` or
- *    `{"exitCode":null,"signal":"SIGTERM","status":143}`, by one `printf` (one small write: a
+ * 5. waits for the command (again after a noted signal interrupted the wait), notes when it
+ *    ended (`$EPOCHREALTIME`, a variable: no fork; in epoch ms) and writes the exit file:
+ *    `{"exitCode":N,"signal":null,"status":N,"endedAt":MS}` or
+ *    `{"exitCode":null,"signal":"SIGTERM","status":143,"endedAt":MS}`, by one `printf` (one small write: a
  *    reader sees the file empty, "not yet", or whole). Not a temporary file and `mv`: that
  *    forked a process on every run's exit path (about 1 ms of the exit → next start latency).
  *
