@@ -355,6 +355,11 @@ export const make = (options: NodeExecutorOptions): Effect.Effect<ExecutorServic
         }
       }
       r.steps++
+      if (r.steps === 200 && !r.refused) {
+        const message = `${r.label}: pids ${alive.map((p) => p.pid).join(",")} still alive 2 s after SIGKILL; the run stays running and keeps its GPUs until they are gone`
+        alarm(message)
+        note(r.dir, message)
+      }
       // a SIGKILLed process is gone within milliseconds; one that is not is looked at less often
       r.timer = setTimeout(() => reapStep(r), r.refused || r.steps > 200 ? 1000 : 10)
       r.timer.unref()

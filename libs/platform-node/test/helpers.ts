@@ -32,7 +32,8 @@ export const cleanupAll = (): void => {
         for (const attempt of readdirSync(join(runs, id))) {
           const info = NodeExecutor.readProcInfo(join(runs, id, attempt))
           if (info === null) continue
-          if (isProcessAlive({ pid: info.wrapperPid, processStart: info.wrapperStart })) {
+          // the wrapper or, when a test killed the wrapper, the command it left behind
+          if (isProcessAlive({ pid: info.wrapperPid, processStart: info.wrapperStart }) || isProcessAlive({ pid: info.pid, processStart: info.processStart })) {
             try {
               process.kill(-info.pgid, "SIGKILL")
             } catch {
