@@ -86,9 +86,11 @@ while :; do
   wait $waitf "$pid"; status=$?
   [ "$interrupted" = 1 ] && kill -0 "$pid" 2>/dev/null || break
 done
-# when it ended, in epoch ms (the digits of $EPOCHREALTIME are microseconds, whatever the locale's point)
-us=\${EPOCHREALTIME//[!0-9]/}
-endedat=$((10#$us / 1000))
+# when it ended, in epoch ms (the digits of $EPOCHREALTIME are microseconds, whatever the
+# locale's point); null with a bash older than 5.0, which has no $EPOCHREALTIME
+us=\${EPOCHREALTIME-}
+us=\${us//[!0-9]/}
+case $us in ''|*[!0-9]*) endedat=null ;; *) endedat=$((10#$us / 1000)) ;; esac
 if [ "$status" = 127 ]; then wait "$pid"; status=$?; fi
 trap - CHLD
 killed=1

@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -7,6 +7,7 @@ import { Effect, Either, Exit, Scope } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import * as NodeExecutor from "../src/NodeExecutor.js"
 import { currentBootId, isProcessAlive, processStartTime } from "../src/Proc.js"
+import { WRAPPER_SCRIPT } from "../src/wrapper.js"
 import {
   cleanupAll,
   eventually,
@@ -607,6 +608,24 @@ describe("NodeExecutor: end times and file modes", () => {
     expect(endedAt - own).toBeLessThan(50)
     expect(JSON.parse(readFileSync(NodeExecutor.exitPath(dataDir, run.id, 1), "utf8")).endedAt).toBe(endedAt)
     close()
+  })
+
+  it("an exit file without an end time (a bash with no $EPOCHREALTIME writes null) gives an exit without endedAt", () => {
+    const file = join(tempDir(), "exit.json")
+    writeFileSync(file, '{"exitCode":1,"signal":null,"status":1,"endedAt":null}\n')
+    expect(NodeExecutor.readExitFile(file)).toEqual({ exitCode: 1, signal: null })
+  })
+
+  it("the wrapper writes endedAt null where bash has no $EPOCHREALTIME (older than 5.0); the exit is still read, without endedAt", () => {
+    const dir = tempDir()
+    const script = join(dir, "wrapper.sh")
+    writeFileSync(script, WRAPPER_SCRIPT)
+    const exitFile = join(dir, "exit.json")
+    // an unset EPOCHREALTIME loses its special meaning: the wrapper, sourced, sees a bash without it
+    const r = spawnSync("bash", ["-c", 'unset EPOCHREALTIME; . "$0" "$@"', script, dir, exitFile, "sh", "-c", "exit 6"], { stdio: "ignore" })
+    expect(r.status).toBe(0)
+    expect(JSON.parse(readFileSync(exitFile, "utf8"))).toEqual({ exitCode: 6, signal: null, status: 6, endedAt: null })
+    expect(NodeExecutor.readExitFile(exitFile)).toEqual({ exitCode: 6, signal: null })
   })
 
   it("an exit found by adopt carries the end time recorded while no executor watched, not the adoption time", async () => {
