@@ -6,12 +6,16 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { beforeAll, describe, it } from "vitest"
+import { afterAll, beforeAll, describe, it } from "vitest"
 import { type Sandbox, sandbox } from "./Gantry.js"
 
+let umaskBefore = 0
 beforeAll(() => {
   // the common default: what gantry creates must not depend on a stricter one
-  process.umask(0o022)
+  umaskBefore = process.umask(0o022)
+})
+afterAll(() => {
+  process.umask(umaskBefore)
 })
 
 const mode = (p: string): string => (fs.statSync(p).mode & 0o777).toString(8).padStart(3, "0")
