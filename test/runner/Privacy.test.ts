@@ -84,8 +84,9 @@ describe.concurrent("gantry serve --host", () => {
     const open = s.spawn(["serve", "--host", "0.0.0.0"])
     await open.waitOutput("the warning and the ready line", (p) => /serving http/.test(p.stdout) && /plain HTTP/.test(p.stderr), 30_000)
     expect(open.stderr).toMatch(/warning: --host 0\.0\.0\.0 serves plain HTTP to the network/)
-    open.child.kill("SIGTERM")
-    expect((await open.exited).code).toBe(0)
+    // SIGKILL: a SIGTERM right after the ready line can come before the daemon's handler is installed
+    open.child.kill("SIGKILL")
+    await open.exited
 
     const d = await s.serve()
     expect(d.stderr).not.toMatch(/plain HTTP/)
