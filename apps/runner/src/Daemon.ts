@@ -49,9 +49,20 @@ const shutdownSignal = Effect.async<string>((resume) => {
   })
 })
 
+/** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
+export const isLoopback = (host: string): boolean => {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, "$1")
+  return h === "localhost" || h === "::1" || /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(h)
+}
+
 export const serve = (o: ServeOptions) =>
   Effect.scoped(
     Effect.gen(function* () {
+      if (!isLoopback(o.host))
+        process.stderr.write(
+          `gantry: warning: --host ${o.host} serves plain HTTP to the network: the API, and the bearer token with every request, travel unencrypted. ` +
+            `Keep the default 127.0.0.1 and reach it through an SSH tunnel or a TLS proxy.\n`
+        )
       ensureDataDir(o.paths)
       const storeContext = yield* Layer.build(SqliteStore.layer({ filename: o.paths.db }))
       const sql = Context.get(storeContext, SqlClient.SqlClient)

@@ -28,7 +28,13 @@ export const resolvePaths = (db: string | undefined, env: NodeJS.ProcessEnv = pr
   return { dataDir, db: path.join(dataDir, "gantry.db") }
 }
 
-/** Creates the data dir readable only by its owner: the database holds the daemon's token. */
+/**
+ * Creates the data dir readable only by its owner (0700, whatever the umask): the database
+ * holds the daemon's token. One that exists is left as it is; what gantry puts in it is
+ * private anyway (the database 0600, `exits/` and `runs/` 0700).
+ */
 export const ensureDataDir = (paths: Paths): void => {
-  if (!fs.existsSync(paths.dataDir)) fs.mkdirSync(paths.dataDir, { recursive: true, mode: 0o700 })
+  if (fs.existsSync(paths.dataDir)) return
+  fs.mkdirSync(paths.dataDir, { recursive: true, mode: 0o700 })
+  fs.chmodSync(paths.dataDir, 0o700)
 }

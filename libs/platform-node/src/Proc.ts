@@ -8,7 +8,7 @@
  * boot) and the boot id (`/proc/sys/kernel/random/boot_id`). The same pid with the same start
  * time in the same boot is the same process; anything else is a stranger.
  */
-import { readFileSync } from "node:fs"
+import { readdirSync, readFileSync } from "node:fs"
 
 /** Enough to find one process again, even after its pid was handed to another one. */
 export interface ProcessIdentity {
@@ -62,4 +62,40 @@ export const isProcessAlive = (identity: ProcessIdentity): boolean => {
   const state = fields[0]
   if (state === "Z" || state === "X" || state === "x") return false
   return fields[START_TIME] === identity.processStart
+}
+
+/** A live process as /proc shows it: its pid, process group, session and start time. */
+export interface ProcessEntry {
+  readonly pid: number
+  readonly pgid: number
+  readonly session: number
+  readonly processStart: string
+}
+
+/**
+ * The live (not zombie) processes of session `sid`, from a scan of /proc. A session id, like
+ * a group id, is not handed to a new process while any process of that session is alive, so
+ * while one is, these are its members and no one else.
+ */
+export const sessionMembers = (sid: number): Array<ProcessEntry> => {
+  if (!Number.isSafeInteger(sid) || sid <= 0) return []
+  let names: Array<string>
+  try {
+    names = readdirSync("/proc")
+  } catch {
+    return []
+  }
+  const out: Array<ProcessEntry> = []
+  for (const name of names) {
+    const first = name.charCodeAt(0)
+    if (first < 48 || first > 57) continue
+    const pid = Number(name)
+    const fields = statFields(pid)
+    if (fields === null) continue
+    const state = fields[0]
+    if (state === "Z" || state === "X" || state === "x") continue
+    if (Number(fields[3]) !== sid) continue
+    out.push({ pid, pgid: Number(fields[2]), session: sid, processStart: fields[START_TIME] ?? "" })
+  }
+  return out
 }

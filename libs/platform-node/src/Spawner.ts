@@ -23,7 +23,7 @@
  * wrapper may or may not exist; its exit file, if any, is still watched; docs/RUNNER.md "Processes").
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { renameSync, writeFileSync } from "node:fs"
+import { chmodSync, renameSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 
 /** One start: everything the spawner needs, as plain JSON. */
@@ -64,8 +64,9 @@ process.on("message", (m) => {
   try {
     rmSync(m.exitFile, { force: true })
     rmSync(m.dir, { recursive: true, force: true })
-    mkdirSync(m.dir, { recursive: true })
-    fds.push(openSync(m.stdout, "w"), openSync(m.stderr, "w"))
+    // private: folders 0700, files 0600 (whatever the umask, which can only take bits away)
+    mkdirSync(m.dir, { recursive: true, mode: 0o700 })
+    fds.push(openSync(m.stdout, "w", 0o600), openSync(m.stderr, "w", 0o600))
     child = spawn(m.file, m.args, { cwd: m.cwd, env: m.env, detached: true, stdio: ["ignore", fds[0], fds[1]] })
   } catch (error) {
     reply({ type: "failed", id: m.id, error: String(error && error.message || error) })
@@ -88,7 +89,8 @@ process.on("disconnect", () => process.exit(0))
 export const installSpawner = (dataDir: string): string => {
   const file = join(dataDir, "gantry-spawner.mjs")
   const tmp = `${file}.${process.pid}.tmp`
-  writeFileSync(tmp, SPAWNER_SCRIPT, { mode: 0o644 })
+  writeFileSync(tmp, SPAWNER_SCRIPT, { mode: 0o600 })
+  chmodSync(tmp, 0o600)
   renameSync(tmp, file)
   return file
 }

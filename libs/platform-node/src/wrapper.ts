@@ -7,7 +7,10 @@
  * in a new session (the spawner starts it detached), so it outlives the runner. It:
  *
  * 1. sends its own messages (bash job notices) to `<attemptDir>/wrapper.log`, keeping the
- *    run's stdout/stderr (the files the runner opened as its fds 1 and 2) for the command;
+ *    run's stdout/stderr (the files the runner opened as its fds 1 and 2) for the command.
+ *    Its own files are made under `umask 077` (0600); the command is forked with the
+ *    runner's umask (`GANTRY_UMASK`), and `jobs` is created up front, because the CHLD trap
+ *    may first write it in the moment the command's umask is in effect;
  * 2. traps HUP, INT and TERM with a handler that only notes the signal (a handler, not an
  *    ignore: an ignored signal would stay ignored in the command, a handler resets on exec),
  *    and, once the command is forked (with the handler, so it execs with the defaults),
@@ -21,9 +24,10 @@
  *    so a stopped run's exit is still recorded;
  * 4. records `proc.json`: its own pid and start time, the command's pid, pgid and start time,
  *    and the boot id, so that a restarted runner can tell the wrapper from a recycled pid;
- * 5. waits for the command (again after a noted signal interrupted the wait) and writes the
- *    exit file: `{"exitCode":N,"signal":null,"status":N}` or
- *    `{"exitCode":null,"signal":"SIGTERM","status":143}`, by one `printf` (one small write: a
+ * 5. waits for the command (again after a noted signal interrupted the wait), notes when it
+ *    ended (`$EPOCHREALTIME`, a variable: no fork; in epoch ms) and writes the exit file:
+ *    `{"exitCode":N,"signal":null,"status":N,"endedAt":MS}` or
+ *    `{"exitCode":null,"signal":"SIGTERM","status":143,"endedAt":MS}`, by one `printf` (one small write: a
  *    reader sees the file empty, "not yet", or whole). Not a temporary file and `mv`: that
  *    forked a process on every run's exit path (about 1 ms of the exit → next start latency).
  *
@@ -50,7 +54,12 @@ export const WRAPPER_SCRIPT = `# gantry run wrapper, written by @gantry/platform
 # usage: bash gantry-wrapper.sh ATTEMPT_DIR EXIT_FILE COMMAND [ARG...]
 dir=$1 exitfile=$2
 shift 2
+# the wrapper's own files are private (0600); the command gets the runner's umask back
+runumask=\${GANTRY_UMASK:-}
+unset GANTRY_UMASK
+umask 077
 exec 3>&1 4>&2 >>"$dir/wrapper.log" 2>&1
+: >>"$dir/jobs"
 if [ -n "\${GANTRY_BASH_ENV+x}" ]; then export BASH_ENV=$GANTRY_BASH_ENV; fi
 unset GANTRY_BASH_ENV
 interrupted=0
@@ -59,8 +68,10 @@ set -m -f
 waitf=
 if ((BASH_VERSINFO[0] > 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] >= 1))); then waitf=-f; fi
 trap 'LC_ALL=C jobs -l >>"$dir/jobs"' CHLD
+if [ -n "$runumask" ]; then umask "$runumask"; fi
 "$@" 1>&3 2>&4 3>&- 4>&- &
 pid=$!
+umask 077
 trap '' HUP INT TERM
 exec 3>&- 4>&-
 # builtins only until the wait (see src/wrapper.ts)
@@ -75,6 +86,11 @@ while :; do
   wait $waitf "$pid"; status=$?
   [ "$interrupted" = 1 ] && kill -0 "$pid" 2>/dev/null || break
 done
+# when it ended, in epoch ms (the digits of $EPOCHREALTIME are microseconds, whatever the
+# locale's point); null with a bash older than 5.0, which has no $EPOCHREALTIME
+us=\${EPOCHREALTIME-}
+us=\${us//[!0-9]/}
+case $us in ''|*[!0-9]*) endedat=null ;; *) endedat=$((10#$us / 1000)) ;; esac
 if [ "$status" = 127 ]; then wait "$pid"; status=$?; fi
 trap - CHLD
 killed=1
@@ -91,9 +107,9 @@ fi
 # just as the command ends, and then that wait's status is 128+the signal, not the command's
 case $exited in ''|*[!0-9]*) ;; *) status=$exited ;; esac
 if [ "$status" -gt 128 ] && [ "$killed" = 1 ] && sig=$(kill -l $((status - 128)) 2>/dev/null); then
-  json="{\\"exitCode\\":null,\\"signal\\":\\"SIG$sig\\",\\"status\\":$status}"
+  json="{\\"exitCode\\":null,\\"signal\\":\\"SIG$sig\\",\\"status\\":$status,\\"endedAt\\":$endedat}"
 else
-  json="{\\"exitCode\\":$status,\\"signal\\":null,\\"status\\":$status}"
+  json="{\\"exitCode\\":$status,\\"signal\\":null,\\"status\\":$status,\\"endedAt\\":$endedat}"
 fi
 printf '%s\\n' "$json" >"$exitfile"
 `

@@ -1,12 +1,13 @@
-import { spawn } from "node:child_process"
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { spawn, spawnSync } from "node:child_process"
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { RunExit } from "@gantry/engine"
-import { Effect, Either } from "effect"
+import { Effect, Either, Exit, Scope } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import * as NodeExecutor from "../src/NodeExecutor.js"
 import { currentBootId, isProcessAlive, processStartTime } from "../src/Proc.js"
+import { WRAPPER_SCRIPT } from "../src/wrapper.js"
 import {
   cleanupAll,
   eventually,
@@ -53,7 +54,7 @@ describe("NodeExecutor: start", () => {
     expect(logs.stdout).toBe(join(dataDir, "runs", run.id, "2", "stdout.log"))
     expect(readFileSync(logs.stdout, "utf8")).toBe(`hi\ncuda=1,3 nv=1,3 id=${run.id} attempt=2 foo=bar runner=runner-value\n`)
     expect(readFileSync(logs.stderr, "utf8")).toBe("err\n")
-    expect(JSON.parse(readFileSync(NodeExecutor.exitPath(dataDir, run.id, 2), "utf8"))).toEqual({ exitCode: 3, signal: null, status: 3 })
+    expect(JSON.parse(readFileSync(NodeExecutor.exitPath(dataDir, run.id, 2), "utf8"))).toEqual({ exitCode: 3, signal: null, status: 3, endedAt: exits.raw[0]!.endedAt })
 
     // a later exit event has been handled, and the first run's onExit was still called once
     const other = exitRecorder()
@@ -411,8 +412,7 @@ describe("NodeExecutor: the runner dies, a new one adopts", () => {
     const info = await procInfoOf(dataDir, run)
     process.kill(info.wrapperPid, "SIGKILL")
     expect(await exitsA.next()).toEqual({ exitCode: null, signal: null, lost: true })
-    process.kill(-info.pgid, "SIGKILL")
-    await eventually(() => !alive(info.pid, info.processStart), "the orphaned run to die")
+    expect(alive(info.pid, info.processStart), "the orphaned command was killed before the run was reported lost").toBe(false)
     a.close()
 
     const b = openExecutor(dataDir)
@@ -434,6 +434,7 @@ describe("NodeExecutor: the runner dies, a new one adopts", () => {
       return run
     }
     const adopt = (run: ReturnType<typeof runOf>) => Effect.runSync(b.executor.adopt(run, () => {}))
+    // `process.pid` as a run's wrapper and command: the lost-wrapper path must never signal it
     // our own pid is alive, but it did not start at that time: someone else's pid now
     expect(adopt(fake("recycled", "1", currentBootId()))).toBe("lost")
     expect(adopt(fake("other-boot", processStartTime(process.pid)!, "00000000-0000-0000-0000-000000000000"))).toBe("lost")
@@ -472,6 +473,219 @@ describe("NodeExecutor: the runner dies, a new one adopts", () => {
     expect(await exits.next()).toEqual({ exitCode: 9, signal: null })
     b.close()
   }, 30_000)
+})
+
+/** A command that starts a grandchild (`sleep`) in its group, writes both pids to `pids`, and waits. */
+const withGrandchild = (pids: string): ReadonlyArray<string> => ["bash", "-c", 'sleep 1000 & echo "$$ $!" > "$0.tmp" && mv "$0.tmp" "$0"; wait', pids]
+
+const readPids = async (file: string): Promise<Array<{ pid: number; start: string }>> => {
+  await eventually(() => existsSync(file), `the pids in ${file}`)
+  return readFileSync(file, "utf8")
+    .trim()
+    .split(" ")
+    .map((p) => ({ pid: Number(p), start: processStartTime(Number(p))! }))
+}
+
+describe("NodeExecutor: a wrapper killed (SIGKILL) while its command lives (SPEC §6.2)", () => {
+  it("a spawned run: its whole process group is killed before it is reported lost", async () => {
+    const dataDir = tempDir()
+    const pidFile = join(tempDir(), "pids")
+    const { executor, close } = openExecutor(dataDir)
+    const run = runOf(withGrandchild(pidFile))
+    const exits = exitRecorder()
+    let aliveWhenLost: Array<boolean> = []
+    const procs = await (async () => {
+      await start(executor, run, (exit) => {
+        aliveWhenLost = procs.map((p) => alive(p.pid, p.start))
+        exits.onExit(exit)
+      })
+      return readPids(pidFile)
+    })()
+    const info = await procInfoOf(dataDir, run)
+    process.kill(info.wrapperPid, "SIGKILL")
+    expect(await exits.next()).toEqual({ exitCode: null, signal: null, lost: true })
+    expect(aliveWhenLost, "command and grandchild, when onExit was called").toEqual([false, false])
+    expect(readFileSync(join(NodeExecutor.runDir(dataDir, run.id, 1), "wrapper.log"), "utf8")).toMatch(/gone without an exit status; SIGKILL to its process group/)
+    close()
+  })
+
+  it("adopt: a dead wrapper whose command lives is adopted, the command killed, then the run reported lost", async () => {
+    const dataDir = tempDir()
+    const pidFile = join(tempDir(), "pids")
+    const a = openExecutor(dataDir)
+    const run = runOf(withGrandchild(pidFile))
+    await start(a.executor, run, () => {})
+    const procs = await readPids(pidFile)
+    const info = await procInfoOf(dataDir, run)
+    a.close()
+    process.kill(info.wrapperPid, "SIGKILL")
+    await eventually(() => !alive(info.wrapperPid, info.wrapperStart), "the wrapper to die")
+    expect(procs.map((p) => alive(p.pid, p.start)), "the command outlives its wrapper").toEqual([true, true])
+
+    const b = openExecutor(dataDir)
+    const exits = exitRecorder()
+    let aliveWhenLost: Array<boolean> = []
+    const outcome = Effect.runSync(
+      b.executor.adopt(run, (exit) => {
+        aliveWhenLost = procs.map((p) => alive(p.pid, p.start))
+        exits.onExit(exit)
+      })
+    )
+    expect(outcome, "held (its GPUs too) until nothing of it lives").toBe("adopted")
+    expect(await exits.next()).toEqual({ exitCode: null, signal: null, lost: true })
+    expect(aliveWhenLost).toEqual([false, false])
+    b.close()
+  })
+
+  it("an adopted run whose wrapper is killed after the adoption is noticed (liveness check), killed, and reported lost", async () => {
+    const dataDir = tempDir()
+    const pidFile = join(tempDir(), "pids")
+    const a = openExecutor(dataDir)
+    const run = runOf(withGrandchild(pidFile))
+    await start(a.executor, run, () => {})
+    const procs = await readPids(pidFile)
+    const info = await procInfoOf(dataDir, run)
+    a.close()
+
+    const b = openExecutor(dataDir)
+    const exits = exitRecorder()
+    let aliveWhenLost: Array<boolean> = []
+    expect(
+      Effect.runSync(
+        b.executor.adopt(run, (exit) => {
+          aliveWhenLost = procs.map((p) => alive(p.pid, p.start))
+          exits.onExit(exit)
+        })
+      )
+    ).toBe("adopted")
+    process.kill(info.wrapperPid, "SIGKILL")
+    expect(await exits.next("the lost report of the adopted run", 5000)).toEqual({ exitCode: null, signal: null, lost: true })
+    expect(aliveWhenLost).toEqual([false, false])
+    b.close()
+  })
+
+  it("when the group cannot be killed (EPERM), onExit is not called and it is said loudly; once the processes are gone, it is lost", async () => {
+    const dataDir = tempDir()
+    const pidFile = join(tempDir(), "pids")
+    const scope = Effect.runSync(Scope.make())
+    const refuse = (pid: number, sig: NodeJS.Signals) => {
+      if (pid < 0 && sig === "SIGKILL") throw Object.assign(new Error("kill EPERM"), { code: "EPERM" })
+      process.kill(pid, sig)
+    }
+    const executor = Effect.runSync(Scope.extend(NodeExecutor.make({ dataDir, kill: refuse }), scope))
+    const run = runOf(withGrandchild(pidFile))
+    const exits = exitRecorder()
+    await start(executor, run, exits.onExit)
+    const procs = await readPids(pidFile)
+    const info = await procInfoOf(dataDir, run)
+    process.kill(info.wrapperPid, "SIGKILL")
+    const log = join(NodeExecutor.runDir(dataDir, run.id, 1), "wrapper.log")
+    await eventually(() => /cannot be killed \(EPERM\)/.test(readFileSync(log, "utf8")), "the refusal in wrapper.log")
+    expect(readFileSync(log, "utf8")).toMatch(/stays running and keeps its GPUs/)
+    expect(exits.calls, "no exit while its processes live").toEqual([])
+    expect(procs.map((p) => alive(p.pid, p.start))).toEqual([true, true])
+    // someone with the right to do it kills them: the next look reports the run lost
+    process.kill(-info.pgid, "SIGKILL")
+    expect(await exits.next("the lost report once the processes are gone", 5000)).toEqual({ exitCode: null, signal: null, lost: true })
+    Effect.runSync(Scope.close(scope, Exit.void))
+  })
+})
+
+describe("NodeExecutor: end times and file modes", () => {
+  it("the exit file records when the command ended, and onExit carries it as endedAt (epoch ms)", async () => {
+    const dataDir = tempDir()
+    const stamp = join(tempDir(), "stamp")
+    const { executor, close } = openExecutor(dataDir)
+    // the command's own last stamp, just before it exits
+    const run = runOf(["bash", "-c", 'sleep 0.2; echo "$EPOCHREALTIME" > "$0"; exit 3', stamp])
+    const exits = exitRecorder()
+    await start(executor, run, exits.onExit)
+    expect(await exits.next()).toEqual({ exitCode: 3, signal: null })
+    const own = Number(readFileSync(stamp, "utf8").trim()) * 1000
+    const endedAt = exits.raw[0]!.endedAt!
+    expect(Number.isSafeInteger(endedAt)).toBe(true)
+    expect(endedAt - own).toBeGreaterThanOrEqual(-1)
+    expect(endedAt - own).toBeLessThan(50)
+    expect(JSON.parse(readFileSync(NodeExecutor.exitPath(dataDir, run.id, 1), "utf8")).endedAt).toBe(endedAt)
+    close()
+  })
+
+  it("an exit file without an end time (a bash with no $EPOCHREALTIME writes null) gives an exit without endedAt", () => {
+    const file = join(tempDir(), "exit.json")
+    writeFileSync(file, '{"exitCode":1,"signal":null,"status":1,"endedAt":null}\n')
+    expect(NodeExecutor.readExitFile(file)).toEqual({ exitCode: 1, signal: null })
+  })
+
+  it("the wrapper writes endedAt null where bash has no $EPOCHREALTIME (older than 5.0); the exit is still read, without endedAt", () => {
+    const dir = tempDir()
+    const script = join(dir, "wrapper.sh")
+    writeFileSync(script, WRAPPER_SCRIPT)
+    const exitFile = join(dir, "exit.json")
+    // an unset EPOCHREALTIME loses its special meaning: the wrapper, sourced, sees a bash without it
+    const r = spawnSync("bash", ["-c", 'unset EPOCHREALTIME; . "$0" "$@"', script, dir, exitFile, "sh", "-c", "exit 6"], { stdio: "ignore" })
+    expect(r.status).toBe(0)
+    expect(JSON.parse(readFileSync(exitFile, "utf8"))).toEqual({ exitCode: 6, signal: null, status: 6, endedAt: null })
+    expect(NodeExecutor.readExitFile(exitFile)).toEqual({ exitCode: 6, signal: null })
+  })
+
+  it("an exit found by adopt carries the end time recorded while no executor watched, not the adoption time", async () => {
+    const dataDir = tempDir()
+    const gate = join(tempDir(), "gate")
+    const a = openExecutor(dataDir)
+    const run = runOf(gated(gate, 2))
+    await start(a.executor, run, () => {})
+    await procInfoOf(dataDir, run)
+    a.close()
+    open(gate)
+    await eventually(() => existsSync(NodeExecutor.exitPath(dataDir, run.id, 1)), "the exit file")
+    const recorded = (JSON.parse(readFileSync(NodeExecutor.exitPath(dataDir, run.id, 1), "utf8")) as { endedAt: number }).endedAt
+    expect(Number.isSafeInteger(recorded), "the exit file has endedAt").toBe(true)
+    const b = openExecutor(dataDir)
+    const exits = exitRecorder()
+    expect(Effect.runSync(b.executor.adopt(run, exits.onExit))).toBe("adopted")
+    expect(exits.raw).toEqual([{ exitCode: 2, signal: null, endedAt: recorded }])
+    b.close()
+  })
+
+  it("under umask 022: folders 0700, its files 0600 (scripts, logs, proc.json, jobs, exit files); the command keeps the umask", async () => {
+    const previous = process.umask(0o022)
+    try {
+      const dataDir = tempDir()
+      const made = join(tempDir(), "made-by-run")
+      const { executor, close } = openExecutor(dataDir)
+      const run = runOf(["bash", "-c", 'echo out; echo err >&2; : > "$0"', made])
+      const exits = exitRecorder()
+      await start(executor, run, exits.onExit)
+      expect(await exits.next()).toEqual({ exitCode: 0, signal: null })
+      const mode = (p: string) => (statSync(p).mode & 0o777).toString(8)
+      const dir = NodeExecutor.runDir(dataDir, run.id, 1)
+      const dirs = [join(dataDir, "exits"), join(dataDir, "runs"), join(dataDir, "runs", run.id), dir]
+      const files = [
+        join(dataDir, "gantry-wrapper.sh"),
+        join(dataDir, "gantry-spawner.mjs"),
+        ...["stdout.log", "stderr.log", "proc.json", "jobs", "wrapper.log"].map((f) => join(dir, f)),
+        NodeExecutor.exitPath(dataDir, run.id, 1)
+      ]
+      expect(Object.fromEntries([...dirs, ...files].map((p) => [p.slice(dataDir.length), mode(p)]))).toEqual(
+        Object.fromEntries([...dirs.map((p) => [p.slice(dataDir.length), "700"]), ...files.map((p) => [p.slice(dataDir.length), "600"])])
+      )
+      expect(mode(made), "the run's own files follow the runner's umask").toBe("644")
+      close()
+    } finally {
+      process.umask(previous)
+    }
+  })
+
+  it("makes existing exits/ and runs/ folders private", () => {
+    const dataDir = tempDir()
+    mkdirSync(join(dataDir, "exits"), { mode: 0o755 })
+    mkdirSync(join(dataDir, "runs"), { mode: 0o755 })
+    chmodSync(join(dataDir, "exits"), 0o755)
+    const { close } = openExecutor(dataDir)
+    expect((statSync(join(dataDir, "exits")).mode & 0o777).toString(8)).toBe("700")
+    expect((statSync(join(dataDir, "runs")).mode & 0o777).toString(8)).toBe("700")
+    close()
+  })
 })
 
 describe("NodeExecutor: paths", () => {

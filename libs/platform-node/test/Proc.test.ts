@@ -2,7 +2,7 @@ import { spawn, spawnSync } from "node:child_process"
 import { copyFileSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { currentBootId, isProcessAlive, processStartTime } from "../src/Proc.js"
+import { currentBootId, isProcessAlive, processStartTime, sessionMembers } from "../src/Proc.js"
 import { cleanupAll, eventually, tempDir, within } from "./helpers.js"
 
 afterEach(cleanupAll)
@@ -41,5 +41,21 @@ describe("Proc", () => {
       expect(isProcessAlive({ pid, processStart: "1" })).toBe(false)
     }
     expect(currentBootId()).toMatch(/^[0-9a-f-]{36}$/)
+  })
+
+  it("lists the live processes of a session (a detached child and its own child), and none for a session that does not exist", async () => {
+    const child = spawn("bash", ["-c", "sleep 100 & wait"], { detached: true, stdio: "ignore" })
+    const leader = child.pid!
+    try {
+      await eventually(() => sessionMembers(leader).length === 2, "the session's two processes")
+      const members = sessionMembers(leader)
+      expect(members.map((m) => m.session)).toEqual([leader, leader])
+      expect(members.map((m) => m.pgid)).toEqual([leader, leader])
+      expect(members.find((m) => m.pid === leader)?.processStart).toBe(processStartTime(leader))
+      expect(sessionMembers(leader).some((m) => m.pid === process.pid)).toBe(false)
+      for (const sid of [0, -1, 1.5, 2 ** 40]) expect(sessionMembers(sid)).toEqual([])
+    } finally {
+      process.kill(-leader, "SIGKILL")
+    }
   })
 })

@@ -32,7 +32,8 @@ export const cleanupAll = (): void => {
         for (const attempt of readdirSync(join(runs, id))) {
           const info = NodeExecutor.readProcInfo(join(runs, id, attempt))
           if (info === null) continue
-          if (isProcessAlive({ pid: info.wrapperPid, processStart: info.wrapperStart })) {
+          // the wrapper or, when a test killed the wrapper, the command it left behind
+          if (isProcessAlive({ pid: info.wrapperPid, processStart: info.wrapperStart }) || isProcessAlive({ pid: info.pid, processStart: info.processStart })) {
             try {
               process.kill(-info.pgid, "SIGKILL")
             } catch {
@@ -71,16 +72,27 @@ export const eventually = async (condition: () => boolean, what: string, ms = 50
   }
 }
 
-/** An onExit that records every call and lets a test await the first. */
+/**
+ * An onExit that records every call and lets a test await the first. `calls` and `next()`
+ * give the exits without `endedAt` (so a test states the status it expects); `raw` keeps it,
+ * and the time of each call is in `heardAt`.
+ */
 export const exitRecorder = () => {
   const calls: Array<RunExit> = []
+  const raw: Array<RunExit> = []
+  const heardAt: Array<number> = []
   let wake: ((exit: RunExit) => void) | undefined
   const first = new Promise<RunExit>((resolve) => (wake = resolve))
   return {
     calls,
+    raw,
+    heardAt,
     onExit: (exit: RunExit) => {
-      calls.push(exit)
-      wake?.(exit)
+      heardAt.push(Date.now())
+      raw.push(exit)
+      const { endedAt: _endedAt, ...rest } = exit
+      calls.push(rest)
+      wake?.(rest)
     },
     next: (what = "the run's exit", ms = 5000) => within(first, ms, what)
   }

@@ -452,15 +452,52 @@ export const configure = (options: SqliteStoreOptions): Effect.Effect<void, Stor
 
 const isFile = (filename: string) => filename !== "" && filename !== ":memory:" && !filename.startsWith("file:")
 
+/** Creates `dir` and its missing parents readable by the owner only (0700, whatever the umask). */
+const makePrivateDir = (dir: string): void => {
+  const first = fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+  if (first === undefined) return
+  for (let d = dir; ; d = path.dirname(d)) {
+    fs.chmodSync(d, 0o700)
+    if (d === first || path.dirname(d) === d) break
+  }
+}
+
+/**
+ * The database file and its -wal and -shm readable by the owner only (0600): the lease row
+ * holds the daemon's bearer token. The file is created 0600 before SQLite opens it (SQLite
+ * gives -wal and -shm the database's mode); existing ones are set to 0600.
+ */
+export const makePrivateFile = (filename: string): void => {
+  const file = path.resolve(filename)
+  fs.closeSync(fs.openSync(file, "a", 0o600))
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    let mode: number
+    try {
+      mode = fs.statSync(f).mode
+    } catch {
+      continue
+    }
+    if ((mode & 0o077) !== 0) fs.chmodSync(f, mode & 0o700)
+  }
+}
+
 const clientLayer = (filename: string): Layer.Layer<SqlClient.SqlClient, StoreError> =>
   Layer.unwrapEffect(
     Effect.try({
       try: () => {
-        if (isFile(filename)) fs.mkdirSync(path.dirname(path.resolve(filename)), { recursive: true })
-        return SqliteClient.layer({ filename })
+        if (isFile(filename)) makePrivateDir(path.dirname(path.resolve(filename)))
+        return filename
       },
       catch: (cause) => storeError(`cannot create the directory of ${filename}`, cause)
-    })
+    }).pipe(
+      Effect.tap(() =>
+        Effect.try({
+          try: () => (isFile(filename) ? makePrivateFile(filename) : undefined),
+          catch: (cause) => storeError(`cannot make ${filename} readable by its owner only`, cause)
+        })
+      ),
+      Effect.map(() => SqliteClient.layer({ filename }))
+    )
   ).pipe(
     // better-sqlite3 throws while opening (a defect inside the client's constructor).
     Layer.catchAllCause((cause) => Layer.fail(storeError(`cannot open ${filename}`, Cause.squash(cause))))

@@ -10,7 +10,7 @@ import { it } from "@effect/vitest"
 import { makeQueue, type RunEvent, RunId, type RunStatus, sharedPolicy } from "@gantry/core"
 import { aRun } from "@gantry/core/testing"
 import { emptyBatch, Journal, type JournalEntry, type RunFilter, Store, StoreError } from "@gantry/engine"
-import { Effect, Exit, Schedule } from "effect"
+import { Context, Effect, Exit, Layer, Schedule } from "effect"
 import { describe, expect } from "vitest"
 import { SqliteStore } from "../src/index.js"
 import { tempDb, tempDir, tempStore } from "./TempDb.js"
@@ -129,6 +129,40 @@ describe("SqliteStore: the file", () => {
         const filename = path.join(yield* tempDir, "a", "b", "gantry.db")
         yield* Effect.provide(Effect.void, SqliteStore.layer({ filename }))
         expect(fs.statSync(filename).isFile()).toBe(true)
+      })
+    )
+  )
+
+  it.effect("under umask 022: created folders 0700; the database, its -wal and -shm 0600, and existing ones made so (they hold the token)", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const previous = process.umask(0o022)
+        yield* Effect.addFinalizer(() => Effect.sync(() => process.umask(previous)))
+        const mode = (p: string) => (fs.statSync(p).mode & 0o777).toString(8)
+        const dir = yield* tempDir
+        fs.chmodSync(dir, 0o755)
+        const filename = path.join(dir, "a", "b", "gantry.db")
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const context = yield* Layer.build(SqliteStore.layer({ filename }))
+            yield* Context.get(context, Store).commit({ ...emptyBatch, runs: [aRun({ id: "a", seq: 1 })] })
+            expect([mode(path.join(dir, "a")), mode(path.join(dir, "a", "b"))]).toEqual(["700", "700"])
+            expect([mode(filename), mode(`${filename}-wal`), mode(`${filename}-shm`)]).toEqual(["600", "600", "600"])
+            expect(mode(dir), "a folder that existed is left as it was").toBe("755")
+          })
+        )
+        // a database left readable by an older version (with its WAL): made private on open
+        const old = path.join(dir, "old.db")
+        yield* Effect.scoped(Layer.build(SqliteStore.layer({ filename: old })))
+        fs.chmodSync(old, 0o644)
+        fs.writeFileSync(`${old}-wal`, "", { mode: 0o644 })
+        fs.chmodSync(`${old}-wal`, 0o644)
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            yield* Layer.build(SqliteStore.layer({ filename: old }))
+            expect([mode(old), mode(`${old}-wal`), mode(`${old}-shm`)]).toEqual(["600", "600", "600"])
+          })
+        )
       })
     )
   )
