@@ -30,9 +30,18 @@ const observer = (s: Sandbox, a: string): Array<string> =>
   })
 
 /** What B saw of A when it started: A's processes were gone (or zombies: dead, not yet reaped). */
-const checkSeen = (s: Sandbox, a: string, b: string, expect: ExpectStatic) => {
+const checkSeen = async (s: Sandbox, a: string, b: string, expect: ExpectStatic) => {
   const pids = [s.pidOf(a)!, Number(fs.readFileSync(path.join(s.work, `child.${a}`), "utf8").trim())]
-  const seen = fs.readFileSync(path.join(s.work, `seen.${b}`), "utf8").trim().split("\n")
+  // B is running once the daemon says so; its script writes its three lines right after
+  const file = path.join(s.work, `seen.${b}`)
+  const seen = await waitFor(
+    `B's record of A (${file})`,
+    () => {
+      const lines = fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim().split("\n") : []
+      return lines.length >= 3 ? lines : undefined
+    },
+    { watch: [s.work] }
+  )
   expect(seen.slice(0, 2).map((l) => l.split(" ")[0])).toEqual(pids.map(String))
   for (const line of seen.slice(0, 2)) expect(["gone", "Z"], `A's process ${line} when B started on its GPU`).toContain(line.split(" ")[1])
   expect(seen[2]).toBe("gpus 0")
@@ -60,7 +69,7 @@ describe.concurrent("SPEC §6.2: a GPU is not handed on while a process of the r
     expect(Date.now() - t0, "noticed at once (the wrapper is the spawner's child)").toBeLessThan(5000)
     expect([lost?.status, lost?.failReason, lost?.attempt]).toEqual(["failed", "lost", 1])
     await s.waitStarted([b], { daemon: d })
-    checkSeen(s, a, b, expect)
+    await checkSeen(s, a, b, expect)
     const [ran] = await d.waitTerminal([b])
     expect(ran?.status).toBe("completed")
     expect(s.starts(a)).toBe(1)
@@ -74,7 +83,7 @@ describe.concurrent("SPEC §6.2: a GPU is not handed on while a process of the r
     expect(isAlive(s.pidOf(a)!), "A's command outlives its wrapper").toBe(true)
     const d2 = await s.serve()
     await s.waitStarted([b], { daemon: d2 })
-    checkSeen(s, a, b, expect)
+    await checkSeen(s, a, b, expect)
     const [lost, ran] = await d2.waitTerminal([a, b])
     expect([lost?.status, lost?.failReason]).toEqual(["failed", "lost"])
     expect(ran?.status).toBe("completed")
@@ -92,7 +101,7 @@ describe.concurrent("SPEC §6.2: a GPU is not handed on while a process of the r
     expect(Date.now() - t0, "noticed by the liveness check (every second)").toBeLessThan(5000)
     expect([lost?.status, lost?.failReason]).toEqual(["failed", "lost"])
     await s.waitStarted([b], { daemon: d2 })
-    checkSeen(s, a, b, expect)
+    await checkSeen(s, a, b, expect)
   })
 })
 
