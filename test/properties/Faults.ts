@@ -304,12 +304,13 @@ export const runSoakCase = (soak: SoakCase): SoakResult => {
       journal
     )
     model.restarting(true)
-    const made = Effect.runSync(Effect.either(Engine.make({ policy: c.policy, queues }).pipe(
-          Effect.provide(ports),
-          Effect.withClock(clock),
-          // the engine logs each refused cycle; the model counts them
-          Logger.withMinimumLogLevel(LogLevel.None)
-        )))
+    const make = Engine.make({ policy: c.policy, queues }).pipe(
+      Effect.provide(ports),
+      Effect.withClock(clock),
+      // the engine logs each refused cycle; the model counts them
+      Logger.withMinimumLogLevel(LogLevel.None)
+    )
+    const made = Effect.runSync(Effect.either(make))
     model.restarting(false)
     if (Either.isLeft(made)) {
       counters.failedStarts++
