@@ -1,6 +1,13 @@
 /**
  * `npm run bench [-- NAME] [-- --smoke]`: benchmarks with their baselines measured in the same run.
+ *
+ * On @effect/cli like `gantry` (apps/runner/src/Cli.ts): `bench` runs them all, `bench NAME`
+ * one (dispatch, sim, runner, latency), `--smoke` (before or after NAME) small sizes;
+ * `--help` prints help and runs nothing; an unknown benchmark or flag exits 64 and runs nothing.
  */
+import { type CliApp, Command, Options, type ValidationError } from "@effect/cli"
+import { NodeContext } from "@effect/platform-node"
+import { Cause, Data, Effect, Exit, Option } from "effect"
 import { runDispatch } from "./Dispatch.js"
 import { runnerLatency } from "./RunnerLatency.js"
 import { runnerThroughput } from "./RunnerThroughput.js"
@@ -17,11 +24,10 @@ const bundled = (name: string): string => {
   return file
 }
 
-const args = process.argv.slice(2)
-const smoke = args.includes("--smoke")
-const only = args.find((a) => !a.startsWith("--"))
+/** What the command line asks: small sizes or not. Set before any benchmark runs. */
+let smoke = false
 
-const benches: Record<string, () => void | Promise<void>> = {
+const benches = {
   dispatch: () => {
     const sizes = smoke ? [1_000, 10_000] : [10_000, 100_000, 1_000_000]
     const rows = runDispatch(sizes, { repeats: smoke ? 20 : 200, scanUpTo: smoke ? 10_000 : 100_000 })
@@ -103,4 +109,75 @@ const benches: Record<string, () => void | Promise<void>> = {
   }
 }
 
-for (const [name, bench] of Object.entries(benches)) if (only === undefined || only === name) await bench()
+type Name = keyof typeof benches
+
+const DESCRIPTIONS: Record<Name, string> = {
+  dispatch: "one decide() cycle at 10k / 100k / 1M pending runs, against the full-scan decision",
+  sim: "M/M/8 at load 0.9: the simulator kernel and the full engine against SimPy; the Philly replay; 1M pending runs held",
+  runner: "2,000 `true` runs end to end through gantry serve (synchronous=FULL), 1 and 2 slots, against task-spooler",
+  latency: "a run's exit → the next pending run's first instruction, 200 runs, one slot"
+}
+
+/** A refusal of the command line: printed as `bench: message`, exit 64. */
+class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
+
+const smokeOption = Options.boolean("smoke").pipe(Options.withDescription("small sizes (what npm test runs): checks that the benchmarks work, measures nothing worth reading"))
+
+const runBenches = (names: ReadonlyArray<Name>, small: boolean) =>
+  Effect.promise(async () => {
+    smoke = small
+    for (const name of names) await benches[name]()
+  })
+
+const bench = Command.make("bench", { smoke: smokeOption }, ({ smoke: small }) => runBenches(Object.keys(benches) as Array<Name>, small)).pipe(
+  Command.withDescription("gantry's benchmarks, each with its baseline measured in the same run (benchmarks/README.md); with no NAME, all of them")
+)
+
+const one = (name: Name) =>
+  Command.make(name, { smoke: smokeOption }, ({ smoke: small }) =>
+    // `bench --smoke NAME` and `bench NAME --smoke` both mean small sizes
+    Effect.flatMap(bench, (parent) => runBenches([name], small || parent.smoke))
+  ).pipe(Command.withDescription(DESCRIPTIONS[name]))
+
+const cli = Command.run(bench.pipe(Command.withSubcommands([one("dispatch"), one("sim"), one("runner"), one("latency")])), { name: "bench", version: "0.1.0" })
+
+const COMMANDS: ReadonlyArray<string> = Object.keys(benches)
+const OWN_FLAGS: ReadonlyArray<string> = ["--smoke"]
+
+/**
+ * What @effect/cli says about a wrong word before the command does not name it ("Invalid
+ * subcommand"), so that word is checked here first: the first one that is neither a flag of
+ * the tool itself (@effect/cli's built-ins, and OWN_FLAGS) nor one of COMMANDS.
+ */
+const wrongWordBeforeCommand = (argv: ReadonlyArray<string>): string | null => {
+  const withValue = new Set(["--completions", "--log-level"])
+  const flags = new Set(["-h", "--help", "--version", "--wizard", ...withValue, ...OWN_FLAGS])
+  for (let i = 2; i < argv.length; i++) {
+    const word = argv[i]!
+    const name = word.split("=")[0]!
+    if (flags.has(name)) {
+      if (withValue.has(word)) i++
+      continue
+    }
+    if (word.startsWith("-")) return `unknown flag "${word}" (--help says more)`
+    return COMMANDS.includes(word) ? null : `unknown benchmark "${word}": use ${COMMANDS.join(", ")} (--help says more)`
+  }
+  return null
+}
+
+const program = Effect.suspend((): Effect.Effect<void, ValidationError.ValidationError | UsageError, CliApp.CliApp.Environment> => {
+  const unknown = wrongWordBeforeCommand(process.argv)
+  return unknown === null ? cli(process.argv) : Effect.fail(new UsageError({ message: unknown }))
+})
+
+const exit = await Effect.runPromiseExit(program.pipe(Effect.provide(NodeContext.layer)))
+if (Exit.isFailure(exit)) {
+  const failure = Cause.failureOption(exit.cause)
+  if (Option.isSome(failure)) {
+    // a UsageError is ours; anything else @effect/cli has already printed
+    if (failure.value instanceof UsageError) process.stderr.write(`bench: ${failure.value.message}\n`)
+    process.exit(64)
+  }
+  process.stderr.write(`bench: ${Cause.pretty(exit.cause)}\n`)
+  process.exit(70)
+}

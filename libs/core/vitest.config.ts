@@ -6,6 +6,6 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     reporters: ["verbose"],
-    setupFiles: ["./fast-check.setup.ts"]
+    setupFiles: ["../../test/fast-check.setup.ts"]
   }
 })

@@ -6,7 +6,7 @@
  * `workloadOf(c)` regenerates the same jobs (generateWorkload is seeded). The simulate seed
  * (`c.seed`) is part of every case, so a failure prints it.
  */
-import { fc } from "@fast-check/vitest"
+import * as fc from "fast-check"
 import { defaultPolicy, type FairShareMode, makeQueue, type Policy, type QueueConfig } from "@gantry/core"
 import { type GenerateOptions, generateWorkload, type Level, type Workload } from "@gantry/sim"
 

@@ -123,12 +123,21 @@ export class SimClock implements TimerClock {
     }
   }
 
-  /** Runs until no timer is left (or `untilMs` is reached); returns timers fired. */
+  /**
+   * Runs until no timer is left (or none is due by `untilMs`); returns timers fired. A
+   * cancelled timer on top of the heap is dropped before the comparison: `step()` would skip
+   * it and fire the next one, however late (time jumped past `untilMs`).
+   */
   run(untilMs = Infinity): number {
     const before = this.fired
     for (;;) {
       const next = this.heap.peek()
-      if (next === undefined || next.at > untilMs) break
+      if (next === undefined) break
+      if (next.callback === null) {
+        this.heap.pop()
+        continue
+      }
+      if (next.at > untilMs) break
       this.step()
     }
     return this.fired - before

@@ -1,5 +1,8 @@
 /**
- * `npm run sim -- <command>`: the simulator from the command line.
+ * `npm run sim -- <command>`: the simulator from the command line, on @effect/cli like
+ * `gantry` (apps/runner/src/Cli.ts): `--help` (on the whole tool or on a command) prints
+ * help and runs nothing; an unknown command or flag, or a malformed value, prints what was
+ * wrong and exits 64 without running anything.
  *
  *   demo                      two policies on one generated workload, side by side
  *   philly [--gpus N] [--limit N] [--seed S] [--path FILE] [--shared] [--time-limit-factor F]
@@ -9,8 +12,11 @@
  *   mmc [--servers C] [--load R] [--jobs N] [--seed S]
  *                             an M/M/c queue against the Erlang-C formula
  */
+import { Command, HelpDoc, Options } from "@effect/cli"
+import { NodeContext } from "@effect/platform-node"
 import { defaultPolicy, type Policy, sharedPolicy } from "@gantry/core"
 import { PHASES } from "@gantry/engine"
+import { Cause, Data, Effect, Exit, Option } from "effect"
 import { fileURLToPath } from "node:url"
 import { dirname, resolve } from "node:path"
 import { mmcMeanWaitMs } from "./ErlangC.js"
@@ -21,19 +27,30 @@ import { generateWorkload, mmcWorkload } from "./Workload.js"
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..")
 
-const flag = (args: ReadonlyArray<string>, name: string): string | undefined => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? args[i + 1] : undefined
-}
-const numberFlag = (args: ReadonlyArray<string>, name: string, fallback: number): number => {
-  const raw = flag(args, name)
-  if (raw === undefined) return fallback
-  const value = Number(raw)
-  if (!Number.isFinite(value) || value < 0) throw new UsageError(`--${name} takes a non-negative number, got "${raw}"`)
-  return value
-}
+/** A refusal of the command line: printed as `gantry sim: message`, exit 64 (or `exit`). */
+class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string; readonly exit?: number }> {}
 
-class UsageError extends Error {}
+/**
+ * A number flag, checked while the command line is parsed (so a bad value runs nothing):
+ * a whole number ≥ 0 (counts, sizes, seeds), or any number ≥ `min`.
+ */
+const numberOption = (name: string, pseudoName: string, description: string, kind: { readonly whole: true } | { readonly min: number }) =>
+  Options.text(name).pipe(
+    Options.withPseudoName(pseudoName),
+    Options.withDescription(description),
+    Options.mapTryCatch(
+      (raw) => {
+        const value = Number(raw)
+        if ("whole" in kind) {
+          if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value)) throw new Error(`--${name} takes a whole number ≥ 0, got "${raw}"`)
+        } else if (raw.trim() === "" || !Number.isFinite(value) || value < kind.min) throw new Error(`--${name} takes a number ≥ ${kind.min}, got "${raw}"`)
+        return value
+      },
+      (error) => HelpDoc.p(error instanceof Error ? error.message : String(error))
+    )
+  )
+
+const whole = { whole: true } as const
 
 const measure = <A>(f: () => A): { result: A; wallMs: number; peakRssMiB: number } => {
   let peak = process.memoryUsage().rss
@@ -77,58 +94,117 @@ const demo = () => {
   }
 }
 
-const philly = (args: ReadonlyArray<string>) => {
-  const path = flag(args, "path") ?? defaultPhillyPath(repoRoot)
-  const limit = flag(args, "limit")
-  const gpus = numberFlag(args, "gpus", 512)
-  const seed = numberFlag(args, "seed", 1)
-  const loaded = loadPhillyCsv(path, limit === undefined ? {} : { limit: numberFlag(args, "limit", 0) })
-  const factor = flag(args, "time-limit-factor") === undefined ? null : numberFlag(args, "time-limit-factor", 1)
-  if (factor !== null && factor < 1) throw new UsageError("--time-limit-factor must be at least 1")
-  const workload =
-    factor === null
-      ? loaded
-      : { ...loaded, jobs: loaded.jobs.map((job) => ({ ...job, timeLimitMs: Math.ceil(job.durationMs * factor) + 1 })) }
-  const policy = args.includes("--shared") ? sharedPolicy : defaultPolicy
-  const { result, wallMs, peakRssMiB } = measure(() => simulate({ seed, workload, gpus, policy, eventLog: false, print: console.log }))
-  console.log(summary(result))
-  console.log(formatMetrics(result.metrics, { maxRows: 8 }))
-  console.log(`wall ${(wallMs / 1000).toFixed(2)} s, peak RSS ${peakRssMiB.toFixed(0)} MiB, ${(workload.jobs.length / (wallMs / 1000)).toFixed(0)} jobs/s`)
-}
+const phillyCommand = Command.make(
+  "philly",
+  {
+    gpus: numberOption("gpus", "N", "GPUs of the simulated machine (default 512)", whole).pipe(Options.withDefault(512)),
+    limit: numberOption("limit", "N", "replay only the first N jobs of the trace (default: all 82,247)", whole).pipe(Options.optional),
+    seed: numberOption("seed", "S", "the simulation's seed (default 1)", whole).pipe(Options.withDefault(1)),
+    path: Options.text("path").pipe(Options.optional, Options.withDescription("the trace CSV (default: ../shared/data/philly-jobs.csv beside the repository)")),
+    shared: Options.boolean("shared").pipe(Options.withDescription("the shared policy preset (global 5, per user 2, per team 10) instead of the default policy")),
+    timeLimitFactor: numberOption(
+      "time-limit-factor",
+      "F",
+      "every job declares timeLimit = duration × F (F ≥ 1), so EASY backfill can work (the trace has no time limits)",
+      { min: 1 }
+    ).pipe(Options.optional)
+  },
+  (a) =>
+    Effect.gen(function* () {
+      const { gpus, seed } = a
+      const limit = Option.getOrUndefined(a.limit)
+      const factor = Option.getOrNull(a.timeLimitFactor)
+      const path = Option.getOrElse(a.path, () => defaultPhillyPath(repoRoot))
+      const loaded = yield* Effect.try({
+        try: () => loadPhillyCsv(path, limit === undefined ? {} : { limit }),
+        catch: (error) => new UsageError({ message: error instanceof Error ? error.message : String(error), exit: 66 })
+      })
+      yield* Effect.sync(() => {
+        const workload =
+          factor === null
+            ? loaded
+            : { ...loaded, jobs: loaded.jobs.map((job) => ({ ...job, timeLimitMs: Math.ceil(job.durationMs * factor) + 1 })) }
+        const policy = a.shared ? sharedPolicy : defaultPolicy
+        const { result, wallMs, peakRssMiB } = measure(() => simulate({ seed, workload, gpus, policy, eventLog: false, print: console.log }))
+        console.log(summary(result))
+        console.log(formatMetrics(result.metrics, { maxRows: 8 }))
+        console.log(`wall ${(wallMs / 1000).toFixed(2)} s, peak RSS ${peakRssMiB.toFixed(0)} MiB, ${(workload.jobs.length / (wallMs / 1000)).toFixed(0)} jobs/s`)
+      })
+    })
+).pipe(Command.withDescription("replay the Philly trace (../shared/data/philly-jobs.csv, 82,247 jobs) through the full engine"))
 
-const mmc = (args: ReadonlyArray<string>) => {
-  const servers = numberFlag(args, "servers", 8)
-  const load = numberFlag(args, "load", 0.9)
-  const jobs = numberFlag(args, "jobs", 100_000)
-  const seed = numberFlag(args, "seed", 1)
-  const meanServiceMs = 60_000
-  const workload = mmcWorkload({ seed, jobs, servers, load, meanServiceMs })
-  const { result, wallMs } = measure(() => simulate({ seed, workload, gpus: servers, eventLog: false, print: console.log }))
-  const expected = mmcMeanWaitMs({ servers, arrivalRatePerMs: (load * servers) / meanServiceMs, meanServiceMs })
-  console.log(summary(result))
-  console.log(`mean wait ${result.metrics.overall.waitMeanMs.toFixed(0)} ms, Erlang C ${expected.toFixed(0)} ms; wall ${(wallMs / 1000).toFixed(2)} s`)
-}
+const mmcCommand = Command.make(
+  "mmc",
+  {
+    servers: numberOption("servers", "C", "servers (GPUs) c (default 8)", whole).pipe(Options.withDefault(8)),
+    load: numberOption("load", "R", "offered load per server ρ, below 1 for a stable queue (default 0.9)", { min: 0 }).pipe(Options.withDefault(0.9)),
+    jobs: numberOption("jobs", "N", "jobs to simulate (default 100,000)", whole).pipe(Options.withDefault(100_000)),
+    seed: numberOption("seed", "S", "the simulation's seed (default 1)", whole).pipe(Options.withDefault(1))
+  },
+  (a) =>
+    Effect.sync(() => {
+        const { servers, load, jobs, seed } = a
+        const meanServiceMs = 60_000
+        const workload = mmcWorkload({ seed, jobs, servers, load, meanServiceMs })
+        const { result, wallMs } = measure(() => simulate({ seed, workload, gpus: servers, eventLog: false, print: console.log }))
+        const expected = mmcMeanWaitMs({ servers, arrivalRatePerMs: (load * servers) / meanServiceMs, meanServiceMs })
+        console.log(summary(result))
+        console.log(`mean wait ${result.metrics.overall.waitMeanMs.toFixed(0)} ms, Erlang C ${expected.toFixed(0)} ms; wall ${(wallMs / 1000).toFixed(2)} s`)
+    })
+).pipe(Command.withDescription("an M/M/c queue (exponential arrivals and service, mean 60 s) against the Erlang-C formula"))
 
-const main = (args: ReadonlyArray<string>) => {
-  const [command, ...rest] = args
-  switch (command) {
-    case "demo":
-      return demo()
-    case "philly":
-      return philly(rest)
-    case "mmc":
-      return mmc(rest)
-    default:
-      throw new UsageError(`unknown command "${command ?? ""}": use demo, philly or mmc`)
+const demoCommand = Command.make("demo", {}, () => Effect.sync(demo)).pipe(
+  Command.withDescription("two policies on one generated workload (2,000 jobs, 16 GPUs), side by side")
+)
+
+const sim = Command.make("sim", {}, () => Effect.fail(new UsageError({ message: "a command is needed: demo, philly or mmc (--help says more)" }))).pipe(
+  Command.withSubcommands([demoCommand, phillyCommand, mmcCommand]),
+  Command.withDescription("the gantry simulator: the same engine on simulated time")
+)
+
+const cli = Command.run(sim, { name: "gantry sim", version: "0.1.0" })
+
+const COMMANDS: ReadonlyArray<string> = ["demo", "philly", "mmc"]
+const OWN_FLAGS: ReadonlyArray<string> = []
+
+/**
+ * What @effect/cli says about a wrong word before the command does not name it ("Invalid
+ * subcommand"), so that word is checked here first: the first one that is neither a flag of
+ * the tool itself (@effect/cli's built-ins, and OWN_FLAGS) nor one of COMMANDS.
+ */
+const wrongWordBeforeCommand = (argv: ReadonlyArray<string>): string | null => {
+  const withValue = new Set(["--completions", "--log-level"])
+  const flags = new Set(["-h", "--help", "--version", "--wizard", ...withValue, ...OWN_FLAGS])
+  for (let i = 2; i < argv.length; i++) {
+    const word = argv[i]!
+    const name = word.split("=")[0]!
+    if (flags.has(name)) {
+      if (withValue.has(word)) i++
+      continue
+    }
+    if (word.startsWith("-")) return `unknown flag "${word}" (--help says more)`
+    return COMMANDS.includes(word) ? null : `unknown command "${word}": use ${COMMANDS.join(", ")} (--help says more)`
   }
+  return null
 }
 
-try {
-  main(process.argv.slice(2))
-} catch (error) {
-  if (error instanceof UsageError) {
-    console.error(`gantry sim: ${error.message}`)
-    process.exit(64)
+const program = Effect.suspend(() => {
+  const unknown = wrongWordBeforeCommand(process.argv)
+  return unknown === null ? cli(process.argv) : Effect.fail(new UsageError({ message: unknown }))
+})
+
+Effect.runPromiseExit(program.pipe(Effect.provide(NodeContext.layer))).then((exit) => {
+  if (Exit.isSuccess(exit)) return
+  const failure = Cause.failureOption(exit.cause)
+  if (Option.isSome(failure)) {
+    const error = failure.value
+    if (error instanceof UsageError) {
+      process.stderr.write(`gantry sim: ${error.message}\n`)
+      return process.exit(error.exit ?? 64)
+    }
+    // @effect/cli has already printed what was wrong with the command line
+    return process.exit(64)
   }
-  throw error
-}
+  process.stderr.write(`gantry sim: internal error\n${Cause.pretty(exit.cause)}\n`)
+  process.exit(70)
+})

@@ -45,3 +45,18 @@ describe("SimClock.scheduleEach", () => {
     expect(clock.pendingTimers).toBe(0)
   })
 })
+
+describe("SimClock.run(untilMs)", () => {
+  it("fires nothing due after untilMs, even with a cancelled timer on top of the heap", () => {
+    const clock = new SimClock()
+    const fired: Array<number> = []
+    const cancelled = clock.timers.schedule(() => fired.push(-1), 5)
+    clock.timers.schedule(() => fired.push(clock.now), 10)
+    clock.timers.cancel(cancelled)
+    expect(clock.run(5)).toBe(0)
+    expect(fired).toEqual([])
+    expect(clock.now).toBe(0)
+    expect(clock.run(10)).toBe(1)
+    expect(fired).toEqual([10])
+  })
+})
