@@ -3,8 +3,8 @@
  * a generated workload (arbitraries.ts) run by a client that submits, approves, rejects and
  * cancels as the workload says, on a Store that refuses commits and an engine that is
  * restarted, both drawn from one seed. Everything the soak knows of the engine passes
- * through here (`observe` below is the one place that uses the observation API:
- * `onRunEvent` and the Journal), so a change of that API is adapted here alone.
+ * through here (`observe` below is the one place that uses the observation API: the
+ * engine's `onTransition` hook and the Journal), so a change of that API is adapted here alone.
  *
  * - `faultyStore`: one MemoryStore, seen by each engine incarnation through its own view,
  *   whose `commit` (and `load`) fail with `StoreError` on draws from the seeded PRNG. A view
@@ -268,14 +268,20 @@ export const runSoakCase = (soak: SoakCase): SoakResult => {
     for (let i = 0; i < text.length; i++) digest = Math.imul(digest ^ text.charCodeAt(i), 0x01000193) >>> 0
   }
 
-  /** The one place that watches the engine: its transitions and its journal. */
-  const observe = (inc: Incarnation, engine: EngineService) =>
-    engine.onRunEvent((event: RunEvent) => {
-      counters.events++
-      fold(event)
-      if (inc.view.state !== "live") model.violation(3, `engine #${inc.n} emitted ${event.runId} ${event.from} → ${event.to} after it was ${inc.view.state}`)
-      else model.onEvent(event, (id) => Effect.runSync(engine.getRun(id)))
-    })
+  /**
+   * The one place that watches the engine: its transitions (the engine's `onTransition` hook,
+   * given when it is made) and its journal. Transitions made while the engine starts (its
+   * recovery) are the model's to infer from the store (`model.restarting`): they are reported
+   * from the moment the engine exists.
+   */
+  const observe = (inc: Incarnation) => (event: RunEvent) => {
+    const engine = inc.engine
+    if (engine === null) return
+    counters.events++
+    fold(event)
+    if (inc.view.state !== "live") model.violation(3, `engine #${inc.n} emitted ${event.runId} ${event.from} → ${event.to} after it was ${inc.view.state}`)
+    else model.onEvent(event, (id) => Effect.runSync(engine.getRun(id)))
+  }
 
   /** Makes an engine on the store; null when its start failed (the process died). */
   const start = (): Incarnation | null => {
@@ -304,7 +310,7 @@ export const runSoakCase = (soak: SoakCase): SoakResult => {
       journal
     )
     model.restarting(true)
-    const make = Engine.make({ policy: c.policy, queues }).pipe(
+    const make = Engine.make({ policy: c.policy, queues, onTransition: observe(inc) }).pipe(
       Effect.provide(ports),
       Effect.withClock(clock),
       // the engine logs each refused cycle; the model counts them
@@ -319,7 +325,6 @@ export const runSoakCase = (soak: SoakCase): SoakResult => {
       return null
     }
     inc.engine = made.right
-    observe(inc, made.right)
     return inc
   }
 
