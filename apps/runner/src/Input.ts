@@ -5,10 +5,12 @@
  * @effect/cli's boolean flags. Every refusal is a `CliError` with its exit code.
  */
 import { Args, Options } from "@effect/cli"
-import { type Policy, QueueName, RunId, Submission } from "@gantry/core"
+import { type Policy, QueueName, RunId, type Submission } from "@gantry/core"
 import { Data, Effect, Option, ParseResult, Schema } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
+import * as path from "node:path"
+import { decodeSubmission } from "./Control.js"
 import * as F from "./Format.js"
 
 /** A refusal of the CLI itself: printed as `gantry: message`, exits with `exit`. */
@@ -151,8 +153,13 @@ export const buildSubmission = (a: SubmitArgs): Effect.Effect<Submission, CliErr
     if (a.metadata.length > 0) set("metadata", { ...((fields.metadata as object | undefined) ?? {}), ...(yield* keyValues("metadata", a.metadata, jsonOrString)) })
     set("cwd", Option.getOrUndefined(a.cwd))
     set("idempotencyKey", Option.getOrUndefined(a.idempotencyKey))
-    if (typeof fields.cwd === "string") fields.cwd = fs.existsSync(fields.cwd) ? fs.realpathSync(fields.cwd) : fields.cwd
-    return yield* decodeWith(Submission, "submission")(fields)
+    // relative to where the command was typed; whether it is a directory the runner checks
+    if (typeof fields.cwd === "string" && fields.cwd !== "" && !fields.cwd.includes("\u0000")) {
+      const absolute = path.resolve(fields.cwd)
+      fields.cwd = fs.existsSync(absolute) ? fs.realpathSync(absolute) : absolute
+    }
+    // too large: exit 65 naming the field and the limit; malformed: exit 64
+    return yield* Effect.mapError(decodeSubmission(fields), (e) => new CliError({ message: e.message, exit: e.exit }))
   })
 
 export const queueOptions = {
