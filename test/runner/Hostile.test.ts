@@ -42,6 +42,41 @@ const rawPost = (d: Daemon, route: string, body: Buffer, chunked: boolean): Prom
 
 const submitBody = (extra: Record<string, unknown> = {}) => ({ command: ["true"], user: "tester", hold: true, ...extra })
 
+// ------------------------------------------------------------------ 10: options before --
+
+describe.concurrent("issue 9.10 unknown options and bad option values", () => {
+  it("are refused with exit 64 and a message naming the option; nothing is stored", { timeout: 180_000 }, async ({ expect, onTestFinished }) => {
+    const s = sandbox(onTestFinished)
+    const first = await s.submit(["true"], ["--hold"])
+    const cases: ReadonlyArray<{ readonly args: ReadonlyArray<string>; readonly stderr: RegExp }> = [
+      { args: ["submit", "--frobnicate", "--", "true"], stderr: /^gantry: submit: unknown option --frobnicate/ },
+      { args: ["submit", "--hold", "maybe", "--", "true"], stderr: /^gantry: submit: --hold is a flag and takes no value, not "maybe"/ },
+      { args: ["submit", "--hold=maybe", "--", "true"], stderr: /^gantry: submit: --hold is a flag and takes no value, not "maybe"/ },
+      { args: ["submit", "-x", "--", "true"], stderr: /^gantry: submit: unknown option -x/ },
+      { args: ["submit", "--gpus", "two", "--", "true"], stderr: /^gantry: submit: --gpus takes a whole number, not "two"/ },
+      { args: ["submit", "--level", "boss", "--", "true"], stderr: /^gantry: submit: --level is one of admin, lead, researcher, viewer, not "boss"/ },
+      { args: ["submit", "--frobnicate", "true"], stderr: /^gantry: submit: unknown option --frobnicate/ },
+      { args: ["submit", "--name", "x", "stray", "--", "true"], stderr: /^gantry: submit: unexpected "stray" before --/ },
+      { args: ["run", "--frobnicate", "--", "true"], stderr: /^gantry: run: unknown option --frobnicate/ },
+      { args: ["runs", "--frobnicate"], stderr: /^gantry: runs: unknown option --frobnicate/ },
+      { args: ["runs", "-l", "many"], stderr: /^gantry: runs: -l takes a whole number, not "many"/ },
+      { args: ["cancel", "--all=maybe"], stderr: /^gantry: cancel: --all is a flag and takes no value, not "maybe"/ },
+      { args: ["queue", "create", "q", "--bogus"], stderr: /^gantry: queue create: unknown option --bogus/ }
+    ]
+    const failures: Array<string> = []
+    for (const c of cases) {
+      const r = await s.cli(c.args)
+      if (r.code !== 64 || !c.stderr.test(r.stderr) || r.stdout !== "") failures.push(`gantry ${c.args.join(" ")} → exit ${r.code}, stdout ${JSON.stringify(r.stdout)}, stderr ${JSON.stringify(r.stderr)}`)
+    }
+    expect(failures).toEqual([])
+    expect((await s.runs()).map((r) => [r.id, r.command])).toEqual([[first, ["true"]]])
+    expect(await s.json<ReadonlyArray<{ config: { name: string } }>>(["queues"]).then((qs) => qs.map((q) => q.config.name))).toEqual(["default"])
+    // the flags themselves still work, and words after -- are the command's own
+    const held = await s.json<{ run: RunJson }>(["submit", "--hold", "--gpus=0", "--", "echo", "--hold", "maybe", "-x"])
+    expect([held.run.status, held.run.command]).toEqual(["held", ["echo", "--hold", "maybe", "-x"]])
+  })
+})
+
 // ------------------------------------------------------------------ 11: size limits
 
 describe.concurrent("issue 9.11 size limits", () => {

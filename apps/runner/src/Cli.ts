@@ -24,9 +24,11 @@ import {
   applySetting,
   buildSubmission,
   CliError,
+  type CommandSpec,
   type Common,
   common,
   decodeWith,
+  flagsOf,
   queueChange,
   queueName,
   queueOptions,
@@ -37,7 +39,7 @@ import {
 } from "./Input.js"
 import { resolvePaths } from "./Paths.js"
 
-export { CliError, normalizeArgv } from "./Input.js"
+export { checkArgv, CliError, normalizeArgv } from "./Input.js"
 
 export const VERSION = "0.1.0"
 
@@ -178,7 +180,8 @@ const runsCommand = Command.make("runs", runsOptions, (a) =>
   })
 ).pipe(Command.withDescription("list runs, newest first"))
 
-const showCommand = Command.make("show", { ...common, id: Args.text({ name: "id" }) }, (a) =>
+const showOptions = { ...common, id: Args.text({ name: "id" }) }
+const showCommand = Command.make("show", showOptions, (a) =>
   Effect.gen(function* () {
     const id = yield* runId(a.id)
     yield* withControl(a, (control) =>
@@ -193,7 +196,8 @@ const showCommand = Command.make("show", { ...common, id: Args.text({ name: "id"
 
 // ------------------------------------------------------------------ logs
 
-const logsCommand = Command.make("logs", { ...common, follow: Options.boolean("follow").pipe(Options.withAlias("f")), id: Args.text({ name: "id" }) }, (a) =>
+const logsOptions = { ...common, follow: Options.boolean("follow").pipe(Options.withAlias("f")), id: Args.text({ name: "id" }) }
+const logsCommand = Command.make("logs", logsOptions, (a) =>
   Effect.gen(function* () {
     const id = yield* runId(a.id)
     yield* withControl(a, (control) =>
@@ -220,7 +224,8 @@ const logsCommand = Command.make("logs", { ...common, follow: Options.boolean("f
 
 const idsArg = Args.text({ name: "id" }).pipe(Args.repeated)
 
-const cancelCommand = Command.make("cancel", { ...common, all: Options.boolean("all"), ids: idsArg }, (a) =>
+const cancelOptions = { ...common, all: Options.boolean("all"), ids: idsArg }
+const cancelCommand = Command.make("cancel", cancelOptions, (a) =>
   Effect.gen(function* () {
     if (!a.all && a.ids.length === 0) return yield* usage("gantry cancel ID... | --all")
     const ids = yield* Effect.forEach(a.ids, runId)
@@ -234,7 +239,7 @@ const cancelCommand = Command.make("cancel", { ...common, all: Options.boolean("
 ).pipe(Command.withDescription("cancel runs (running ones are stopped: SIGTERM, grace, SIGKILL)"))
 
 const runAction = (name: string, description: string, act: (control: Control, id: RunId) => Effect.Effect<RunJson, ApiError>) =>
-  Command.make(name, { ...common, id: Args.text({ name: "id" }) }, (a) =>
+  Command.make(name, showOptions, (a) =>
     Effect.gen(function* () {
       const id = yield* runId(a.id)
       yield* withControl(a, (control) =>
@@ -249,7 +254,8 @@ const runAction = (name: string, description: string, act: (control: Control, id
 const releaseCommand = runAction("release", "release a held run", (c, id) => c.release(id))
 const approveCommand = runAction("approve", "approve a blocked run", (c, id) => c.approve(id))
 
-const rejectCommand = Command.make("reject", { ...common, reason: Options.text("reason"), id: Args.text({ name: "id" }) }, (a) =>
+const rejectOptions = { ...common, reason: Options.text("reason"), id: Args.text({ name: "id" }) }
+const rejectCommand = Command.make("reject", rejectOptions, (a) =>
   Effect.gen(function* () {
     const id = yield* runId(a.id)
     if (a.reason.trim() === "") return yield* usage("--reason must not be empty")
@@ -262,7 +268,8 @@ const rejectCommand = Command.make("reject", { ...common, reason: Options.text("
   })
 ).pipe(Command.withDescription("reject a blocked run"))
 
-const priorityCommand = Command.make("priority", { ...common, id: Args.text({ name: "id" }), priority: Args.text({ name: "priority" }) }, (a) =>
+const priorityOptions = { ...common, id: Args.text({ name: "id" }), priority: Args.text({ name: "priority" }) }
+const priorityCommand = Command.make("priority", priorityOptions, (a) =>
   Effect.gen(function* () {
     const id = yield* runId(a.id)
     const p = a.priority === "none" ? null : /^-?\d+$/.test(a.priority) ? Number(a.priority) : undefined
@@ -301,7 +308,8 @@ const queueUpdate = Command.make("update", queueOptions, (a) =>
   })
 ).pipe(Command.withDescription("change a queue's knobs (--pause / --resume)"))
 
-const queueDelete = Command.make("delete", { ...common, drain: Options.boolean("drain"), name: Args.text({ name: "name" }) }, (a) =>
+const queueDeleteOptions = { ...common, drain: Options.boolean("drain"), name: Args.text({ name: "name" }) }
+const queueDelete = Command.make("delete", queueDeleteOptions, (a) =>
   Effect.gen(function* () {
     const name = yield* queueName(a.name)
     yield* withControl(a, (control) =>
@@ -326,9 +334,14 @@ const queuesCommand = Command.make("queues", common, (a) =>
 
 const printPolicy = (format: "table" | "json", policy: Policy) => (format === "json" ? printJson(policy) : print(F.policyTable(policy)))
 
+const limitsSetOptions = {
+  ...common,
+  file: Options.text("file").pipe(Options.optional, Options.withDescription("a whole policy as JSON; unknown fields are an error")),
+  settings: Args.text({ name: "key=value" }).pipe(Args.repeated)
+}
 const limitsSet = Command.make(
   "set",
-  { ...common, file: Options.text("file").pipe(Options.optional, Options.withDescription("a whole policy as JSON; unknown fields are an error")), settings: Args.text({ name: "key=value" }).pipe(Args.repeated) },
+  limitsSetOptions,
   (a) =>
     Effect.gen(function* () {
       if (Option.isNone(a.file) && a.settings.length === 0) return yield* usage("gantry limits set KEY=VALUE... | --file policy.json")
@@ -370,8 +383,9 @@ const gpusCommand = Command.make("gpus", common, (a) =>
   )
 ).pipe(Command.withDescription("list GPUs and who holds them"))
 
+const gpuOptions = { ...common, index: Args.integer({ name: "index" }) }
 const gpuAction = (name: "drain" | "undrain") =>
-  Command.make(name, { ...common, index: Args.integer({ name: "index" }) }, (a) =>
+  Command.make(name, gpuOptions, (a) =>
     Effect.gen(function* () {
       if (a.index < 0) return yield* usage(`GPU index must be ≥ 0, not ${a.index}`)
       yield* withControl(a, (control) =>
@@ -392,7 +406,8 @@ const statsCommand = Command.make("stats", common, (a) =>
   )
 ).pipe(Command.withDescription("counts, GPUs and time spent per cycle phase"))
 
-const cleanupCommand = Command.make("cleanup", { ...common, days: Options.integer("days") }, (a) =>
+const cleanupOptions = { ...common, days: Options.integer("days") }
+const cleanupCommand = Command.make("cleanup", cleanupOptions, (a) =>
   Effect.gen(function* () {
     if (a.days < 1 || a.days > 365) return yield* usage(`--days must be from 1 to 365, not ${a.days}`)
     yield* withControl(a, (control) => Effect.flatMap(control.cleanup(a.days), (removed) => (a.format === "json" ? printJson({ removed }) : print(`removed ${removed} finished runs older than ${a.days} days`))))
@@ -405,14 +420,15 @@ const processCommand = Command.make("process", common, (a) =>
 
 // ------------------------------------------------------------------ serve
 
+const serveOptions = {
+  db: common.db,
+  host: Options.text("host").pipe(Options.withDefault("127.0.0.1")),
+  port: Options.integer("port").pipe(Options.withDefault(0), Options.withDescription("0 picks a free port")),
+  gpus: Options.text("gpus").pipe(Options.optional, Options.withDescription('none, a count (2 = the first two), or indices 0,2,3 ("2," = GPU 2 alone); default: all'))
+}
 const serveCommand = Command.make(
   "serve",
-  {
-    db: common.db,
-    host: Options.text("host").pipe(Options.withDefault("127.0.0.1")),
-    port: Options.integer("port").pipe(Options.withDefault(0), Options.withDescription("0 picks a free port")),
-    gpus: Options.text("gpus").pipe(Options.optional, Options.withDescription('none, a count (2 = the first two), or indices 0,2,3 ("2," = GPU 2 alone); default: all'))
-  },
+  serveOptions,
   (a) =>
     Effect.gen(function* () {
       if (a.port < 0 || a.port > 65535) return yield* usage(`--port must be 0-65535, not ${a.port}`)
@@ -475,3 +491,34 @@ export const gantry = Command.make("gantry").pipe(
 )
 
 export const cli = Command.run(gantry, { name: "gantry", version: VERSION })
+
+/** Every command's flags, for `checkArgv` (keep in step with the tree above). */
+export const commandSpecs: ReadonlyMap<string, CommandSpec> = new Map(
+  (
+    [
+      ["serve", serveOptions],
+      ["submit", submitOptions],
+      ["run", submitOptions],
+      ["runs", runsOptions],
+      ["runs show", showOptions],
+      ["logs", logsOptions],
+      ["cancel", cancelOptions],
+      ["release", showOptions],
+      ["approve", showOptions],
+      ["reject", rejectOptions],
+      ["priority", priorityOptions],
+      ["queues", common],
+      ["queue create", queueOptions],
+      ["queue update", queueOptions],
+      ["queue delete", queueDeleteOptions],
+      ["limits", common],
+      ["limits set", limitsSetOptions],
+      ["gpus", common],
+      ["gpu drain", gpuOptions],
+      ["gpu undrain", gpuOptions],
+      ["stats", common],
+      ["cleanup", cleanupOptions],
+      ["process", common]
+    ] as const
+  ).map(([name, options]) => [name, { flags: flagsOf(options), takesCommand: name === "submit" || name === "run" }])
+)

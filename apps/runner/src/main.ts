@@ -4,11 +4,14 @@
  */
 import { NodeContext } from "@effect/platform-node"
 import { Cause, Effect, Exit, Option } from "effect"
-import { cli, normalizeArgv, outcome } from "./Cli.js"
+import { checkArgv, cli, commandSpecs, normalizeArgv, outcome } from "./Cli.js"
 
 const exitWith = (code: number) => process.exit(code)
 
-const program = Effect.suspend(() => cli(normalizeArgv(process.argv))).pipe(Effect.provide(NodeContext.layer))
+const program = Effect.suspend(() => {
+  const refused = checkArgv(process.argv, commandSpecs)
+  return refused !== undefined ? Effect.fail(refused) : cli(normalizeArgv(process.argv))
+}).pipe(Effect.provide(NodeContext.layer))
 
 Effect.runPromiseExit(program).then((exit) => {
   if (Exit.isSuccess(exit)) return exitWith(outcome.exitCode)
