@@ -159,6 +159,57 @@ describe.concurrent.each(["offline", "daemon"] as const)("issue 9.11 size limits
   })
 })
 
+// ------------------------------------------------------------------ 12: reads of a missing database
+
+describe.concurrent("issue 9.12 a read command never creates a database", () => {
+  it("each read of a missing database exits 66 saying so and creates nothing; a write creates it", { timeout: 180_000 }, async ({ expect, onTestFinished }) => {
+    const s = sandbox(onTestFinished)
+    const missingDir = path.join(s.home, "missing", "dir")
+    const db = path.join(missingDir, "x.db")
+    const reads: ReadonlyArray<ReadonlyArray<string>> = [
+      ["runs"],
+      ["runs", "show", "1"],
+      ["logs", "1"],
+      ["stats"],
+      ["gpus"],
+      ["queues"],
+      ["limits"],
+      ["cancel", "1"],
+      ["cancel", "--all"],
+      ["release", "1"],
+      ["approve", "1"],
+      ["reject", "1", "--reason", "no"],
+      ["priority", "1", "5"],
+      ["queue", "delete", "q"],
+      ["cleanup", "--days", "1"],
+      ["process"]
+    ]
+    const failures: Array<string> = []
+    // three at a time: they change nothing
+    const queue = [...reads]
+    const worker = async () => {
+      for (let args = queue.shift(); args !== undefined; args = queue.shift()) {
+        const r = await s.cli([...args, "--db", db])
+        if (r.code !== 66 || !r.stderr.startsWith(`gantry: no database at ${db}`) || r.stdout !== "") failures.push(`${args.join(" ")} → exit ${r.code}, stderr ${JSON.stringify(r.stderr)}`)
+      }
+    }
+    await Promise.all([worker(), worker(), worker()])
+    expect(failures).toEqual([])
+    expect(fs.existsSync(path.join(s.home, "missing"))).toBe(false)
+
+    // the default data dir ($GANTRY_HOME) that does not exist yet: not created either
+    const home = path.join(s.home, "fresh-home")
+    const r = await s.cli(["runs"], { env: { GANTRY_HOME: home } })
+    expect([r.code, r.stderr]).toEqual([66, `gantry: no database at ${path.join(home, "gantry.db")} (gantry serve or gantry submit creates it; --db PATH to use another)\n`])
+    expect(fs.existsSync(home)).toBe(false)
+
+    // a write creates it (folder included), and then reads work
+    const id = await s.submit(["true"], ["--db", db])
+    expect(fs.existsSync(db)).toBe(true)
+    expect(await s.ok(["runs", "-o", "id", "--db", db])).toBe(`ID\n${id}\n`)
+  })
+})
+
 // ------------------------------------------------------------------ 13: unchecked fields
 
 describe.concurrent("issue 9.13 malformed fields of a submission", () => {

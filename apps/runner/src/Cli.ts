@@ -55,16 +55,20 @@ const targetOf = (c: Common): Connect.Target => ({
   version: VERSION
 })
 
-const withControl = <A>(c: Common, use: (control: Control) => Effect.Effect<A, ApiError | CliError>) =>
+/** `create`: the command writes, so it may create the database (the others need one). */
+const withControl = <A>(c: Common, use: (control: Control) => Effect.Effect<A, ApiError | CliError>, options: { readonly create?: boolean } = {}) =>
   Effect.suspend(() => {
     let inner: CliError | undefined
-    return Connect.withControl(targetOf(c), (control) =>
-      use(control).pipe(
-        Effect.catchTag("CliError", (e) => {
-          inner = e
-          return Effect.void as Effect.Effect<never>
-        })
-      )
+    return Connect.withControl(
+      targetOf(c),
+      (control) =>
+        use(control).pipe(
+          Effect.catchTag("CliError", (e) => {
+            inner = e
+            return Effect.void as Effect.Effect<never>
+          })
+        ),
+      options
     ).pipe(Effect.flatMap((a) => (inner === undefined ? Effect.succeed(a) : Effect.fail(inner))))
   })
 
@@ -93,7 +97,8 @@ const submitCommand = Command.make("submit", submitOptions, (a) =>
           case "Refused":
             return yield* Effect.sync(() => process.stderr.write(`gantry: refused (--no-wait): it would not start now: ${result.reason}\n`))
         }
-      })
+      }),
+      { create: true }
     )
   })
 ).pipe(Command.withDescription("submit a run: gantry submit [options] -- COMMAND [ARGS...]"))
@@ -130,7 +135,8 @@ const runCommand = Command.make("run", submitOptions, (a) =>
         process.stderr.write(`gantry: run ${ended.id} ${F.statusText(ended)}${ended.exitCode !== null ? ` (exit ${ended.exitCode})` : ""}\n`)
         outcome.exitCode = exitCodeOf(ended)
         if (a.format === "json") yield* printJson(ended)
-      })
+      }),
+      { create: true }
     )
   })
 ).pipe(Command.withDescription("submit a run, stream its output, and exit with its exit code"))
@@ -290,9 +296,9 @@ const queueCreate = Command.make("create", queueOptions, (a) =>
     const name = yield* queueName(a.name)
     const change = yield* queueChange(a)
     const config = yield* decodeWith(QueueConfig, "queue config")({ ...makeQueue(name), ...change, name })
-    yield* withControl(a, (control) =>
-      Effect.flatMap(control.createQueue(config), (q) => (a.format === "json" ? printJson(q) : print(`queue ${q.name} created`)))
-    )
+    yield* withControl(a, (control) => Effect.flatMap(control.createQueue(config), (q) => (a.format === "json" ? printJson(q) : print(`queue ${q.name} created`))), {
+      create: true
+    })
   })
 ).pipe(Command.withDescription("create a queue"))
 
@@ -302,9 +308,9 @@ const queueUpdate = Command.make("update", queueOptions, (a) =>
     const raw = yield* queueChange(a)
     if (Object.keys(raw).length === 0) return yield* usage("nothing to change: give at least one option")
     const change: QueueChange = yield* decodeWith(Schema.partial(QueueConfig.omit("name")), "queue change")(raw)
-    yield* withControl(a, (control) =>
-      Effect.flatMap(control.updateQueue(name, change), (q) => (a.format === "json" ? printJson(q) : print(`queue ${q.name} updated`)))
-    )
+    yield* withControl(a, (control) => Effect.flatMap(control.updateQueue(name, change), (q) => (a.format === "json" ? printJson(q) : print(`queue ${q.name} updated`))), {
+      create: true
+    })
   })
 ).pipe(Command.withDescription("change a queue's knobs (--pause / --resume)"))
 
@@ -357,7 +363,8 @@ const limitsSet = Command.make(
           for (const [k, v] of pairs) next = yield* applySetting(next, k, v)
           const saved = yield* control.setLimits({ ...next, version: current.version + 1 })
           yield* printPolicy(a.format, saved)
-        })
+        }),
+        { create: true }
       )
     })
 ).pipe(Command.withDescription("change limits and policy: max-concurrent=3 user-max-concurrent=none fair-share=limits ..."))
@@ -388,8 +395,11 @@ const gpuAction = (name: "drain" | "undrain") =>
   Command.make(name, gpuOptions, (a) =>
     Effect.gen(function* () {
       if (a.index < 0) return yield* usage(`GPU index must be ≥ 0, not ${a.index}`)
-      yield* withControl(a, (control) =>
-        Effect.flatMap(control.drain(a.index, name === "drain"), () => (a.format === "json" ? printJson({ index: a.index, drained: name === "drain" }) : print(`GPU ${a.index} ${name === "drain" ? "drained" : "undrained"}`)))
+      yield* withControl(
+        a,
+        (control) =>
+          Effect.flatMap(control.drain(a.index, name === "drain"), () => (a.format === "json" ? printJson({ index: a.index, drained: name === "drain" }) : print(`GPU ${a.index} ${name === "drain" ? "drained" : "undrained"}`))),
+        { create: true }
       )
     })
   ).pipe(Command.withDescription(name === "drain" ? "stop allocating a GPU (its run keeps it until it ends)" : "allocate a drained GPU again"))
