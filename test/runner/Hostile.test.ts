@@ -4,11 +4,20 @@
  * create a database, and unchecked fields of a submission. Bad input gets a clear, typed
  * error (HTTP 4xx with a code, a CLI message and exit code) and changes nothing.
  */
+import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as path from "node:path"
 import { describe, it } from "vitest"
-import { type Daemon, HttpError, type RunJson, sandbox } from "./Gantry.js"
+import { BIN, type Daemon, HttpError, type RunJson, type Sandbox, sandbox } from "./Gantry.js"
+
+/** `bash -c SCRIPT` in the sandbox's work folder, with its environment ($GANTRY = the binary). */
+const bash = (s: Sandbox, script: string): Promise<{ readonly code: number; readonly stdout: string; readonly stderr: string }> =>
+  new Promise((resolve) => {
+    execFile("bash", ["-c", script], { cwd: s.work, env: { ...s.env, GANTRY: BIN }, maxBuffer: 64 * 1024 * 1024, timeout: 60_000 }, (error, stdout, stderr) =>
+      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : -1, stdout, stderr })
+    )
+  })
 
 /** The HTTP error of `d.api(...)`, which must fail. */
 const refusal = async (d: Daemon, route: string, body: unknown): Promise<{ readonly status: number; readonly body: Record<string, unknown> }> => {
@@ -41,6 +50,39 @@ const rawPost = (d: Daemon, route: string, body: Buffer, chunked: boolean): Prom
   })
 
 const submitBody = (extra: Record<string, unknown> = {}) => ({ command: ["true"], user: "tester", hold: true, ...extra })
+
+// ------------------------------------------------------------------ 7: piped output
+
+describe.concurrent("issue 9.7 piped output", () => {
+  it("runs -l 0 --format json through a pipe is whole (the file-redirected size, valid JSON); a reader that goes away (| head) ends it quietly", { timeout: 180_000 }, async ({ expect, onTestFinished }) => {
+    const s = sandbox(onTestFinished)
+    const d = await s.serve()
+    // 300 held runs with a 1 KiB argument each: about 450 KiB of JSON, seven 64 KiB pipe buffers
+    const arg = "x".repeat(1024)
+    for (let i = 0; i < 300; i += 25) await Promise.all(Array.from({ length: 25 }, () => d.api("POST", "/api/queue/submit", submitBody({ command: ["true", arg] }))))
+    await d.terminate()
+
+    // offline, as the issue found it: the database alone
+    const file = await bash(s, `"$GANTRY" runs -l 0 --format json > runs.json`)
+    expect(file.code, file.stderr).toBe(0)
+    const size = fs.statSync(path.join(s.work, "runs.json")).size
+    expect(size).toBeGreaterThan(400 * 1024)
+    expect((JSON.parse(fs.readFileSync(path.join(s.work, "runs.json"), "utf8")) as ReadonlyArray<RunJson>).length).toBe(300)
+
+    const piped = await bash(s, `set -o pipefail; "$GANTRY" runs -l 0 --format json | cat | wc -c`)
+    expect(piped.code, piped.stderr).toBe(0)
+    expect(Number(piped.stdout.trim())).toBe(size)
+    // and the bytes themselves: a slow reader (one line at a time) gets the same JSON
+    const slow = await bash(s, `"$GANTRY" runs -l 0 --format json | while IFS= read -r line; do printf '%s\\n' "$line"; done > slow.json; echo "\${PIPESTATUS[0]}"`)
+    expect(slow.stdout.trim(), slow.stderr).toBe("0")
+    expect(fs.readFileSync(path.join(s.work, "slow.json"), "utf8")).toBe(fs.readFileSync(path.join(s.work, "runs.json"), "utf8"))
+
+    // the reader stops after 100 bytes: no crash, no message, 141 like any tool killed by SIGPIPE
+    const head = await bash(s, `"$GANTRY" runs -l 0 --format json | head -c 100 > /dev/null; echo "\${PIPESTATUS[0]}"`)
+    expect(head.stderr).toBe("")
+    expect(head.stdout.trim()).toBe("141")
+  })
+})
 
 // ------------------------------------------------------------------ 10: options before --
 

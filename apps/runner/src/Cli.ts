@@ -5,9 +5,10 @@
  * anything is sent; the runner's own refusals arrive as API errors with their exit codes.
  *
  * Exit codes: 0 ok; 64 bad usage or input; 65 not allowed now (illegal transition, queue
- * exists/not empty); 66 no such run/queue/GPU; 69 no runner available; 74 database error;
- * 75 queue full, `--no-wait` refused, or another `serve` holds the database; 77 permission
- * denied or a wrong token. `gantry run` exits with the
+ * exists/not empty) or over a size limit; 66 no such run/queue/GPU, or no database to read;
+ * 69 no runner available; 74 database error; 75 queue full, `--no-wait` refused, or another
+ * `serve` holds the database; 77 permission denied or a wrong token; 141 the reader of the
+ * output went away (main.ts). `gantry run` exits with the
  * run's own exit code (128+N for signal N, 1 for other failures, 130 when cancelled).
  */
 import { Args, Command, Options } from "@effect/cli"
