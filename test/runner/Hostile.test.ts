@@ -84,6 +84,43 @@ describe.concurrent("issue 9.7 piped output", () => {
   })
 })
 
+// ------------------------------------------------------------------ 9: cancelling a finished run
+
+describe.concurrent.each(["offline", "daemon"] as const)("issue 9.9 cancelling a finished run (%s)", (mode) => {
+  it("is refused: exit 65 naming the run and its status, HTTP 409 FAILED_PRECONDITION; a bulk cancel still cancels the live ones", { timeout: 180_000 }, async ({ expect, onTestFinished }) => {
+    const s = sandbox(onTestFinished)
+    const d = mode === "daemon" ? await s.serve() : undefined
+    const ended = await s.submit(["true"], ["--hold"])
+    await s.ok(["cancel", ended])
+    const finished: Array<[string, string]> = [[ended, "cancelled"]]
+    if (d !== undefined) {
+      const completed = await s.submit(["true"])
+      await d.waitTerminal([completed])
+      finished.push([completed, "completed"])
+    }
+    const before = await s.runs()
+
+    for (const [id, status] of finished) {
+      const r = await s.cli(["cancel", id])
+      expect(r.code, r.stderr).toBe(65)
+      expect(r.stderr).toBe(`gantry: run ${id} is ${status}: cannot cancel\n`)
+      expect(r.stdout).toBe("")
+      if (d !== undefined) {
+        for (const [route, body] of [[`/api/queue/${id}/cancel`, undefined], ["/api/queue/cancel", { ids: [id] }]] as const) {
+          const refused = await refusal(d, route, body)
+          expect(refused).toEqual({ status: 409, body: { _tag: "Conflict", code: "FAILED_PRECONDITION", error: "IllegalTransition", message: `run ${id} is ${status}: cannot cancel`, exit: 65 } })
+        }
+      }
+    }
+    expect(await s.runs()).toEqual(before)
+
+    // with a live run among them, the ended one is skipped and the live one cancelled
+    const live = await s.submit(["true"], ["--hold"])
+    expect(await s.ok(["cancel", ended, live])).toBe(`cancelling ${live}\n`)
+    expect((await s.runs()).find((r) => r.id === live)?.status).toBe("cancelled")
+  })
+})
+
 // ------------------------------------------------------------------ 10: options before --
 
 describe.concurrent("issue 9.10 unknown options and bad option values", () => {
