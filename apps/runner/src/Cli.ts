@@ -5,9 +5,10 @@
  * anything is sent; the runner's own refusals arrive as API errors with their exit codes.
  *
  * Exit codes: 0 ok; 64 bad usage or input; 65 not allowed now (illegal transition, queue
- * exists/not empty); 66 no such run/queue/GPU; 69 no runner available; 74 database error;
- * 75 queue full, `--no-wait` refused, or another `serve` holds the database; 77 permission
- * denied or a wrong token. `gantry run` exits with the
+ * exists/not empty) or over a size limit; 66 no such run/queue/GPU, or no database to read;
+ * 69 no runner available; 74 database error; 75 queue full, `--no-wait` refused, or another
+ * `serve` holds the database; 77 permission denied or a wrong token; 141 the reader of the
+ * output went away (main.ts). `gantry run` exits with the
  * run's own exit code (128+N for signal N, 1 for other failures, 130 when cancelled).
  */
 import { Args, Command, Options } from "@effect/cli"
@@ -24,9 +25,11 @@ import {
   applySetting,
   buildSubmission,
   CliError,
+  type CommandSpec,
   type Common,
   common,
   decodeWith,
+  flagsOf,
   queueChange,
   queueName,
   queueOptions,
@@ -37,7 +40,7 @@ import {
 } from "./Input.js"
 import { resolvePaths } from "./Paths.js"
 
-export { CliError, normalizeArgv } from "./Input.js"
+export { checkArgv, CliError, normalizeArgv } from "./Input.js"
 
 export const VERSION = "0.1.0"
 
@@ -53,16 +56,20 @@ const targetOf = (c: Common): Connect.Target => ({
   version: VERSION
 })
 
-const withControl = <A>(c: Common, use: (control: Control) => Effect.Effect<A, ApiError | CliError>) =>
+/** `create`: the command writes, so it may create the database (the others need one). */
+const withControl = <A>(c: Common, use: (control: Control) => Effect.Effect<A, ApiError | CliError>, options: { readonly create?: boolean } = {}) =>
   Effect.suspend(() => {
     let inner: CliError | undefined
-    return Connect.withControl(targetOf(c), (control) =>
-      use(control).pipe(
-        Effect.catchTag("CliError", (e) => {
-          inner = e
-          return Effect.void as Effect.Effect<never>
-        })
-      )
+    return Connect.withControl(
+      targetOf(c),
+      (control) =>
+        use(control).pipe(
+          Effect.catchTag("CliError", (e) => {
+            inner = e
+            return Effect.void as Effect.Effect<never>
+          })
+        ),
+      options
     ).pipe(Effect.flatMap((a) => (inner === undefined ? Effect.succeed(a) : Effect.fail(inner))))
   })
 
@@ -91,7 +98,8 @@ const submitCommand = Command.make("submit", submitOptions, (a) =>
           case "Refused":
             return yield* Effect.sync(() => process.stderr.write(`gantry: refused (--no-wait): it would not start now: ${result.reason}\n`))
         }
-      })
+      }),
+      { create: true }
     )
   })
 ).pipe(Command.withDescription("submit a run: gantry submit [options] -- COMMAND [ARGS...]"))
@@ -128,7 +136,8 @@ const runCommand = Command.make("run", submitOptions, (a) =>
         process.stderr.write(`gantry: run ${ended.id} ${F.statusText(ended)}${ended.exitCode !== null ? ` (exit ${ended.exitCode})` : ""}\n`)
         outcome.exitCode = exitCodeOf(ended)
         if (a.format === "json") yield* printJson(ended)
-      })
+      }),
+      { create: true }
     )
   })
 ).pipe(Command.withDescription("submit a run, stream its output, and exit with its exit code"))
@@ -178,7 +187,8 @@ const runsCommand = Command.make("runs", runsOptions, (a) =>
   })
 ).pipe(Command.withDescription("list runs, newest first"))
 
-const showCommand = Command.make("show", { ...common, id: Args.text({ name: "id" }) }, (a) =>
+const showOptions = { ...common, id: Args.text({ name: "id" }) }
+const showCommand = Command.make("show", showOptions, (a) =>
   Effect.gen(function* () {
     const id = yield* runId(a.id)
     yield* withControl(a, (control) =>
@@ -193,7 +203,8 @@ const showCommand = Command.make("show", { ...common, id: Args.text({ name: "id"
 
 // ------------------------------------------------------------------ logs
 
-const logsCommand = Command.make("logs", { ...common, follow: Options.boolean("follow").pipe(Options.withAlias("f")), id: Args.text({ name: "id" }) }, (a) =>
+const logsOptions = { ...common, follow: Options.boolean("follow").pipe(Options.withAlias("f")), id: Args.text({ name: "id" }) }
+const logsCommand = Command.make("logs", logsOptions, (a) =>
   Effect.gen(function* () {
     const id = yield* runId(a.id)
     yield* withControl(a, (control) =>
@@ -220,7 +231,8 @@ const logsCommand = Command.make("logs", { ...common, follow: Options.boolean("f
 
 const idsArg = Args.text({ name: "id" }).pipe(Args.repeated)
 
-const cancelCommand = Command.make("cancel", { ...common, all: Options.boolean("all"), ids: idsArg }, (a) =>
+const cancelOptions = { ...common, all: Options.boolean("all"), ids: idsArg }
+const cancelCommand = Command.make("cancel", cancelOptions, (a) =>
   Effect.gen(function* () {
     if (!a.all && a.ids.length === 0) return yield* usage("gantry cancel ID... | --all")
     const ids = yield* Effect.forEach(a.ids, runId)
@@ -234,7 +246,7 @@ const cancelCommand = Command.make("cancel", { ...common, all: Options.boolean("
 ).pipe(Command.withDescription("cancel runs (running ones are stopped: SIGTERM, grace, SIGKILL)"))
 
 const runAction = (name: string, description: string, act: (control: Control, id: RunId) => Effect.Effect<RunJson, ApiError>) =>
-  Command.make(name, { ...common, id: Args.text({ name: "id" }) }, (a) =>
+  Command.make(name, showOptions, (a) =>
     Effect.gen(function* () {
       const id = yield* runId(a.id)
       yield* withControl(a, (control) =>
@@ -249,7 +261,8 @@ const runAction = (name: string, description: string, act: (control: Control, id
 const releaseCommand = runAction("release", "release a held run", (c, id) => c.release(id))
 const approveCommand = runAction("approve", "approve a blocked run", (c, id) => c.approve(id))
 
-const rejectCommand = Command.make("reject", { ...common, reason: Options.text("reason"), id: Args.text({ name: "id" }) }, (a) =>
+const rejectOptions = { ...common, reason: Options.text("reason"), id: Args.text({ name: "id" }) }
+const rejectCommand = Command.make("reject", rejectOptions, (a) =>
   Effect.gen(function* () {
     const id = yield* runId(a.id)
     if (a.reason.trim() === "") return yield* usage("--reason must not be empty")
@@ -262,7 +275,8 @@ const rejectCommand = Command.make("reject", { ...common, reason: Options.text("
   })
 ).pipe(Command.withDescription("reject a blocked run"))
 
-const priorityCommand = Command.make("priority", { ...common, id: Args.text({ name: "id" }), priority: Args.text({ name: "priority" }) }, (a) =>
+const priorityOptions = { ...common, id: Args.text({ name: "id" }), priority: Args.text({ name: "priority" }) }
+const priorityCommand = Command.make("priority", priorityOptions, (a) =>
   Effect.gen(function* () {
     const id = yield* runId(a.id)
     const p = a.priority === "none" ? null : /^-?\d+$/.test(a.priority) ? Number(a.priority) : undefined
@@ -283,9 +297,9 @@ const queueCreate = Command.make("create", queueOptions, (a) =>
     const name = yield* queueName(a.name)
     const change = yield* queueChange(a)
     const config = yield* decodeWith(QueueConfig, "queue config")({ ...makeQueue(name), ...change, name })
-    yield* withControl(a, (control) =>
-      Effect.flatMap(control.createQueue(config), (q) => (a.format === "json" ? printJson(q) : print(`queue ${q.name} created`)))
-    )
+    yield* withControl(a, (control) => Effect.flatMap(control.createQueue(config), (q) => (a.format === "json" ? printJson(q) : print(`queue ${q.name} created`))), {
+      create: true
+    })
   })
 ).pipe(Command.withDescription("create a queue"))
 
@@ -295,13 +309,14 @@ const queueUpdate = Command.make("update", queueOptions, (a) =>
     const raw = yield* queueChange(a)
     if (Object.keys(raw).length === 0) return yield* usage("nothing to change: give at least one option")
     const change: QueueChange = yield* decodeWith(Schema.partial(QueueConfig.omit("name")), "queue change")(raw)
-    yield* withControl(a, (control) =>
-      Effect.flatMap(control.updateQueue(name, change), (q) => (a.format === "json" ? printJson(q) : print(`queue ${q.name} updated`)))
-    )
+    yield* withControl(a, (control) => Effect.flatMap(control.updateQueue(name, change), (q) => (a.format === "json" ? printJson(q) : print(`queue ${q.name} updated`))), {
+      create: true
+    })
   })
 ).pipe(Command.withDescription("change a queue's knobs (--pause / --resume)"))
 
-const queueDelete = Command.make("delete", { ...common, drain: Options.boolean("drain"), name: Args.text({ name: "name" }) }, (a) =>
+const queueDeleteOptions = { ...common, drain: Options.boolean("drain"), name: Args.text({ name: "name" }) }
+const queueDelete = Command.make("delete", queueDeleteOptions, (a) =>
   Effect.gen(function* () {
     const name = yield* queueName(a.name)
     yield* withControl(a, (control) =>
@@ -326,9 +341,14 @@ const queuesCommand = Command.make("queues", common, (a) =>
 
 const printPolicy = (format: "table" | "json", policy: Policy) => (format === "json" ? printJson(policy) : print(F.policyTable(policy)))
 
+const limitsSetOptions = {
+  ...common,
+  file: Options.text("file").pipe(Options.optional, Options.withDescription("a whole policy as JSON; unknown fields are an error")),
+  settings: Args.text({ name: "key=value" }).pipe(Args.repeated)
+}
 const limitsSet = Command.make(
   "set",
-  { ...common, file: Options.text("file").pipe(Options.optional, Options.withDescription("a whole policy as JSON; unknown fields are an error")), settings: Args.text({ name: "key=value" }).pipe(Args.repeated) },
+  limitsSetOptions,
   (a) =>
     Effect.gen(function* () {
       if (Option.isNone(a.file) && a.settings.length === 0) return yield* usage("gantry limits set KEY=VALUE... | --file policy.json")
@@ -344,7 +364,8 @@ const limitsSet = Command.make(
           for (const [k, v] of pairs) next = yield* applySetting(next, k, v)
           const saved = yield* control.setLimits({ ...next, version: current.version + 1 })
           yield* printPolicy(a.format, saved)
-        })
+        }),
+        { create: true }
       )
     })
 ).pipe(Command.withDescription("change limits and policy: max-concurrent=3 user-max-concurrent=none fair-share=limits ..."))
@@ -370,12 +391,16 @@ const gpusCommand = Command.make("gpus", common, (a) =>
   )
 ).pipe(Command.withDescription("list GPUs and who holds them"))
 
+const gpuOptions = { ...common, index: Args.integer({ name: "index" }) }
 const gpuAction = (name: "drain" | "undrain") =>
-  Command.make(name, { ...common, index: Args.integer({ name: "index" }) }, (a) =>
+  Command.make(name, gpuOptions, (a) =>
     Effect.gen(function* () {
       if (a.index < 0) return yield* usage(`GPU index must be ≥ 0, not ${a.index}`)
-      yield* withControl(a, (control) =>
-        Effect.flatMap(control.drain(a.index, name === "drain"), () => (a.format === "json" ? printJson({ index: a.index, drained: name === "drain" }) : print(`GPU ${a.index} ${name === "drain" ? "drained" : "undrained"}`)))
+      yield* withControl(
+        a,
+        (control) =>
+          Effect.flatMap(control.drain(a.index, name === "drain"), () => (a.format === "json" ? printJson({ index: a.index, drained: name === "drain" }) : print(`GPU ${a.index} ${name === "drain" ? "drained" : "undrained"}`))),
+        { create: true }
       )
     })
   ).pipe(Command.withDescription(name === "drain" ? "stop allocating a GPU (its run keeps it until it ends)" : "allocate a drained GPU again"))
@@ -392,7 +417,8 @@ const statsCommand = Command.make("stats", common, (a) =>
   )
 ).pipe(Command.withDescription("counts, GPUs and time spent per cycle phase"))
 
-const cleanupCommand = Command.make("cleanup", { ...common, days: Options.integer("days") }, (a) =>
+const cleanupOptions = { ...common, days: Options.integer("days") }
+const cleanupCommand = Command.make("cleanup", cleanupOptions, (a) =>
   Effect.gen(function* () {
     if (a.days < 1 || a.days > 365) return yield* usage(`--days must be from 1 to 365, not ${a.days}`)
     yield* withControl(a, (control) => Effect.flatMap(control.cleanup(a.days), (removed) => (a.format === "json" ? printJson({ removed }) : print(`removed ${removed} finished runs older than ${a.days} days`))))
@@ -405,14 +431,15 @@ const processCommand = Command.make("process", common, (a) =>
 
 // ------------------------------------------------------------------ serve
 
+const serveOptions = {
+  db: common.db,
+  host: Options.text("host").pipe(Options.withDefault("127.0.0.1")),
+  port: Options.integer("port").pipe(Options.withDefault(0), Options.withDescription("0 picks a free port")),
+  gpus: Options.text("gpus").pipe(Options.optional, Options.withDescription('none, a count (2 = the first two), or indices 0,2,3 ("2," = GPU 2 alone); default: all'))
+}
 const serveCommand = Command.make(
   "serve",
-  {
-    db: common.db,
-    host: Options.text("host").pipe(Options.withDefault("127.0.0.1")),
-    port: Options.integer("port").pipe(Options.withDefault(0), Options.withDescription("0 picks a free port")),
-    gpus: Options.text("gpus").pipe(Options.optional, Options.withDescription('none, a count (2 = the first two), or indices 0,2,3 ("2," = GPU 2 alone); default: all'))
-  },
+  serveOptions,
   (a) =>
     Effect.gen(function* () {
       if (a.port < 0 || a.port > 65535) return yield* usage(`--port must be 0-65535, not ${a.port}`)
@@ -475,3 +502,34 @@ export const gantry = Command.make("gantry").pipe(
 )
 
 export const cli = Command.run(gantry, { name: "gantry", version: VERSION })
+
+/** Every command's flags, for `checkArgv` (keep in step with the tree above). */
+export const commandSpecs: ReadonlyMap<string, CommandSpec> = new Map(
+  (
+    [
+      ["serve", serveOptions],
+      ["submit", submitOptions],
+      ["run", submitOptions],
+      ["runs", runsOptions],
+      ["runs show", showOptions],
+      ["logs", logsOptions],
+      ["cancel", cancelOptions],
+      ["release", showOptions],
+      ["approve", showOptions],
+      ["reject", rejectOptions],
+      ["priority", priorityOptions],
+      ["queues", common],
+      ["queue create", queueOptions],
+      ["queue update", queueOptions],
+      ["queue delete", queueDeleteOptions],
+      ["limits", common],
+      ["limits set", limitsSetOptions],
+      ["gpus", common],
+      ["gpu drain", gpuOptions],
+      ["gpu undrain", gpuOptions],
+      ["stats", common],
+      ["cleanup", cleanupOptions],
+      ["process", common]
+    ] as const
+  ).map(([name, options]) => [name, { flags: flagsOf(options), takesCommand: name === "submit" || name === "run" }])
+)

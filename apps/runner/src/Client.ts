@@ -18,6 +18,7 @@ const settle = <A, E>(effect: Effect.Effect<A, E>, url: string): Effect.Effect<A
       case "Forbidden":
       case "NotFound":
       case "Conflict":
+      case "TooLarge":
       case "Exhausted":
       case "Internal":
         return error as ApiError

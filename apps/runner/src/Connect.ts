@@ -8,7 +8,7 @@
  *   starts, adopts or signals a run.
  */
 import { SqlClient } from "@effect/sql"
-import { type ApiError, Internal } from "@gantry/api"
+import { type ApiError, Internal, NotFound } from "@gantry/api"
 import {
   Engine,
   EngineTag,
@@ -21,6 +21,7 @@ import {
 import { NvidiaSmiGpus } from "@gantry/platform-node"
 import { Lease, SqliteStore } from "@gantry/store-sqlite"
 import { Context, Effect, Layer } from "effect"
+import * as fs from "node:fs"
 import * as Client from "./Client.js"
 import { type Control, engineControl } from "./Control.js"
 import { holderOf, reachOrTake } from "./Leases.js"
@@ -46,11 +47,17 @@ const refusingExecutor = Layer.succeed(Executor, {
   adopt: (run) => Effect.dieMessage(`offline engine asked to adopt ${run.id}`)
 })
 
-/** Runs `use` with a Control for the target; the lease (offline) is held only meanwhile. */
-export const withControl = <A>(target: Target, use: (control: Control) => Effect.Effect<A, ApiError>): Effect.Effect<A, ApiError> => {
+/**
+ * Runs `use` with a Control for the target; the lease (offline) is held only meanwhile.
+ * Only a command that writes (`create`) may create the database (and its folder); any other
+ * finding none fails with "no database at PATH" (exit 66) and leaves nothing behind.
+ */
+export const withControl = <A>(target: Target, use: (control: Control) => Effect.Effect<A, ApiError>, options: { readonly create?: boolean } = {}): Effect.Effect<A, ApiError> => {
   if (target.url !== undefined) {
     return Effect.flatMap(Client.httpControl(target.url, target.token ?? process.env.GANTRY_TOKEN ?? ""), use)
   }
+  if (options.create !== true && !fs.existsSync(target.paths.db))
+    return Effect.fail(new NotFound({ code: "NOT_FOUND", error: "NoDatabase", message: `no database at ${target.paths.db} (gantry serve or gantry submit creates it; --db PATH to use another)`, exit: 66 }))
   return Effect.scoped(
     Effect.gen(function* () {
       ensureDataDir(target.paths)

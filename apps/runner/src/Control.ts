@@ -23,12 +23,14 @@ import {
   type StatsJson,
   type SubmitResult,
   type SystemStatus,
+  TooLarge,
   type ApiError
 } from "@gantry/api"
-import { isTerminal, type Policy, type QueueConfig, type QueueName, RunStatus, type RunId, type Submission } from "@gantry/core"
+import { isTerminal, type Policy, type QueueConfig, type QueueName, RunStatus, type RunId, Submission, submissionOverLimit } from "@gantry/core"
 import { type EngineError, type EngineService, errorStatus, type GpuInfo, type StoreError, type StoreService } from "@gantry/engine"
 import { NodeExecutor } from "@gantry/platform-node"
-import { Effect, Fiber, Schema, Stream } from "effect"
+import { Effect, Fiber, ParseResult, Schema, Stream } from "effect"
+import * as fs from "node:fs"
 
 export interface Control {
   /** "daemon" when a serving runner answers; "offline" when the CLI runs its own engine. */
@@ -71,6 +73,8 @@ export const toApiError = (error: EngineError | StoreError): ApiError => {
       return new Forbidden(fields)
     case 404:
       return new NotFound(fields)
+    case 413:
+      return new TooLarge(fields)
     case 429:
       return new Exhausted(fields)
     default:
@@ -79,6 +83,58 @@ export const toApiError = (error: EngineError | StoreError): ApiError => {
 }
 
 export const badRequest = (message: string): ApiError => new BadRequest({ code: "INVALID_ARGUMENT", error: "InvalidArgument", message, exit: 64 })
+
+/** A submission over `SubmissionLimits` (413, exit 65). */
+export const tooLarge = (message: string): ApiError => new TooLarge({ code: "PAYLOAD_TOO_LARGE", error: "TooLarge", message, exit: 65 })
+
+/** A ParseError as one line per problem: the field's path and what is wrong, never the whole value. */
+export const issuesText = (error: ParseResult.ParseError): string => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const at = (path: ReadonlyArray<PropertyKey>) => path.map((p) => `[${JSON.stringify(typeof p === "symbol" ? String(p) : p)}]`).join("")
+  // an optional field's failure also says "Expected undefined, actual <the whole value>"
+  const explained = new Set(issues.filter((i) => !i.message.startsWith("Expected undefined")).map((i) => at(i.path)))
+  return issues
+    .filter((i) => !(i.message.startsWith("Expected undefined") && explained.has(at(i.path))))
+    .map((i) => `${at(i.path)} ${i.message.length > 300 ? `${i.message.slice(0, 300)}…` : i.message}`.trim())
+    .join("; ")
+}
+
+const decodeStrict = Schema.decodeUnknownEither(Submission, { onExcessProperty: "error", errors: "all" })
+
+/**
+ * A submission as received (JSON, or the CLI's flags and --file): over a size limit it is
+ * refused with 413 / exit 65 naming the field and the limit, malformed with 400 / exit 64
+ * naming the field; it is never stored.
+ */
+export const decodeSubmission = (input: unknown): Effect.Effect<Submission, ApiError> => {
+  const over = submissionOverLimit(input)
+  if (over !== undefined) return Effect.fail(tooLarge(over.message))
+  const decoded = decodeStrict(input)
+  return decoded._tag === "Right" ? Effect.succeed(decoded.right) : Effect.fail(badRequest(`submission: ${issuesText(decoded.left)}`))
+}
+
+/**
+ * What only the runner's machine can judge of a submission, checked wherever one arrives
+ * (the daemon's API and the offline CLI both submit here): its sizes (again: an embedder's
+ * typed submission was never decoded) and that its working directory is a directory here,
+ * so a typo fails now, not when the run starts.
+ */
+export const checkSubmission = (submission: Submission): Effect.Effect<void, ApiError> =>
+  Effect.suspend(() => {
+    const over = submissionOverLimit(submission)
+    if (over !== undefined) return Effect.fail(tooLarge(over.message))
+    const cwd = submission.cwd
+    if (cwd === undefined) return Effect.void
+    let stat: fs.Stats | undefined
+    try {
+      stat = fs.statSync(cwd)
+    } catch {
+      stat = undefined
+    }
+    if (stat === undefined) return Effect.fail(badRequest(`cwd: no directory ${cwd} on the runner's machine`))
+    if (!stat.isDirectory()) return Effect.fail(badRequest(`cwd: ${cwd} is not a directory`))
+    return Effect.void
+  })
 
 const api = <A>(effect: Effect.Effect<A, EngineError | StoreError>): Effect.Effect<A, ApiError> => Effect.mapError(effect, toApiError)
 
@@ -147,7 +203,7 @@ export const engineControl = (o: EngineControlOptions): Control & { readonly clo
   )
   return {
     mode: o.mode,
-    submit: (submission) => api(engine.submit(submission)) as Effect.Effect<SubmitResult, ApiError>,
+    submit: (submission) => Effect.zipRight(checkSubmission(submission), api(engine.submit(submission)) as Effect.Effect<SubmitResult, ApiError>),
     list: (params) =>
       Effect.gen(function* () {
         const statuses = params.status === undefined ? undefined : statusList(params.status.split(",").map((s) => s.trim()).filter((s) => s !== ""))

@@ -4,11 +4,13 @@
  * an error), a submission, a queue change, a policy setting, and the argv fix-up for
  * @effect/cli's boolean flags. Every refusal is a `CliError` with its exit code.
  */
-import { Args, Options } from "@effect/cli"
-import { type Policy, QueueName, RunId, Submission } from "@gantry/core"
+import { Args, Options, type Usage } from "@effect/cli"
+import { type Policy, QueueName, RunId, type Submission } from "@gantry/core"
 import { Data, Effect, Option, ParseResult, Schema } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
+import * as path from "node:path"
+import { decodeSubmission } from "./Control.js"
 import * as F from "./Format.js"
 
 /** A refusal of the CLI itself: printed as `gantry: message`, exits with `exit`. */
@@ -151,8 +153,13 @@ export const buildSubmission = (a: SubmitArgs): Effect.Effect<Submission, CliErr
     if (a.metadata.length > 0) set("metadata", { ...((fields.metadata as object | undefined) ?? {}), ...(yield* keyValues("metadata", a.metadata, jsonOrString)) })
     set("cwd", Option.getOrUndefined(a.cwd))
     set("idempotencyKey", Option.getOrUndefined(a.idempotencyKey))
-    if (typeof fields.cwd === "string") fields.cwd = fs.existsSync(fields.cwd) ? fs.realpathSync(fields.cwd) : fields.cwd
-    return yield* decodeWith(Submission, "submission")(fields)
+    // relative to where the command was typed; whether it is a directory the runner checks
+    if (typeof fields.cwd === "string" && fields.cwd !== "" && !fields.cwd.includes("\u0000")) {
+      const absolute = path.resolve(fields.cwd)
+      fields.cwd = fs.existsSync(absolute) ? fs.realpathSync(absolute) : absolute
+    }
+    // too large: exit 65 naming the field and the limit; malformed: exit 64
+    return yield* Effect.mapError(decodeSubmission(fields), (e) => new CliError({ message: e.message, exit: e.exit }))
   })
 
 export const queueOptions = {
@@ -247,4 +254,97 @@ const ALIASES: Readonly<Record<string, string>> = { ...BOOLEAN_FLAGS, "-f": "--f
 export const normalizeArgv = (argv: ReadonlyArray<string>): Array<string> => {
   const end = argv.indexOf("--")
   return argv.map((word, i) => ((end === -1 || i < end) && ALIASES[word] !== undefined ? `${ALIASES[word]}=true` : word))
+}
+
+// ------------------------------------------------------------------ the command line, checked
+
+/** What a flag takes: nothing (a boolean), a whole number, any text, or one of some words. */
+export type FlagValue = "none" | "integer" | "text" | ReadonlyArray<string>
+
+/** The flags a command accepts (aliases included), read from its @effect/cli options. */
+export const flagsOf = (options: Readonly<Record<string, unknown>>): ReadonlyMap<string, FlagValue> => {
+  const flags = new Map<string, FlagValue>()
+  const walk = (u: Usage.Usage): void => {
+    switch (u._tag) {
+      case "Named": {
+        const value: FlagValue = Option.match(u.acceptedValues, {
+          onNone: () => "none",
+          onSome: (v) => (v === "integer" ? "integer" : v.includes(" | ") ? v.split(" | ") : "text")
+        })
+        for (const name of u.names) flags.set(name, value)
+        return
+      }
+      case "Optional":
+      case "Repeated":
+        return walk(u.usage)
+      case "Alternation":
+      case "Concat":
+        walk(u.left)
+        walk(u.right)
+        return
+      default:
+        return
+    }
+  }
+  for (const option of Object.values(options)) if (Options.isOptions(option)) walk(Options.getUsage(option))
+  return flags
+}
+
+export interface CommandSpec {
+  readonly flags: ReadonlyMap<string, FlagValue>
+  /** The command takes a program to run after `--` (submit, run). */
+  readonly takesCommand: boolean
+}
+
+/** @effect/cli's own flags: where one is given, it answers (help, version, ...). */
+const BUILT_IN = new Set(["--help", "-h", "--version", "--wizard", "--completions", "--log-level"])
+
+/**
+ * Checks the words before `--` against the command's flags, before @effect/cli parses them:
+ * it would take an unknown option (`--frobnicate`, `-x`) or a boolean flag's stray value
+ * (`--hold maybe`) for the program to run. Returns the usage error (exit 64) naming the
+ * option, or undefined. `commands` maps "runs", "runs show", "queue create", ... to their spec.
+ */
+export const checkArgv = (argv: ReadonlyArray<string>, commands: ReadonlyMap<string, CommandSpec>): CliError | undefined => {
+  const words = argv.slice(2)
+  const dashes = words.indexOf("--")
+  const end = dashes === -1 ? words.length : dashes
+  if (words.slice(0, end).some((w) => BUILT_IN.has(w.split("=")[0]!))) return undefined
+  const known = new Set([...commands.keys()].flatMap((key) => key.split(" ").map((_, i, parts) => parts.slice(0, i + 1).join(" "))))
+  let name = ""
+  let i = 0
+  while (i < end && known.has(name === "" ? words[i]! : `${name} ${words[i]!}`)) name = name === "" ? words[i++]! : `${name} ${words[i++]!}`
+  const spec = commands.get(name)
+  if (spec === undefined) return undefined // no command, or an unknown one: @effect/cli says which there are
+  let previous = ""
+  for (; i < end; previous = words[i++]!) {
+    const word = words[i]!
+    if (!word.startsWith("-") || word === "-" || /^-\d/.test(word)) {
+      if (spec.takesCommand && dashes !== -1)
+        return usage(
+          spec.flags.get(previous) === "none"
+            ? `${name}: ${previous} is a flag and takes no value, not "${word}" (the program to run goes after --)`
+            : `${name}: unexpected "${word}" before --: the program to run and its arguments go after --`
+        )
+      continue
+    }
+    const eq = word.indexOf("=")
+    const flag = eq === -1 ? word : word.slice(0, eq)
+    const inline = eq === -1 ? undefined : word.slice(eq + 1)
+    const value = spec.flags.get(flag)
+    if (value === undefined)
+      return usage(`${name}: unknown option ${flag}${spec.takesCommand ? " (the program to run and its arguments go after --)" : ""}`)
+    if (value === "none") {
+      if (inline !== undefined && inline !== "true" && inline !== "false") return usage(`${name}: ${flag} is a flag and takes no value, not "${inline}"`)
+      continue
+    }
+    let given = inline
+    if (given === undefined) {
+      if (i + 1 >= end) return usage(`${name}: ${flag} needs a value`)
+      given = words[++i]!
+    }
+    if (value === "integer" && !/^-?\d+$/.test(given)) return usage(`${name}: ${flag} takes a whole number, not "${given}"`)
+    if (typeof value !== "string" && !value.includes(given)) return usage(`${name}: ${flag} is one of ${value.join(", ")}, not "${given}"`)
+  }
+  return undefined
 }

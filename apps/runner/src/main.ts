@@ -1,16 +1,42 @@
 /**
  * The `gantry` process: runs the command line and turns its outcome into an exit code
  * (see Cli.ts for the table). Errors print as `gantry: message` on stderr.
+ *
+ * It exits only once stdout and stderr have drained: a pipe takes 64 KiB at a time, and
+ * `process.exit` drops whatever is still queued for it. A reader that goes away (`| head`)
+ * ends the process quietly with 141, as SIGPIPE ends other Unix tools.
  */
 import { NodeContext } from "@effect/platform-node"
 import { Cause, Effect, Exit, Option } from "effect"
-import { cli, normalizeArgv, outcome } from "./Cli.js"
+import { checkArgv, cli, commandSpecs, normalizeArgv, outcome } from "./Cli.js"
 
-const exitWith = (code: number) => process.exit(code)
+/** 128 + SIGPIPE: what a shell reports for a tool whose reader closed the pipe. */
+const BROKEN_PIPE = 141
 
-const program = Effect.suspend(() => cli(normalizeArgv(process.argv))).pipe(Effect.provide(NodeContext.layer))
+for (const stream of [process.stdout, process.stderr])
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(BROKEN_PIPE)
+    throw error
+  })
 
-Effect.runPromiseExit(program).then((exit) => {
+/** Resolves once everything written to `stream` so far has been handed to the OS. */
+const drained = (stream: NodeJS.WriteStream) =>
+  new Promise<void>((resolve) => {
+    if (stream.destroyed || !stream.writable) return resolve()
+    // writes complete in order: the empty one's callback runs after every earlier one's
+    stream.write("", () => resolve())
+  })
+
+const exitWith = (code: number) => {
+  void Promise.all([drained(process.stdout), drained(process.stderr)]).then(() => process.exit(code))
+}
+
+const program = Effect.suspend(() => {
+  const refused = checkArgv(process.argv, commandSpecs)
+  return refused !== undefined ? Effect.fail(refused) : cli(normalizeArgv(process.argv))
+}).pipe(Effect.provide(NodeContext.layer))
+
+void Effect.runPromiseExit(program).then((exit) => {
   if (Exit.isSuccess(exit)) return exitWith(outcome.exitCode)
   const failure = Cause.failureOption(exit.cause)
   if (Option.isSome(failure)) {

@@ -112,9 +112,11 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthoriz
 export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", errorFields, HttpApiSchema.annotations({ status: 403 })) {}
 export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", errorFields, HttpApiSchema.annotations({ status: 404 })) {}
 export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", errorFields, HttpApiSchema.annotations({ status: 409 })) {}
+/** A request body or a submission over a size limit (`SubmissionLimits`): 413 PAYLOAD_TOO_LARGE, exit 65. */
+export class TooLarge extends Schema.TaggedError<TooLarge>()("TooLarge", errorFields, HttpApiSchema.annotations({ status: 413 })) {}
 export class Exhausted extends Schema.TaggedError<Exhausted>()("Exhausted", errorFields, HttpApiSchema.annotations({ status: 429 })) {}
 export class Internal extends Schema.TaggedError<Internal>()("Internal", errorFields, HttpApiSchema.annotations({ status: 500 })) {}
-export type ApiError = BadRequest | Unauthorized | Forbidden | NotFound | Conflict | Exhausted | Internal
+export type ApiError = BadRequest | Unauthorized | Forbidden | NotFound | Conflict | TooLarge | Exhausted | Internal
 
 // ------------------------------------------------------------------ security
 
@@ -211,6 +213,7 @@ export class GantryApi extends HttpApi.make("gantry")
   .addError(Forbidden)
   .addError(NotFound)
   .addError(Conflict)
+  .addError(TooLarge)
   .addError(Exhausted)
   .addError(Internal)
   .middleware(Authorization)

@@ -27,6 +27,11 @@ export {
   RunStatus,
   StopCause,
   Submission,
+  SubmissionLimits,
+  submissionOverLimit,
+  type OverLimit,
+  sizeText,
+  utf8Bytes,
   TeamName,
   terminalStatuses,
   UserName

@@ -54,6 +54,8 @@ export class RunnerRequired extends Data.TaggedError("RunnerRequired")<{ readonl
   }
 }
 export class InvalidPolicy extends Data.TaggedError("InvalidPolicy")<{ readonly message: string }> {}
+/** A submission (or a request) over a size limit (`SubmissionLimits` of @gantry/core): HTTP 413, CLI exit 65. */
+export class TooLarge extends Data.TaggedError("TooLarge")<{ readonly field: string; readonly message: string }> {}
 
 export type EngineError =
   | InvalidSubmission
@@ -67,6 +69,7 @@ export type EngineError =
   | GpuNotFound
   | InvalidPolicy
   | RunnerRequired
+  | TooLarge
 
 /** HTTP status, API code and CLI exit code of each error. */
 export const errorStatus = (error: EngineError): { readonly http: number; readonly code: string; readonly exit: number } => {
@@ -88,5 +91,7 @@ export const errorStatus = (error: EngineError): { readonly http: number; readon
       return { http: 409, code: "FAILED_PRECONDITION", exit: 69 }
     case "PermissionDenied":
       return { http: 403, code: "PERMISSION_DENIED", exit: 77 }
+    case "TooLarge":
+      return { http: 413, code: "PAYLOAD_TOO_LARGE", exit: 65 }
   }
 }
