@@ -274,3 +274,19 @@ describe("Engine API: a child names a run that exists (issue 9, item 13)", () =>
     expect(attempt(h.engine.submit(sub({ parentId: parent })))._tag).toBe("Right")
   })
 })
+
+describe("Engine API: an embedder's typed submission is decoded too (issue 9, items 11 and 13)", () => {
+  it.each<[string, Partial<Submission>, string]>([
+    ["an empty env key", { env: { "": "x" } }, "InvalidSubmission"],
+    ["a NUL in an argument", { command: ["train", "a\u0000b"] }, "InvalidSubmission"],
+    ["maxAttempts 10⁹", { maxAttempts: 1_000_000_000 }, "InvalidSubmission"],
+    ["a relative cwd", { cwd: "work/dir" }, "InvalidSubmission"],
+    ["a 2 MB argument", { command: ["train", "x".repeat(2_000_000)] }, "TooLarge"],
+    ["a 1 MB name", { name: "n".repeat(1_000_000) }, "TooLarge"]
+  ])("refuses %s with %s, storing nothing", (_, change, tag) => {
+    const h = new Harness({ gpus: 1 })
+    const before = stats(h.engine)
+    expect(errorTag(h.engine.submit(sub(change)))).toBe(tag)
+    expect(stats(h.engine)).toEqual(before)
+  })
+})

@@ -150,6 +150,14 @@ export interface EngineOptions {
    * else observes committed events (`subscribe`, `events`).
    */
   readonly onTransition?: (event: RunEvent) => void
+  /**
+   * Decode every submission with the `Submission` schema and its size limits (default true):
+   * an embedder's typed submission may still break the rules (a NUL in an argument, an empty
+   * env key, 10⁹ attempts), and is refused with `InvalidSubmission` or `TooLarge`. Only code
+   * that builds submissions itself from checked data (the simulator, from a workload) turns it
+   * off, to save ~5 µs a submission.
+   */
+  readonly decodeSubmissions?: boolean
 }
 
 export { PHASES, type Phase, type PhaseTimings, STORE_RETRY_MS } from "./Cycle.js"
@@ -228,7 +236,7 @@ export const make = (options: EngineOptions = {}) =>
     )
 
     const service: EngineService = {
-      ...makeCommands({ kernel, store, serial, committer, offline }),
+      ...makeCommands({ kernel, store, serial, committer, offline, decodeSubmissions: options.decodeSubmissions !== false }),
       ...makeQueries(kernel, store, cycle),
       shutdown: Effect.sync(() => kernel.close()),
       subscribe,

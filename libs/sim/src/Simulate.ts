@@ -151,7 +151,7 @@ export const simulate = (o: SimulateOptions): SimReport => {
     o.observe?.onEvent?.(event, ref.engine!)
   }
   const engine = Effect.runSync(
-    Engine.make({ policy: o.policy ?? defaultPolicy, queues: o.queues ?? [], stopwatch: () => performance.now(), onTransition, ...(o.actors === undefined ? {} : { actors: o.actors }) }).pipe(
+    Engine.make({ policy: o.policy ?? defaultPolicy, queues: o.queues ?? [], stopwatch: () => performance.now(), onTransition, decodeSubmissions: false, ...(o.actors === undefined ? {} : { actors: o.actors }) }).pipe(
       Effect.provide(ports),
       Effect.withClock(clock)
     )
