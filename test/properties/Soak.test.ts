@@ -46,6 +46,8 @@
  * 8, 59, 66, 286). Commands now commit before they change memory (libs/engine Commit.ts); the
  * second test below holds that.
  */
+import { spawnSync } from "node:child_process"
+import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { describeSoakCase, runSoakCase, soakCase, soakSeed, type SeedResult, violationsOf } from "./Faults.js"
 
@@ -83,4 +85,14 @@ describe("soak: SPEC §6 under injected store failures and restarts (fixed seeds
     expect(result.faulty.counters.refusedCommands).toBeGreaterThan(0)
     check([result])
   })
+})
+
+describe("npm run test:soak", () => {
+  it("runs as the README says: --seed replays one seed and says it held", () => {
+    const root = path.resolve(import.meta.dirname, "../..")
+    const result = spawnSync("npm", ["run", "--silent", "test:soak", "--", "--seed", "3"], { cwd: root, encoding: "utf8", timeout: 60_000 })
+    expect(result.stderr).toBe("")
+    expect(result.status).toBe(0)
+    expect(result.stdout).toMatch(/^seed 3: ok/m)
+  }, 70_000)
 })
