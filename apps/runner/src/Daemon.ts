@@ -14,7 +14,7 @@ import { SqlClient } from "@effect/sql"
 import { Engine, EngineTag, GpuInventory, Store } from "@gantry/engine"
 import { NodeExecutor, NvidiaSmiGpus } from "@gantry/platform-node"
 import { Lease, SqliteStore } from "@gantry/store-sqlite"
-import { Context, Effect, Layer } from "effect"
+import { Context, Deferred, Effect, Exit, Layer } from "effect"
 import { randomBytes } from "node:crypto"
 import { createServer } from "node:http"
 import * as os from "node:os"
@@ -36,17 +36,28 @@ export interface ServeOptions {
   readonly onReady?: (url: string, gpus: number) => void
 }
 
-/** Resolves on the first SIGTERM or SIGINT. */
-const shutdownSignal = Effect.async<string>((resume) => {
-  const on = (signal: NodeJS.Signals) => () => resume(Effect.succeed(signal))
+/**
+ * Listens for SIGTERM and SIGINT from now until the scope closes; the Effect it returns
+ * resolves on the first. Taken before anything starts, so a signal that arrives while the
+ * daemon starts (or right after its ready line) stops it cleanly instead of killing it.
+ */
+const shutdownSignal = Effect.gen(function* () {
+  const received = yield* Deferred.make<string>()
+  const on = (signal: NodeJS.Signals) => () => Deferred.unsafeDone(received, Exit.succeed(signal))
   const term = on("SIGTERM")
   const int = on("SIGINT")
-  process.once("SIGTERM", term)
-  process.once("SIGINT", int)
-  return Effect.sync(() => {
-    process.off("SIGTERM", term)
-    process.off("SIGINT", int)
-  })
+  yield* Effect.acquireRelease(
+    Effect.sync(() => {
+      process.once("SIGTERM", term)
+      process.once("SIGINT", int)
+    }),
+    () =>
+      Effect.sync(() => {
+        process.off("SIGTERM", term)
+        process.off("SIGINT", int)
+      })
+  )
+  return Deferred.await(received)
 })
 
 /** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
@@ -58,6 +69,7 @@ export const isLoopback = (host: string): boolean => {
 export const serve = (o: ServeOptions) =>
   Effect.scoped(
     Effect.gen(function* () {
+      const stopRequested = yield* shutdownSignal
       if (!isLoopback(o.host))
         process.stderr.write(
           `gantry: warning: --host ${o.host} serves plain HTTP to the network: the API, and the bearer token with every request, travel unencrypted. ` +
@@ -100,7 +112,7 @@ export const serve = (o: ServeOptions) =>
       const url = yield* Effect.provide(Server.boundUrl, httpContext)
       yield* Lease.update({ ...me, url }).pipe(Effect.provideService(SqlClient.SqlClient, sql))
       o.onReady?.(url, inventory.length)
-      const signal = yield* shutdownSignal
+      const signal = yield* stopRequested
       // long-polls (gantry run, logs -f, runs --watch) answer now; whatever is still open a
       // moment later is cut, so a client looping on a kept-alive connection cannot hold the
       // server open
