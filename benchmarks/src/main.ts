@@ -5,6 +5,7 @@
  * one (dispatch, sim, runner, latency), `--smoke` (before or after NAME) small sizes;
  * `--help` prints help and runs nothing; an unknown benchmark or flag exits 64 and runs nothing.
  */
+import { wrongWordBeforeCommand } from "@gantry/sim"
 import { type CliApp, Command, Options, type ValidationError } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
 import { Cause, Data, Effect, Exit, Option } from "effect"
@@ -144,29 +145,9 @@ const cli = Command.run(bench.pipe(Command.withSubcommands([one("dispatch"), one
 const COMMANDS: ReadonlyArray<string> = Object.keys(benches)
 const OWN_FLAGS: ReadonlyArray<string> = ["--smoke"]
 
-/**
- * What @effect/cli says about a wrong word before the command does not name it ("Invalid
- * subcommand"), so that word is checked here first: the first one that is neither a flag of
- * the tool itself (@effect/cli's built-ins, and OWN_FLAGS) nor one of COMMANDS.
- */
-const wrongWordBeforeCommand = (argv: ReadonlyArray<string>): string | null => {
-  const withValue = new Set(["--completions", "--log-level"])
-  const flags = new Set(["-h", "--help", "--version", "--wizard", ...withValue, ...OWN_FLAGS])
-  for (let i = 2; i < argv.length; i++) {
-    const word = argv[i]!
-    const name = word.split("=")[0]!
-    if (flags.has(name)) {
-      if (withValue.has(word)) i++
-      continue
-    }
-    if (word.startsWith("-")) return `unknown flag "${word}" (--help says more)`
-    return COMMANDS.includes(word) ? null : `unknown benchmark "${word}": use ${COMMANDS.join(", ")} (--help says more)`
-  }
-  return null
-}
 
 const program = Effect.suspend((): Effect.Effect<void, ValidationError.ValidationError | UsageError, CliApp.CliApp.Environment> => {
-  const unknown = wrongWordBeforeCommand(process.argv)
+  const unknown = wrongWordBeforeCommand(process.argv, { commands: COMMANDS, ownFlags: OWN_FLAGS, noun: "benchmark" })
   return unknown === null ? cli(process.argv) : Effect.fail(new UsageError({ message: unknown }))
 })
 

@@ -19,16 +19,7 @@
  *   contract says a refused command changed nothing, so that is safe); while no engine runs,
  *   commands wait for one. QueueFull and InvalidSubmission are final answers.
  */
-import {
-  makeQueue,
-  type QueueConfig,
-  QueueName,
-  type Run,
-  type RunEvent,
-  type Submission,
-  TeamName,
-  UserName
-} from "@gantry/core"
+import { makeQueue, type QueueConfig, type Run, type RunEvent } from "@gantry/core"
 import {
   Engine,
   type EngineService,
@@ -43,7 +34,7 @@ import {
   type TimerId,
   type Timers
 } from "@gantry/engine"
-import { makePrng, type Prng, SimClock, SimExecutor, SimGpus, type WorkloadJob } from "@gantry/sim"
+import { makePrng, type Prng, SimClock, SimExecutor, SimGpus, submissionOf } from "@gantry/sim"
 import { Clock, type Duration, Effect, Either, Layer, Logger, LogLevel } from "effect"
 import * as fc from "fast-check"
 import { type Bias, describeCase, type SimCase, simCaseArb, workloadOf } from "./arbitraries.js"
@@ -225,21 +216,6 @@ export interface SoakResult {
   /** FNV-1a over every transition and journal entry seen, in order: the same seed gives the same digest (§6.12). */
   readonly digest: number
 }
-
-const submissionOf = (job: WorkloadJob): Submission => ({
-  command: ["sim", job.id],
-  name: job.id,
-  user: UserName.make(job.user),
-  level: job.level,
-  ...(job.team === undefined ? {} : { team: TeamName.make(job.team) }),
-  ...(job.queue === undefined ? {} : { queue: QueueName.make(job.queue) }),
-  gpus: job.gpus,
-  ...(job.timeLimitMs === undefined ? {} : { timeLimitMs: job.timeLimitMs }),
-  ...(job.maxQueuedTimeMs === undefined ? {} : { maxQueuedTimeMs: job.maxQueuedTimeMs }),
-  ...(job.deadlineMs === undefined ? {} : { deadlineMs: job.deadlineMs }),
-  ...(job.requiresApproval === true ? { requiresApproval: true } : {}),
-  ...(job.maxAttempts === undefined ? {} : { maxAttempts: job.maxAttempts })
-})
 
 interface Incarnation {
   readonly n: number

@@ -142,7 +142,7 @@ const ACTIVE: ReadonlySet<RunStatus> = new Set(["running", "stopping"])
 const LIVE_IN_QUEUE: ReadonlySet<RunStatus> = new Set(["held", "blocked", "pending", "running", "stopping"])
 
 /** SPEC §2's lifecycle, written out again: the legal (from, to) pairs. */
-const LEGAL: Readonly<Record<RunStatus | "null", ReadonlyArray<RunStatus>>> = {
+export const LEGAL: Readonly<Record<RunStatus | "null", ReadonlyArray<RunStatus>>> = {
   null: ["held", "blocked", "pending"],
   held: ["pending", "cancelled", "failed"],
   blocked: ["pending", "rejected", "cancelled", "failed"],

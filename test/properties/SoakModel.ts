@@ -29,6 +29,7 @@ import { makeQueue, type Policy, type QueueConfig, type Run, type RunEvent, type
 import type { EngineService, JournalEntry, StoreService } from "@gantry/engine"
 import type { WorkloadJob } from "@gantry/sim"
 import { Effect } from "effect"
+import { LEGAL } from "./Model.js"
 
 export interface Violation {
   readonly invariant: number
@@ -59,19 +60,6 @@ const TERMINAL: ReadonlySet<RunStatus> = new Set(["completed", "failed", "cancel
 const ACTIVE: ReadonlySet<RunStatus> = new Set(["running", "stopping"])
 const LIVE: ReadonlySet<RunStatus> = new Set(["held", "blocked", "pending", "running", "stopping"])
 
-/** SPEC §2, written out: the legal (from, to) pairs. */
-const LEGAL: Readonly<Record<RunStatus | "null", ReadonlyArray<RunStatus>>> = {
-  null: ["held", "blocked", "pending"],
-  held: ["pending", "cancelled", "failed"],
-  blocked: ["pending", "rejected", "cancelled", "failed"],
-  pending: ["running", "cancelled", "failed"],
-  running: ["completed", "failed", "pending", "stopping"],
-  stopping: ["cancelled", "failed"],
-  completed: [],
-  failed: [],
-  cancelled: [],
-  rejected: []
-}
 
 const UNDONE = "requeued: store failed"
 const LOST_REASONS: ReadonlySet<string> = new Set(["lost", "retry after lost", "cancelled (lost)"])

@@ -15,27 +15,14 @@ import {
   type RunId,
   type Snapshot,
   type UsageView,
-  type WaitReason
+  WaitReason
 } from "../src/internal.js"
 import { anActiveRun, aRun, aSnapshot } from "../src/Testing.js"
 
 /** Shared fast-check parameters: explicit run count, verbose counterexamples (seed + path are printed). */
 export const runs = (numRuns: number): fc.Parameters<unknown> => ({ numRuns, verbose: fc.VerbosityLevel.Verbose })
 
-export const ALL_REASONS: ReadonlyArray<WaitReason> = [
-  "queue-paused",
-  "global-limit",
-  "local-job-limit",
-  "user-limit",
-  "team-limit",
-  "queue-limit",
-  "queue-run-limit",
-  "gpu-limit",
-  "gpu-quota",
-  "gpu-unavailable",
-  "gpu-busy",
-  "gpu-reserved"
-]
+export const ALL_REASONS: ReadonlyArray<WaitReason> = WaitReason.literals
 
 export interface PendingSpec {
   readonly user: number

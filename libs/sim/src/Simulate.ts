@@ -79,7 +79,8 @@ export const describeOptions = (o: SimulateOptions): string => {
   ].join(" ")
 }
 
-const submissionOf = (job: WorkloadJob): Submission => ({
+/** The submission a workload job makes (the same for every driver of a workload). */
+export const submissionOf = (job: WorkloadJob): Submission => ({
   command: ["sim", job.id],
   name: job.id,
   user: UserName.make(job.user),

@@ -12,6 +12,7 @@
  *   mmc [--servers C] [--load R] [--jobs N] [--seed S]
  *                             an M/M/c queue against the Erlang-C formula
  */
+import { wrongWordBeforeCommand } from "./CliArgs.js"
 import { Command, HelpDoc, Options } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
 import { defaultPolicy, type Policy, sharedPolicy } from "@gantry/core"
@@ -167,29 +168,9 @@ const cli = Command.run(sim, { name: "gantry sim", version: "0.1.0" })
 const COMMANDS: ReadonlyArray<string> = ["demo", "philly", "mmc"]
 const OWN_FLAGS: ReadonlyArray<string> = []
 
-/**
- * What @effect/cli says about a wrong word before the command does not name it ("Invalid
- * subcommand"), so that word is checked here first: the first one that is neither a flag of
- * the tool itself (@effect/cli's built-ins, and OWN_FLAGS) nor one of COMMANDS.
- */
-const wrongWordBeforeCommand = (argv: ReadonlyArray<string>): string | null => {
-  const withValue = new Set(["--completions", "--log-level"])
-  const flags = new Set(["-h", "--help", "--version", "--wizard", ...withValue, ...OWN_FLAGS])
-  for (let i = 2; i < argv.length; i++) {
-    const word = argv[i]!
-    const name = word.split("=")[0]!
-    if (flags.has(name)) {
-      if (withValue.has(word)) i++
-      continue
-    }
-    if (word.startsWith("-")) return `unknown flag "${word}" (--help says more)`
-    return COMMANDS.includes(word) ? null : `unknown command "${word}": use ${COMMANDS.join(", ")} (--help says more)`
-  }
-  return null
-}
 
 const program = Effect.suspend(() => {
-  const unknown = wrongWordBeforeCommand(process.argv)
+  const unknown = wrongWordBeforeCommand(process.argv, { commands: COMMANDS, ownFlags: OWN_FLAGS, noun: "command" })
   return unknown === null ? cli(process.argv) : Effect.fail(new UsageError({ message: unknown }))
 })
 
