@@ -25,7 +25,7 @@ describe("the HTTP API definition", () => {
 
   it("declares the error statuses every client maps to exit codes", () => {
     const submit = spec.paths["/api/queue/submit"]!.post!
-    expect(Object.keys(submit.responses).sort()).toEqual(["200", "400", "401", "403", "404", "409", "429", "500"])
+    expect(Object.keys(submit.responses).sort()).toEqual(["200", "400", "401", "403", "404", "409", "413", "429", "500"])
   })
 
   it("requires the bearer token", () => {
