@@ -290,3 +290,31 @@ describe("Engine API: an embedder's typed submission is decoded too (issue 9, it
     expect(stats(h.engine)).toEqual(before)
   })
 })
+
+describe("Engine API: the local worker's statechart (WorkerMachine)", () => {
+  it("idle, busy while it runs anything, draining while every GPU is drained", () => {
+    const h = new Harness({ gpus: 2 })
+    expect(stats(h.engine).worker).toBe("idle")
+    h.submit({ user: "ana" }, { durationMs: MIN })
+    h.run(1)
+    expect(stats(h.engine).worker).toBe("busy")
+    h.run()
+    expect(stats(h.engine).worker).toBe("idle")
+    Effect.runSync(h.engine.drainGpu(0, true))
+    expect(stats(h.engine).worker).toBe("idle")
+    Effect.runSync(h.engine.drainGpu(1, true))
+    expect(stats(h.engine).worker).toBe("draining")
+    Effect.runSync(h.engine.drainGpu(1, false))
+    expect(stats(h.engine).worker).toBe("idle")
+  })
+})
+
+describe("Engine API: live actors can be inspected", () => {
+  it("XState's inspect sees the run actors' events when the engine runs live actors", () => {
+    const seen: Array<string> = []
+    const h = new Harness({ gpus: 1, actors: "live", inspect: (e) => void (e.type === "@xstate.event" && seen.push((e.event as { type: string }).type)) })
+    h.submit({ user: "ana" }, { durationMs: MIN })
+    h.run()
+    expect(seen).toEqual(expect.arrayContaining(["START", "EXIT", "WAKE", "CYCLE_DONE"]))
+  })
+})

@@ -27,6 +27,7 @@ import {
 import { type ActorMode, Engine, type EngineService, Journal, type JournalEntry, MemoryStore, Store, type StoreService } from "@gantry/engine"
 import { SimClock, SimExecutor, SimGpus } from "@gantry/sim"
 import { Effect, Layer } from "effect"
+import type { InspectionEvent } from "xstate"
 
 /** What a run's process does: how long each attempt runs and how it exits (per attempt, the last repeats). */
 export interface Behaviour {
@@ -60,6 +61,8 @@ export interface HarnessOptions {
   readonly store?: StoreService
   /** The engine's statecharts as Steppers (default) or live XState actors. */
   readonly actors?: ActorMode
+  /** XState's inspection API, for the engine's actors. */
+  readonly inspect?: (event: InspectionEvent) => void
   /** Where simulated time starts (a restarted engine goes on from the old one's time). */
   readonly startMs?: number
 }
@@ -96,7 +99,8 @@ export class Harness {
         policy: options.policy ?? defaultPolicy,
         queues: options.queues ?? [],
         onTransition: (event) => void this.events.push(event),
-        ...(options.actors === undefined ? {} : { actors: options.actors })
+        ...(options.actors === undefined ? {} : { actors: options.actors }),
+        ...(options.inspect === undefined ? {} : { inspect: options.inspect })
       }).pipe(Effect.provide(ports), Effect.withClock(this.clock))
     )
   }
