@@ -48,13 +48,16 @@ export const makeCommitter = (kernel: Kernel, store: StoreService): Committer =>
     commitThen: (change, apply) =>
       Effect.suspend(() => {
         const out = kernel.takeOutbox()
-        const batch: StoreBatch = {
-          ...emptyBatch,
-          ...change,
-          runs: latest([...out.runs, ...(change.runs ?? [])]),
-          events: [...out.events, ...(change.events ?? [])],
-          deletedQueues: [...out.deletedQueues, ...(change.deletedQueues ?? [])]
-        }
+        // most commands find the outbox empty (the cycle's commit took it): their change alone
+        const batch: StoreBatch = isEmpty(out)
+          ? { ...emptyBatch, ...change }
+          : {
+              ...emptyBatch,
+              ...change,
+              runs: latest([...out.runs, ...(change.runs ?? [])]),
+              events: [...out.events, ...(change.events ?? [])],
+              deletedQueues: [...out.deletedQueues, ...(change.deletedQueues ?? [])]
+            }
         return store.commit(batch).pipe(
           Effect.tapError(() => Effect.sync(() => kernel.returnOutbox(out))),
           Effect.map(() => {
@@ -67,11 +70,11 @@ export const makeCommitter = (kernel: Kernel, store: StoreService): Committer =>
     commitOutbox: () => {
       const out = kernel.takeOutbox()
       if (isEmpty(out)) return Effect.void
-      const stored = store.commit({ ...emptyBatch, runs: out.runs, events: out.events, deletedQueues: out.deletedQueues })
-      return stored.pipe(
-        Effect.tapError(() => Effect.sync(() => kernel.returnOutbox(out))),
-        Effect.tap(() => Effect.sync(() => publish(out.events)))
+      const stored = store.commit({ ...emptyBatch, runs: out.runs, events: out.events, deletedQueues: out.deletedQueues }).pipe(
+        Effect.tapError(() => Effect.sync(() => kernel.returnOutbox(out)))
       )
+      // nobody subscribed (the simulator): no step to publish to nobody
+      return self.subscribers === 0 ? stored : Effect.tap(stored, () => Effect.sync(() => publish(out.events)))
     }
   }
   const publish = (events: ReadonlyArray<RunEvent>): void => {

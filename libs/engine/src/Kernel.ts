@@ -367,6 +367,7 @@ export class Kernel {
 
   /** Takes what changed since the last commit. */
   takeOutbox(): Outbox {
+    if (this.outboxRuns.size === 0 && this.outboxEvents.length === 0 && this.outboxDeletedQueues.length === 0) return EMPTY_OUTBOX
     const out = { runs: [...this.outboxRuns.values()], events: this.outboxEvents, deletedQueues: this.outboxDeletedQueues }
     this.outboxRuns = new Map()
     this.outboxEvents = []
@@ -465,8 +466,10 @@ export class Kernel {
    * (needs approval) or pending. Its SUBMIT transition; the run's record is made in it.
    */
   firstStatus(hold: boolean, needsApproval: boolean): RunStatus {
-    const step = runTransitions.step({ value: "submitted", context: SUBMITTED, done: false }, { type: "SUBMIT", hold, needsApproval })
-    return step.next.value as RunStatus
+    const i = (hold ? 2 : 0) + (needsApproval ? 1 : 0)
+    // four possible answers, asked of the statechart once each (a key per submission cost ~1 µs)
+    return (FIRST_STATUS[i] ??= runTransitions.step({ value: "submitted", context: SUBMITTED, done: false }, { type: "SUBMIT", hold, needsApproval })
+      .next.value as RunStatus)
   }
 
   /** The submission event of a new run (what a submit commits). */
@@ -475,11 +478,12 @@ export class Kernel {
   }
 
   /** Adds an accepted run, already committed, in its first status (held, blocked or pending). */
-  admit(run: Run): void {
+  admit(run: Run, event: RunEvent): void {
     const record = run as RunRecord
     this.lastSeq = Math.max(this.lastSeq, record.seq)
     this.restore(record)
-    this.applyCommitted(record.submittedAt, this.submittedEvent(record), () => this.record(record, null, record.status, "submitted"))
+    // committed with the run: no outbox entry, only the transition hook hears of it
+    this.hooks.onTransition?.(event)
     this.wake("submit")
   }
 
@@ -582,7 +586,7 @@ export class Kernel {
     const record: RunRecord = { ...run }
     lifecycle(record, to, next.context, now)
     if (event.type === "REJECT") record.rejectReason = event.reason
-    return { record: Object.freeze(record), event: { runId: id, from: run.status, to, reason: next.context.reason, at: now, attempt: record.attempt } }
+    return { record, event: { runId: id, from: run.status, to, reason: next.context.reason, at: now, attempt: record.attempt } }
   }
 
   /** Applies a planned transition once its commit succeeded (the command wakes the scheduler once it has applied all of its own). */
@@ -598,7 +602,7 @@ export class Kernel {
   /** A priority override as a command commits it. */
   planPriority(id: RunId, priority: number | null): Run | undefined {
     const run = this.runs.get(id)
-    return run === undefined ? undefined : Object.freeze({ ...run, priorityOverride: priority })
+    return run === undefined ? undefined : { ...run, priorityOverride: priority }
   }
 
   /** Applies a committed priority override: the override is part of the run's lane, so it re-enters the index. */
@@ -773,6 +777,12 @@ export class Kernel {
     if (run !== undefined) this.hooks.signal(run, signal)
   }
 }
+
+/** What `takeOutbox` hands out when nothing changed (most commands' case): nothing allocated. */
+const EMPTY_OUTBOX: Outbox = Object.freeze({ runs: Object.freeze([]), events: Object.freeze([]), deletedQueues: Object.freeze([]) })
+
+/** The statechart's answers to SUBMIT, by (hold, needsApproval). */
+const FIRST_STATUS: Array<RunStatus | undefined> = [undefined, undefined, undefined, undefined]
 
 /** The context SUBMIT is asked in: a fresh run's (the choice reads only the event). */
 const SUBMITTED: RunContext = {
