@@ -19,7 +19,7 @@ export const fakeGpus = (n: number): ReadonlyArray<GpuInfo> =>
  * The SQLite store with a yield before each look-up and commit. better-sqlite3 answers
  * synchronously, so under Effect a call yields only when the fiber scheduler happens to
  * switch (every 2,048 steps) or a transaction waits for the connection's lock; this makes the
- * switch happen every time, as a networked store (PostgreSQL, next) always would.
+ * switch happen every time, as a store across a network would.
  */
 const yielding = (store: StoreService): StoreService => ({
   ...store,
