@@ -14,7 +14,7 @@
 //      `../../engine/src/x` bypasses the package boundary, so use `@gantry/engine` instead.
 //   4. The run statechart is the only authority on a run's status: no code in libs/core/src or
 //      libs/engine/src assigns a `status` field (`no-restricted-syntax`), except the one place
-//      in libs/engine/src/Kernel.ts that applies the state a transition answered (marked with
+//      in libs/engine/src/RunLifecycle.ts that applies the state a transition answered (marked with
 //      an eslint-disable comment that says so).
 //   3. One clock, one random: libs/core/src and libs/engine/src may not read wall-clock time,
 //      start timers or draw unseeded randomness (`no-restricted-properties`,

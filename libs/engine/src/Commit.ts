@@ -10,7 +10,8 @@
  */
 import type { Run, RunEvent } from "@gantry/core"
 import { Effect, PubSub } from "effect"
-import type { Kernel, Outbox } from "./Kernel.js"
+import type { Kernel } from "./Kernel.js"
+import { isEmpty } from "./Outbox.js"
 import { emptyBatch, type StoreBatch, type StoreError, type StoreService } from "./Store.js"
 
 /** What a command stores besides the outbox. */
@@ -37,8 +38,6 @@ const latest = (runs: ReadonlyArray<Run>): ReadonlyArray<Run> => {
   }
   return byId.size === runs.length ? runs : [...byId.values()]
 }
-
-const isEmpty = (out: Outbox): boolean => out.runs.length === 0 && out.events.length === 0 && out.deletedQueues.length === 0
 
 export const makeCommitter = (kernel: Kernel, store: StoreService): Committer => {
   const committed = Effect.runSync(PubSub.unbounded<RunEvent>())

@@ -38,17 +38,16 @@ import type { RunExit } from "./Executor.js"
 import { GpuBoard } from "./GpuBoard.js"
 import { LiveActor } from "./LiveActor.js"
 import { PendingTimeouts } from "./PendingTimeouts.js"
-import { type MutableQueueCounts, type QueueCounts, queueDepthUsed, queueMachine, slotOf } from "./QueueMachine.js"
-import { NO_GPUS } from "./Frozen.js"
+import { Outbox, type OutboxContents } from "./Outbox.js"
+import { QueueBoard, type QueueState } from "./QueueBoard.js"
+import type { QueueCounts } from "./QueueMachine.js"
+import { firstStatusOf, lifecycle, type RunRecord, runTransitions, stopEventOf } from "./RunLifecycle.js"
 import { type RunContext, runContextOf, type RunMachine, runMachine, type RunMachineEvent } from "./RunMachine.js"
 import { type SchedulerEvent, schedulerMachine } from "./SchedulerMachine.js"
 import { type MachineActor, Stepper, type StepState, TransitionCache } from "./Stepper.js"
 import type { Timers } from "./Timers.js"
 import { UsageTracker } from "./UsageTracker.js"
 import { workerMachine, type WorkerState } from "./WorkerMachine.js"
-
-/** A run record as the kernel keeps it: the one place its lifecycle fields are writable. */
-export type RunRecord = { -readonly [K in keyof Run]: Run[K] }
 
 
 /**
@@ -80,31 +79,23 @@ export interface Planned {
   readonly event: RunEvent
 }
 
-/** What a cycle changed and which runs it started: the outbox a commit takes. */
-export interface Outbox {
-  readonly runs: ReadonlyArray<Run>
-  readonly events: ReadonlyArray<RunEvent>
-  readonly deletedQueues: ReadonlyArray<QueueName>
-}
-
 /** An active run's statechart (running, stopping). */
 type RunActor = MachineActor<RunContext, RunMachineEvent>
 type SchedulerActor = MachineActor<{ readonly dirty: boolean }, SchedulerEvent>
 
-/** XState's answers for the run statechart, shared by every run (Stepper.ts). */
-const runTransitions = new TransitionCache(runMachine)
 const schedulerTransitions = new TransitionCache(schedulerMachine)
 
 /** The local worker's id (remote workers will have theirs). */
 export const LOCAL_WORKER = "local"
 
+export type { RunRecord } from "./RunLifecycle.js"
+
 export class Kernel {
   private readonly runs = new Map<RunId, RunRecord>()
   private readonly pending: PendingIndex
   private readonly running = new RunningSet()
-  private readonly queues = new Map<QueueName, Actor<typeof queueMachine>>()
-  /** Each queue's runs per live status, beside its actor (QueueMachine.ts says why). */
-  private readonly counts = new Map<QueueName, MutableQueueCounts>()
+  /** The queues: statecharts and their runs' counts (QueueBoard.ts). */
+  private readonly queues: QueueBoard
   /** The GPUs: statecharts, views and free lists (GpuBoard.ts). */
   private readonly gpus = new GpuBoard()
   private readonly timeouts: PendingTimeouts
@@ -117,10 +108,7 @@ export class Kernel {
   /** Active runs whose statechart changes are applied (an adopted run's replay is not). */
   private readonly observed = new Set<RunId>()
   private readonly scheduler: SchedulerActor
-  private outboxRuns = new Map<RunId, Run>()
-  private outboxEvents: Array<RunEvent> = []
-  private outboxDeletedQueues: Array<QueueName> = []
-  private queueConfigCache: ReadonlyMap<QueueName, QueueConfig> | null = null
+  private readonly outbox = new Outbox()
   private currentPolicy: Policy
   private lastSeq = 0
   private cycleCount = 0
@@ -142,6 +130,10 @@ export class Kernel {
     this.currentPolicy = policy
     this.mode = options.actors ?? "stepped"
     this.pending = new PendingIndex(policy.fairShare.mode === "usage")
+    this.queues = new QueueBoard((name) => {
+      if (this.precommittedDeletion === name) this.precommittedDeletion = null
+      else this.outbox.queueDeleted(name)
+    }, options.inspect)
     this.timeouts = new PendingTimeouts(timers, (run, kind) => this.expirePending(run.id, kind), () => this.now())
     const [initial] = initialTransition(schedulerMachine)
     const start = { value: initial.value as string, context: initial.context, done: false }
@@ -244,13 +236,7 @@ export class Kernel {
 
   /** Held and blocked runs across queues. */
   waitingCounts(): { readonly held: number; readonly blocked: number } {
-    let held = 0
-    let blocked = 0
-    for (const counts of this.counts.values()) {
-      held += counts.held
-      blocked += counts.blocked
-    }
-    return { held, blocked }
+    return this.queues.waiting()
   }
 
   // ---------------------------------------------------------------- queues
@@ -260,33 +246,20 @@ export class Kernel {
   }
 
   queueNames(): ReadonlyArray<QueueName> {
-    return [...this.queues.keys()]
+    return this.queues.names()
   }
 
   /** A queue's statechart state: open, paused or draining (being deleted). */
-  queueState(name: QueueName): "open" | "paused" | "draining" | undefined {
-    return this.queues.get(name)?.getSnapshot().value as "open" | "paused" | "draining" | undefined
+  queueState(name: QueueName): QueueState | undefined {
+    return this.queues.state(name)
   }
 
   addQueue(config: QueueConfig): void {
-    const actor = createActor(queueMachine, { input: { config }, ...(this.options.inspect === undefined ? {} : { inspect: this.options.inspect }) })
-    actor.subscribe((snapshot) => {
-      if (snapshot.status !== "done") return
-      this.queues.delete(config.name)
-      this.counts.delete(config.name)
-      this.queueConfigCache = null
-      if (this.precommittedDeletion === config.name) this.precommittedDeletion = null
-      else this.outboxDeletedQueues.push(config.name)
-    })
-    actor.start()
-    this.queues.set(config.name, actor)
-    this.counts.set(config.name, { held: 0, blocked: 0, pending: 0, active: 0 })
-    this.queueConfigCache = null
+    this.queues.add(config)
   }
 
   configureQueue(config: QueueConfig): void {
-    this.queues.get(config.name)?.send({ type: "CONFIGURE", config })
-    this.queueConfigCache = null
+    this.queues.configure(config)
   }
 
   /**
@@ -294,47 +267,26 @@ export class Kernel {
    * `committed`: its deletion is stored already (it was empty).
    */
   drainQueue(name: QueueName, committed: boolean): void {
-    const counts = this.counts.get(name)
-    if (counts === undefined) return
     if (committed) this.precommittedDeletion = name
     try {
-      this.queues.get(name)?.send({ type: "DRAIN", live: queueDepthUsed(counts) })
+      this.queues.drain(name)
     } finally {
       this.precommittedDeletion = null
     }
   }
 
   queueConfig(name: QueueName): QueueConfig | undefined {
-    return this.queues.get(name)?.getSnapshot().context.config
+    return this.queues.config(name)
   }
 
-  /** A copy of a queue's counts (they change in place as runs move). */
+  /** A copy of a queue's counts. */
   queueCounts(name: QueueName): QueueCounts | undefined {
-    const counts = this.counts.get(name)
-    return counts === undefined ? undefined : { ...counts }
+    return this.queues.countsOf(name)
   }
 
-  /** Moves one run between a queue's counts; a draining queue's statechart hears the new total. */
-  private count(queue: QueueName, from: RunStatus | null, to: RunStatus | null): void {
-    const fromSlot = slotOf(from)
-    const toSlot = slotOf(to)
-    if (fromSlot === toSlot) return
-    const counts = this.counts.get(queue)
-    if (counts === undefined) return
-    if (fromSlot !== null) counts[fromSlot]--
-    if (toSlot !== null) counts[toSlot]++
-    const actor = this.queues.get(queue)!
-    if (actor.getSnapshot().value === "draining") actor.send({ type: "LIVE", live: queueDepthUsed(counts) })
-  }
-
-  /** The queue configurations, as decide() reads them; rebuilt only when one changes. */
+  /** The queue configurations, as decide() reads them. */
   queueConfigs(): ReadonlyMap<QueueName, QueueConfig> {
-    if (this.queueConfigCache === null) {
-      const map = new Map<QueueName, QueueConfig>()
-      for (const [name, actor] of this.queues) map.set(name, actor.getSnapshot().context.config)
-      this.queueConfigCache = map
-    }
-    return this.queueConfigCache
+    return this.queues.configs()
   }
 
   // ---------------------------------------------------------------- policy and GPUs
@@ -366,40 +318,30 @@ export class Kernel {
   // ---------------------------------------------------------------- the outbox
 
   /** Takes what changed since the last commit. */
-  takeOutbox(): Outbox {
-    if (this.outboxRuns.size === 0 && this.outboxEvents.length === 0 && this.outboxDeletedQueues.length === 0) return EMPTY_OUTBOX
-    const out = { runs: [...this.outboxRuns.values()], events: this.outboxEvents, deletedQueues: this.outboxDeletedQueues }
-    this.outboxRuns = new Map()
-    this.outboxEvents = []
-    this.outboxDeletedQueues = []
-    return out
+  takeOutbox(): OutboxContents {
+    return this.outbox.take()
   }
 
-  /** Puts back what a failed commit took, ahead of anything changed since. */
-  returnOutbox(out: Outbox): void {
-    this.outboxRuns = new Map([...out.runs.map((r) => [r.id, r] as const), ...this.outboxRuns])
-    this.outboxEvents = [...out.events, ...this.outboxEvents]
-    this.outboxDeletedQueues = [...out.deletedQueues, ...this.outboxDeletedQueues]
+  /** Puts back what a refused commit took, ahead of anything changed since. */
+  returnOutbox(out: OutboxContents): void {
+    this.outbox.putBack(out)
   }
 
   /** A run changed since the last commit (a finished run stays reachable here until it is stored). */
   unflushed(id: RunId): Run | undefined {
-    return this.outboxRuns.get(id)
+    return this.outbox.run(id)
   }
 
   /** A run's transitions not committed yet. */
   unflushedEvents(id: RunId): ReadonlyArray<RunEvent> {
-    return this.outboxEvents.filter((e) => e.runId === id)
+    return this.outbox.eventsOf(id)
   }
 
   private record(run: Run, from: RunStatus | null, to: RunStatus, reason: string): void {
     const event: RunEvent = { runId: run.id, from, to, reason, at: this.now(), attempt: run.attempt }
     const committed = this.precommitted
     if (committed !== null && committed.runId === run.id && committed.to === to && committed.from === from) this.precommitted = null
-    else {
-      this.outboxRuns.set(run.id, run)
-      this.outboxEvents.push(event)
-    }
+    else this.outbox.transition(run, event)
     this.hooks.onTransition?.(event)
   }
 
@@ -434,7 +376,7 @@ export class Kernel {
     this.actors.clear()
     this.scheduler.stop()
     this.worker.stop()
-    for (const queue of this.queues.values()) queue.stop()
+    this.queues.stop()
   }
 
   wake(reason: string): void {
@@ -466,10 +408,7 @@ export class Kernel {
    * (needs approval) or pending. Its SUBMIT transition; the run's record is made in it.
    */
   firstStatus(hold: boolean, needsApproval: boolean): RunStatus {
-    const i = (hold ? 2 : 0) + (needsApproval ? 1 : 0)
-    // four possible answers, asked of the statechart once each (a key per submission cost ~1 µs)
-    return (FIRST_STATUS[i] ??= runTransitions.step({ value: "submitted", context: SUBMITTED, done: false }, { type: "SUBMIT", hold, needsApproval })
-      .next.value as RunStatus)
+    return firstStatusOf(hold, needsApproval)
   }
 
   /** The submission event of a new run (what a submit commits). */
@@ -561,7 +500,7 @@ export class Kernel {
   private load(run: RunRecord): void {
     this.runs.set(run.id, run)
     if (run.idempotencyKey !== null) this.idempotency.set(run.idempotencyKey, run.id)
-    this.count(run.queue, null, run.status)
+    this.queues.move(run.queue, null, run.status)
   }
 
   private enterPending(run: RunRecord): void {
@@ -744,7 +683,7 @@ export class Kernel {
     const from = run.status
     lifecycle(run, to, outcome, this.now())
     if (isTerminal(to)) this.finish(run)
-    this.count(run.queue, from, to)
+    this.queues.move(run.queue, from, to)
     this.record(run, from, to, outcome.reason)
     if (to === "pending") this.enterPending(run)
   }
@@ -777,50 +716,6 @@ export class Kernel {
     if (run !== undefined) this.hooks.signal(run, signal)
   }
 }
-
-/** What `takeOutbox` hands out when nothing changed (most commands' case): nothing allocated. */
-const EMPTY_OUTBOX: Outbox = Object.freeze({ runs: Object.freeze([]), events: Object.freeze([]), deletedQueues: Object.freeze([]) })
-
-/** The statechart's answers to SUBMIT, by (hold, needsApproval). */
-const FIRST_STATUS: Array<RunStatus | undefined> = [undefined, undefined, undefined, undefined]
-
-/** The context SUBMIT is asked in: a fresh run's (the choice reads only the event). */
-const SUBMITTED: RunContext = {
-  attempt: 1,
-  maxAttempts: 1,
-  timeLimitMs: null,
-  deadlineInMs: null,
-  killGraceMs: 0,
-  stopCause: null,
-  reason: "",
-  failReason: null,
-  exitCode: null,
-  signal: null,
-  keepsPlace: false
-}
-
-/**
- * A record's lifecycle fields after a transition to `to` with the statechart's context: the
- * only code that writes them (on the kernel's record, or on a command's planned copy).
- */
-const lifecycle = (run: RunRecord, to: RunStatus, outcome: RunContext, now: number): void => {
-  // eslint-disable-next-line no-restricted-syntax -- the one place: `to` is the state the run statechart answered (moved, plan)
-  run.status = to
-  run.attempt = outcome.attempt
-  run.exitCode = outcome.exitCode
-  run.signal = outcome.signal
-  run.failReason = outcome.failReason
-  run.stopCause = outcome.stopCause
-  if (to === "pending") {
-    if (!outcome.keepsPlace) run.eligibleAt = now
-    run.startedAt = null
-    run.assignedGpus = NO_GPUS
-  }
-  if (isTerminal(to)) run.endedAt = now
-}
-
-const stopEventOf = (cause: Run["stopCause"]): RunMachineEvent =>
-  cause === "cancel" ? { type: "CANCEL" } : cause === "time-limit" ? { type: "TIME_LIMIT" } : { type: "DEADLINE" }
 
 const stoppingBound = (active: ActiveRun, now: number, killGraceMs: number): ActiveRun => ({
   ...active,
