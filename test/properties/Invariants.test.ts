@@ -11,7 +11,7 @@
 import { fc } from "@fast-check/vitest"
 import { simulate } from "@gantry/sim"
 import { describe, it } from "vitest"
-import { type Bias, describeCase, type SimCase, simCaseArb, workloadOf } from "./arbitraries.js"
+import { type Bias, describeCase, type SimCase, simCaseArb, simOptionsOf } from "./arbitraries.js"
 import { assertInvariant } from "./Model.js"
 
 const NUM_RUNS = 200
@@ -62,12 +62,7 @@ describe("SPEC §6 invariants (simulated engine, independent model)", () => {
         const once = () => {
           const journal: Array<string> = []
           const report = simulate({
-            seed: c.seed,
-            workload: workloadOf(c),
-            gpus: c.gpus,
-            policy: c.policy,
-            queues: c.queues,
-            lostProbability: c.lostProbability,
+            ...simOptionsOf(c),
             observe: { onCycle: (entry) => void journal.push(JSON.stringify(entry)) }
           })
           return { log: report.eventLog!.join("\n"), journal: journal.join("\n"), header: report.header, events: report.events, submitted: report.submitted }

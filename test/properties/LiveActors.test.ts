@@ -11,19 +11,14 @@
 import { fc } from "@fast-check/vitest"
 import { simulate } from "@gantry/sim"
 import { describe, expect, it } from "vitest"
-import { describeCase, simCaseArb, type SimCase, workloadOf } from "./arbitraries.js"
+import { describeCase, simCaseArb, type SimCase, simOptionsOf } from "./arbitraries.js"
 
 const NUM_RUNS = 200
 
 const runWith = (c: SimCase, actors: "live" | "stepped") => {
   const journal: Array<string> = []
   const report = simulate({
-    seed: c.seed,
-    workload: workloadOf(c),
-    gpus: c.gpus,
-    policy: c.policy,
-    queues: c.queues,
-    lostProbability: c.lostProbability,
+    ...simOptionsOf(c),
     actors,
     observe: { onCycle: (entry) => void journal.push(JSON.stringify(entry)) }
   })

@@ -78,7 +78,7 @@ import { anActiveRun, aRun, aSnapshot } from "@gantry/core/testing"
 import type { EngineService, JournalEntry } from "@gantry/engine"
 import { type SimReport, simulate, type Workload, type WorkloadJob } from "@gantry/sim"
 import { Effect } from "effect"
-import { describeCase, type SimCase, workloadOf } from "./arbitraries.js"
+import { describeCase, type SimCase, simOptionsOf, workloadOf } from "./arbitraries.js"
 
 export interface Violation {
   readonly invariant: number
@@ -1137,12 +1137,7 @@ export const runCase = (c: SimCase, only: ReadonlySet<number> | null = null): Ca
   const model = new Model({ gpus: c.gpus, policy: c.policy, queues: c.queues, workload, lostProbability: c.lostProbability }, only)
   let engine: EngineService | undefined
   const report = simulate({
-    seed: c.seed,
-    workload,
-    gpus: c.gpus,
-    policy: c.policy,
-    queues: c.queues,
-    lostProbability: c.lostProbability,
+    ...simOptionsOf(c, workload),
     eventLog: false,
     observe: {
       onEvent: (event, e) => {

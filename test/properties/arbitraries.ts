@@ -38,6 +38,16 @@ const MINUTE = 60_000
 
 export const workloadOf = (c: SimCase): Workload => generateWorkload(c.workload)
 
+/** What `simulate` needs of a case (its seed, workload, GPUs, policy, queues, losses); callers add their own options. */
+export const simOptionsOf = (c: SimCase, workload: Workload = workloadOf(c)) => ({
+  seed: c.seed,
+  workload,
+  gpus: c.gpus,
+  policy: c.policy,
+  queues: c.queues,
+  lostProbability: c.lostProbability
+})
+
 /** null with probability ~1/(1+freq), else a value. */
 const orNull = <T>(arb: fc.Arbitrary<T>, nullFreq: number, valueFreq: number): fc.Arbitrary<T | null> =>
   fc.oneof({ arbitrary: fc.constant(null), weight: nullFreq }, { arbitrary: arb, weight: valueFreq })

@@ -49,6 +49,13 @@ const rawPost = (d: Daemon, route: string, body: Buffer, chunked: boolean): Prom
     request.end()
   })
 
+/** A JSON file in the sandbox's work folder (a --file task); its path. */
+const jsonFile = (s: Sandbox, name: string, value: unknown): string => {
+  const f = path.join(s.work, name)
+  fs.writeFileSync(f, JSON.stringify(value))
+  return f
+}
+
 const submitBody = (extra: Record<string, unknown> = {}) => ({ command: ["true"], user: "tester", hold: true, ...extra })
 
 // ------------------------------------------------------------------ 7: piped output
@@ -215,11 +222,7 @@ describe.concurrent.each(["offline", "daemon"] as const)("issue 9.11 size limits
     const s = sandbox(onTestFinished)
     if (mode === "daemon") await s.serve()
     const first = await s.submit(["true"], ["--hold"])
-    const file = (name: string, value: unknown) => {
-      const f = path.join(s.work, name)
-      fs.writeFileSync(f, JSON.stringify(value))
-      return f
-    }
+    const file = (name: string, value: unknown) => jsonFile(s, name, value)
     const cases: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
       [["submit", "--name", "n".repeat(300), "--", "true"], /^gantry: name is 300 characters; the limit is 256\n$/],
       [["submit", "--file", file("arg.json", { command: ["true", "x".repeat(2 * 1024 * 1024)] })], /^gantry: command\[1\] is 2097152 bytes; the limit is 128 KiB\n$/],
@@ -329,11 +332,7 @@ describe.concurrent.each(["offline", "daemon"] as const)("issue 9.13 malformed f
     const s = sandbox(onTestFinished)
     if (mode === "daemon") await s.serve()
     const first = await s.submit(["true"], ["--hold"])
-    const file = (name: string, value: unknown) => {
-      const f = path.join(s.work, name)
-      fs.writeFileSync(f, JSON.stringify(value))
-      return f
-    }
+    const file = (name: string, value: unknown) => jsonFile(s, name, value)
     const cases: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
       [["submit", "--cwd", "/does/not/exist", "--", "true"], /^gantry: cwd: no directory \/does\/not\/exist on the runner's machine\n$/],
       [["submit", "--cwd", "nope", "--", "true"], new RegExp(`^gantry: cwd: no directory ${fs.realpathSync(s.work)}/nope on the runner's machine\\n$`)],

@@ -115,14 +115,12 @@ export const decodeSubmission = (input: unknown): Effect.Effect<Submission, ApiE
 
 /**
  * What only the runner's machine can judge of a submission, checked wherever one arrives
- * (the daemon's API and the offline CLI both submit here): its sizes (again: an embedder's
- * typed submission was never decoded) and that its working directory is a directory here,
- * so a typo fails now, not when the run starts.
+ * (the daemon's API and the offline CLI both submit here): that its working directory is a
+ * directory here, so a typo fails now, not when the run starts. (Its sizes and fields the
+ * engine checks itself, for every caller: `TooLarge`, `InvalidSubmission`.)
  */
 export const checkSubmission = (submission: Submission): Effect.Effect<void, ApiError> =>
   Effect.suspend(() => {
-    const over = submissionOverLimit(submission)
-    if (over !== undefined) return Effect.fail(tooLarge(over.message))
     const cwd = submission.cwd
     if (cwd === undefined) return Effect.void
     let stat: fs.Stats | undefined

@@ -185,6 +185,19 @@ export const makeCommands = ({ kernel, store, serial, committer, offline, decode
       })
     )
 
+  /** A queue's configuration, checked, frozen, committed, then applied (`apply`) and the scheduler woken. */
+  const storeQueue = (config: QueueConfig, apply: (frozen: QueueConfig) => void): Effect.Effect<QueueConfig, EngineError | StoreError> => {
+    const frozen = deepFreeze(structuredClone(config))
+    return Effect.zipRight(
+      checkQueue(frozen),
+      commitThen({ queues: [frozen] }, () => {
+        apply(frozen)
+        kernel.wake("queue")
+        return frozen
+      })
+    )
+  }
+
   const checkQueue = (config: QueueConfig) => {
     const unknown = (config.gpuPool ?? []).filter((g) => !kernel.hasGpu(g))
     return unknown.length > 0 ? Effect.fail(new InvalidPolicy({ message: `queue ${config.name}: no GPU ${unknown.join(", ")} on this machine` })) : Effect.void
@@ -231,33 +244,18 @@ export const makeCommands = ({ kernel, store, serial, committer, offline, decode
       ),
     createQueue: (config) =>
       locked(
-        Effect.suspend((): Effect.Effect<QueueConfig, EngineError | StoreError> => {
-          if (kernel.hasQueue(config.name)) return Effect.fail(new QueueExists({ queue: config.name }))
-          const frozen = deepFreeze(structuredClone(config))
-          return Effect.zipRight(
-            checkQueue(frozen),
-            commitThen({ queues: [frozen] }, () => {
-              kernel.addQueue(frozen)
-              kernel.wake("queue")
-              return frozen
-            })
-          )
-        })
+        Effect.suspend(() =>
+          kernel.hasQueue(config.name)
+            ? Effect.fail(new QueueExists({ queue: config.name }))
+            : storeQueue(config, (frozen) => kernel.addQueue(frozen))
+        )
       ),
     updateQueue: (name, change) =>
       locked(
-        Effect.suspend((): Effect.Effect<QueueConfig, EngineError | StoreError> => {
+        Effect.suspend(() => {
           const current = kernel.queueConfig(name)
           if (current === undefined) return Effect.fail(new QueueNotFound({ queue: name }))
-          const next: QueueConfig = deepFreeze(structuredClone({ ...current, ...change, name }))
-          return Effect.zipRight(
-            checkQueue(next),
-            commitThen({ queues: [next] }, () => {
-              kernel.configureQueue(next)
-              kernel.wake("queue")
-              return next
-            })
-          )
+          return storeQueue({ ...current, ...change, name }, (frozen) => kernel.configureQueue(frozen))
         })
       ),
     deleteQueue: (name: QueueName, options?: { readonly drain?: boolean }) =>

@@ -345,6 +345,20 @@ describe("NodeExecutor: signals to the wrapper", () => {
   }, 30_000)
 })
 
+/** A run started by one executor, which then closes; the run exits with `code` while none watches. */
+const endedWhileNoExecutorWatched = async (code: number) => {
+  const dataDir = tempDir()
+  const gate = join(tempDir(), "gate")
+  const a = openExecutor(dataDir)
+  const run = runOf(gated(gate, code))
+  await start(a.executor, run, () => {})
+  await procInfoOf(dataDir, run)
+  a.close()
+  open(gate)
+  await eventually(() => existsSync(NodeExecutor.exitPath(dataDir, run.id, 1)), "the exit file")
+  return { dataDir, run }
+}
+
 describe("NodeExecutor: the runner dies, a new one adopts", () => {
   it("a run outlives its executor's scope and the next executor adopts it and learns its exit", async () => {
     const dataDir = tempDir()
@@ -370,16 +384,7 @@ describe("NodeExecutor: the runner dies, a new one adopts", () => {
   })
 
   it("an exit that happened while no executor watched is found by adopt", async () => {
-    const dataDir = tempDir()
-    const gate = join(tempDir(), "gate")
-    const a = openExecutor(dataDir)
-    const run = runOf(gated(gate, 4))
-    await start(a.executor, run, () => {})
-    await procInfoOf(dataDir, run)
-    a.close()
-    open(gate)
-    await eventually(() => existsSync(NodeExecutor.exitPath(dataDir, run.id, 1)), "the exit file")
-
+    const { dataDir, run } = await endedWhileNoExecutorWatched(4)
     const b = openExecutor(dataDir)
     const exitsB = exitRecorder()
     expect(Effect.runSync(b.executor.adopt(run, exitsB.onExit))).toBe("adopted")
@@ -629,15 +634,7 @@ describe("NodeExecutor: end times and file modes", () => {
   })
 
   it("an exit found by adopt carries the end time recorded while no executor watched, not the adoption time", async () => {
-    const dataDir = tempDir()
-    const gate = join(tempDir(), "gate")
-    const a = openExecutor(dataDir)
-    const run = runOf(gated(gate, 2))
-    await start(a.executor, run, () => {})
-    await procInfoOf(dataDir, run)
-    a.close()
-    open(gate)
-    await eventually(() => existsSync(NodeExecutor.exitPath(dataDir, run.id, 1)), "the exit file")
+    const { dataDir, run } = await endedWhileNoExecutorWatched(2)
     const recorded = (JSON.parse(readFileSync(NodeExecutor.exitPath(dataDir, run.id, 1), "utf8")) as { endedAt: number }).endedAt
     expect(Number.isSafeInteger(recorded), "the exit file has endedAt").toBe(true)
     const b = openExecutor(dataDir)
