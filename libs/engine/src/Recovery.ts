@@ -47,12 +47,16 @@ export const recover = (kernel: Kernel, executor: ExecutorService, stored: Store
     }
   })
 
-/** The engine's own record of a stored run: a copy, its nested values frozen (nobody else holds them). */
-const ownRecord = (run: Run): Run => ({
-  ...run,
-  command: deepFreeze([...run.command]),
-  env: deepFreeze({ ...run.env }),
-  metadata: deepFreeze(structuredClone(run.metadata)),
-  deviceIds: run.deviceIds === null ? null : deepFreeze([...run.deviceIds]),
-  assignedGpus: deepFreeze([...run.assignedGpus])
-})
+/**
+ * A stored run as the engine's own record: the store hands out a fresh object (a copy, or
+ * parsed JSON), so its nested values are frozen where they are, not copied again (a million
+ * pending runs load at start).
+ */
+const ownRecord = (run: Run): Run => {
+  deepFreeze(run.command)
+  deepFreeze(run.env)
+  deepFreeze(run.metadata)
+  deepFreeze(run.deviceIds)
+  deepFreeze(run.assignedGpus)
+  return run
+}
