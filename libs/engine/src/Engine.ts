@@ -196,13 +196,13 @@ export const make = (options: EngineOptions = {}) =>
     /** The scheduler's runCycle action: one cycle under the lock (after the command or cycle holding it). */
     const runCycle = () =>
       serial.enter(() => {
-        if (offline) kernel.skipCycle()
         const finished = () => {
           serial.release()
           timers.schedule(() => kernel.cycleDone(), 0)
         }
-        if (offline) finished()
-        else runMaybeSync(cycleNow(), finished)
+        if (!offline) return runMaybeSync(cycleNow(), finished)
+        kernel.skipCycle()
+        finished()
       })
 
     const kernel: Kernel = new Kernel(

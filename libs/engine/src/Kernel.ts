@@ -308,8 +308,8 @@ export class Kernel {
 
   /** The local worker is draining while every one of its GPUs is drained. */
   private syncWorkerDrain(): void {
-    const views = this.gpus.views()
-    const allDrained = views.length > 0 && views.every((g) => g.drained)
+    // the undrained list the board keeps: no scan of every GPU (once per GPU at start)
+    const allDrained = this.gpus.size > 0 && this.gpus.freeLists().usable.length === 0
     const draining = this.workerState() === "draining"
     if (allDrained && !draining) this.worker.send({ type: "DRAIN" })
     else if (!allDrained && draining) this.worker.send({ type: "UNDRAIN" })

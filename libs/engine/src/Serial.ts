@@ -18,11 +18,6 @@ export class Serial {
   private busy = false
   private readonly waiting: Array<() => void> = []
 
-  /** Whether something holds the lock now. */
-  get held(): boolean {
-    return this.busy
-  }
-
   /**
    * Calls `start` now when the lock is free, else once every holder before it has released
    * it; whoever `start` hands the lock to must call `release()` exactly once.
