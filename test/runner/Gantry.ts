@@ -358,12 +358,23 @@ export class Sandbox {
 
   constructor(options: { readonly fakeGpus?: number; readonly env?: NodeJS.ProcessEnv } = {}) {
     this.home = fs.mkdtempSync(path.join(os.tmpdir(), `gantry-acc-${process.pid}-${++sandboxes}-`))
+    // searchable by the accounts runs start under when the tests run as root (a daemon as root
+    // starts each run under its owner's account), not listable
+    fs.chmodSync(this.home, 0o711)
     this.work = path.join(this.home, "work")
     fs.mkdirSync(this.work)
     this.db = path.join(this.home, "gantry.db")
     const env: NodeJS.ProcessEnv = { ...process.env }
-    for (const key of ["GANTRY_TOKEN", "GANTRY_HOME", "XDG_DATA_HOME", "GANTRY_FAKE_GPUS", "BASH_ENV", "NODE_OPTIONS"]) delete env[key]
-    this.env = { ...env, GANTRY_HOME: this.home, GANTRY_FAKE_GPUS: String(options.fakeGpus ?? 0), USER: "tester", ...options.env }
+    for (const key of ["GANTRY_TOKEN", "GANTRY_URL", "GANTRY_QUEUE", "GANTRY_CONFIG", "GANTRY_HOME", "XDG_DATA_HOME", "GANTRY_FAKE_GPUS", "BASH_ENV", "NODE_OPTIONS"]) delete env[key]
+    // the CLI's stored logins live in the sandbox too (XDG_CONFIG_HOME), never the tester's own
+    this.env = {
+      ...env,
+      GANTRY_HOME: this.home,
+      XDG_CONFIG_HOME: path.join(this.home, "config"),
+      GANTRY_FAKE_GPUS: String(options.fakeGpus ?? 0),
+      USER: "tester",
+      ...options.env
+    }
   }
 
   // ---------------------------------------------------------------- the CLI
@@ -407,6 +418,15 @@ export class Sandbox {
     const result = await this.json<{ _tag: string; run: RunJson }>(["submit", ...flags, "--", ...command])
     if (result._tag !== "Accepted") throw new Error(`submit ${command.join(" ")}: ${JSON.stringify(result)}`)
     return result.run.id
+  }
+
+  /**
+   * A new bearer token for `user` (`gantry token create --user USER FLAGS`, as the database's
+   * owner): the token in the clear.
+   */
+  async token(user: string, flags: ReadonlyArray<string> = []): Promise<string> {
+    const made = await this.json<{ token: string }>(["token", "create", "--user", user, ...flags])
+    return made.token
   }
 
   /** Every run through the CLI (`runs --format json -l 0`). */

@@ -16,7 +16,6 @@ import type { ApiError, QueueChange, RunJson } from "@gantry/api"
 import { isTerminal, makeQueue, Policy, QueueConfig, type RunId } from "@gantry/core"
 import { Effect, Option, Schema } from "effect"
 import * as os from "node:os"
-import * as Connect from "./Connect.js"
 import type { Control } from "./Control.js"
 import * as Daemon from "./Daemon.js"
 import { follow, printLogs } from "./Follow.js"
@@ -26,7 +25,6 @@ import {
   buildSubmission,
   CliError,
   type CommandSpec,
-  type Common,
   common,
   decodeWith,
   flagsOf,
@@ -39,42 +37,12 @@ import {
   usage
 } from "./Input.js"
 import { resolvePaths } from "./Paths.js"
+import { outcome, print, printJson, VERSION, withControl } from "./CliCommon.js"
+import { directorySpecs, loginCommand, logoutCommand, projectCommand, projectsCommand, tokenCommand, userCommand, whoamiCommand } from "./CliDirectory.js"
 
 export { checkArgv, CliError, normalizeArgv } from "./Input.js"
 
-export const VERSION = "0.1.0"
-
-/** What the command asks the process to exit with (0 unless `run` says otherwise). */
-export const outcome = { exitCode: 0 }
-
-// ------------------------------------------------------------------ common options
-
-const targetOf = (c: Common): Connect.Target => ({
-  paths: resolvePaths(Option.getOrUndefined(c.db)),
-  url: Option.getOrUndefined(c.url),
-  token: Option.getOrUndefined(c.token),
-  version: VERSION
-})
-
-/** `create`: the command writes, so it may create the database (the others need one). */
-const withControl = <A>(c: Common, use: (control: Control) => Effect.Effect<A, ApiError | CliError>, options: { readonly create?: boolean } = {}) =>
-  Effect.suspend(() => {
-    let inner: CliError | undefined
-    return Connect.withControl(
-      targetOf(c),
-      (control) =>
-        use(control).pipe(
-          Effect.catchTag("CliError", (e) => {
-            inner = e
-            return Effect.void as Effect.Effect<never>
-          })
-        ),
-      options
-    ).pipe(Effect.flatMap((a) => (inner === undefined ? Effect.succeed(a) : Effect.fail(inner))))
-  })
-
-const print = (text: string) => Effect.sync(() => process.stdout.write(text.endsWith("\n") ? text : `${text}\n`))
-const printJson = (value: unknown) => print(F.json(value))
+export { outcome, VERSION } from "./CliCommon.js"
 
 // ------------------------------------------------------------------ submit / run
 
@@ -450,13 +418,16 @@ const serveCommand = Command.make(
         port: a.port,
         gpus: Option.getOrUndefined(a.gpus),
         version: VERSION,
-        onReady: (url, gpus) =>
+        onReady: ({ url, gpus, owner, runsAs }) =>
           process.stdout.write(
             [
               `gantry ${VERSION} serving ${url} (pid ${process.pid})`,
               `  database  ${paths.db}`,
               `  run logs  ${paths.dataDir}/runs/<run-id>/<attempt>/{stdout,stderr}.log`,
               `  GPUs      ${gpus === 0 ? "none: one run at a time (GANTRY_FAKE_GPUS=N to pretend)" : `${gpus} (gantry gpus)`}`,
+              `  runs as   ${runsAs === null ? "each run's owner's Unix account (gantry user list; an admin maps one with gantry user set NAME --unix-user ACCOUNT)" : `${runsAs}, this daemon's account, whoever submits (serve as root to start each user's runs under their own account)`}`,
+              `  admin     ${owner} owns this database; commands on this machine act as ${owner} with no token.`,
+              `            a token for other clients: gantry token create --user ${owner}   (or --user NAME --level researcher for a user)`,
               `  API docs  ${url}/docs`,
               `  submit a first run:  gantry submit -- ${gpus === 0 ? "echo hello" : "nvidia-smi"}     then: gantry runs, gantry logs <id>`,
               ""
@@ -496,7 +467,14 @@ export const gantry = Command.make("gantry").pipe(
     gpuCommand,
     statsCommand,
     cleanupCommand,
-    processCommand
+    processCommand,
+    tokenCommand,
+    userCommand,
+    whoamiCommand,
+    loginCommand,
+    logoutCommand,
+    projectsCommand,
+    projectCommand
   ]),
   Command.withDescription("gantry: a scheduler for ML runs on a shared GPU server")
 )
@@ -529,7 +507,8 @@ export const commandSpecs: ReadonlyMap<string, CommandSpec> = new Map(
       ["gpu undrain", gpuOptions],
       ["stats", common],
       ["cleanup", cleanupOptions],
-      ["process", common]
+      ["process", common],
+      ...directorySpecs
     ] as const
   ).map(([name, options]) => [name, { flags: flagsOf(options), takesCommand: name === "submit" || name === "run" }])
 )

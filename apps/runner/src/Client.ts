@@ -5,6 +5,7 @@
  */
 import { FetchHttpClient, HttpApiClient, HttpClient, HttpClientRequest } from "@effect/platform"
 import { type ApiError, BadRequest, GantryApi, Internal } from "@gantry/api"
+import type { ProjectName, UserName } from "@gantry/core"
 import { Effect } from "effect"
 import type { Control } from "./Control.js"
 
@@ -59,7 +60,17 @@ export const httpControl = (url: string, token: string): Effect.Effect<Control> 
       deleteQueue: (name, drain) => s(Effect.asVoid(client.queues.delete({ path: { name }, urlParams: { drain } }))),
       status: s(client.system.status()),
       drain: (index, drained) => s(Effect.asVoid(drained ? client.system.drain({ path: { index } }) : client.system.undrain({ path: { index } }))),
-      changes: (since, timeoutMs) => s(Effect.map(client.runs.changes({ urlParams: { since, timeoutMs } }), (r) => r.version))
+      changes: (since, timeoutMs) => s(Effect.map(client.runs.changes({ urlParams: { since, timeoutMs } }), (r) => r.version)),
+      me: s(client.users.me()),
+      users: s(client.users.list()),
+      setUser: (name, payload) => s(client.users.set({ path: { name: name as UserName }, payload })),
+      tokens: s(client.users.tokens()),
+      createToken: (payload) => s(client.users.createToken({ payload })),
+      revokeToken: (id) => s(client.users.revokeToken({ path: { id } })),
+      projects: s(client.projects.list()),
+      createProject: (payload) => s(client.projects.create({ payload })),
+      updateProject: (name, payload) => s(client.projects.update({ path: { name: name as ProjectName }, payload })),
+      deleteProject: (name) => s(Effect.asVoid(client.projects.delete({ path: { name: name as ProjectName } })))
     }
     return control
   }).pipe(Effect.provide(FetchHttpClient.layer))

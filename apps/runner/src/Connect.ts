@@ -1,6 +1,7 @@
 /**
  * How a CLI command reaches a runner:
- * - `--url URL` (token from `--token` or `$GANTRY_TOKEN`): that daemon, over HTTP;
+ * - a URL (`--url`, `$GANTRY_URL` or the last `gantry login`; its token from `--token`,
+ *   `$GANTRY_TOKEN` or `gantry login`; Cli.ts `targetOf`): that daemon, over HTTP;
  * - else the database (`--db`, or the data dir's): if a daemon serves it, over HTTP with the
  *   URL and token it published in the lease row; if none does, an **offline engine** in this
  *   process under the lease: it validates and stores exactly as the daemon would (so a
@@ -22,9 +23,12 @@ import { NvidiaSmiGpus } from "@gantry/platform-node"
 import { Lease, SqliteStore } from "@gantry/store-sqlite"
 import { Context, Effect, Layer } from "effect"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as Client from "./Client.js"
-import { type Control, engineControl } from "./Control.js"
+import { type Control, engineControls } from "./Control.js"
+import { Directory, ownerName, queueExistsIn } from "./Directory.js"
 import { holderOf, reachOrTake } from "./Leases.js"
+import { runAs } from "./RunAs.js"
 import { ensureDataDir, type Paths } from "./Paths.js"
 import { WallClock } from "./WallClock.js"
 
@@ -54,7 +58,7 @@ const refusingExecutor = Layer.succeed(Executor, {
  */
 export const withControl = <A>(target: Target, use: (control: Control) => Effect.Effect<A, ApiError>, options: { readonly create?: boolean } = {}): Effect.Effect<A, ApiError> => {
   if (target.url !== undefined) {
-    return Effect.flatMap(Client.httpControl(target.url, target.token ?? process.env.GANTRY_TOKEN ?? ""), use)
+    return Effect.flatMap(Client.httpControl(target.url, target.token ?? ""), use)
   }
   if (options.create !== true && !fs.existsSync(target.paths.db))
     return Effect.fail(new NotFound({ code: "NOT_FOUND", error: "NoDatabase", message: `no database at ${target.paths.db} (gantry serve or gantry submit creates it; --db PATH to use another)`, exit: 66 }))
@@ -79,15 +83,22 @@ export const withControl = <A>(target: Target, use: (control: Control) => Effect
           Layer.provide(Layer.succeedContext(storeContext))
         )
       ).pipe(Effect.withClock(new WallClock()))
-      const control = engineControl({
+      const engine = Context.get(engineContext, EngineTag)
+      const directory = yield* Directory.load({ owner: ownerName(), ownerUnixUser: os.userInfo().username, queueExists: queueExistsIn(engine), now: () => Date.now() }).pipe(
+        Effect.provideService(SqlClient.SqlClient, sql)
+      )
+      // whoever can open the database is its owner: offline, a command acts as the owner (an admin)
+      const control = engineControls({
         mode: "offline",
-        engine: Context.get(engineContext, EngineTag),
+        engine,
         store: Context.get(storeContext, Store),
+        directory,
+        accountProblem: runAs().problem,
         inventory,
         dataDir: target.paths.dataDir,
         version: target.version,
         now: () => Date.now()
-      })
+      }).forCaller(directory.owner)
       return yield* use(control)
     })
   ).pipe(

@@ -15,27 +15,49 @@ import {
   Internal,
   type ListParams,
   NotFound,
+  type NewToken,
   type PositionJson,
+  type ProjectChange,
   type QueueChange,
   type QueueInfoJson,
   type RunDetail,
   type RunJson,
   type StatsJson,
+  SubmitRequest,
   type SubmitResult,
   type SystemStatus,
+  type TokenJson,
+  type TokenRequest,
   TooLarge,
+  type UserChange,
+  type UserJson,
   type ApiError
 } from "@gantry/api"
-import { isTerminal, type Policy, type QueueConfig, type QueueName, RunStatus, type RunId, Submission, submissionOverLimit } from "@gantry/core"
+import {
+  atLeast,
+  type Identity,
+  isTerminal,
+  type Policy,
+  type Project,
+  type QueueConfig,
+  type QueueName,
+  routeQueue,
+  RunStatus,
+  type RunId,
+  type Submission,
+  submissionOverLimit
+} from "@gantry/core"
 import { type EngineError, type EngineService, errorStatus, type GpuInfo, type StoreError, type StoreService } from "@gantry/engine"
 import { NodeExecutor } from "@gantry/platform-node"
+import type { StoredToken, StoredUser } from "@gantry/store-sqlite"
 import { Effect, Fiber, ParseResult, Schema, Stream } from "effect"
 import * as fs from "node:fs"
+import { type Directory, forbidden, notFound } from "./Directory.js"
 
 export interface Control {
   /** "daemon" when a serving runner answers; "offline" when the CLI runs its own engine. */
   readonly mode: "daemon" | "offline"
-  readonly submit: (submission: Submission) => Effect.Effect<SubmitResult, ApiError>
+  readonly submit: (request: SubmitRequest) => Effect.Effect<SubmitResult, ApiError>
   readonly list: (params: ListParams) => Effect.Effect<ReadonlyArray<RunJson>, ApiError>
   readonly show: (id: RunId) => Effect.Effect<RunDetail, ApiError>
   readonly position: (id: RunId) => Effect.Effect<PositionJson, ApiError>
@@ -57,6 +79,17 @@ export interface Control {
   readonly drain: (index: number, drained: boolean) => Effect.Effect<void, ApiError>
   /** Resolves with the change counter once it passes `since`, or after `timeoutMs`. */
   readonly changes: (since: number, timeoutMs: number) => Effect.Effect<number, ApiError>
+  /** The caller's own identity. */
+  readonly me: Effect.Effect<Identity, ApiError>
+  readonly users: Effect.Effect<ReadonlyArray<UserJson>, ApiError>
+  readonly setUser: (name: string, change: UserChange) => Effect.Effect<UserJson, ApiError>
+  readonly tokens: Effect.Effect<ReadonlyArray<TokenJson>, ApiError>
+  readonly createToken: (request: TokenRequest) => Effect.Effect<NewToken, ApiError>
+  readonly revokeToken: (id: string) => Effect.Effect<TokenJson, ApiError>
+  readonly projects: Effect.Effect<ReadonlyArray<Project>, ApiError>
+  readonly createProject: (project: Project) => Effect.Effect<Project, ApiError>
+  readonly updateProject: (name: string, change: ProjectChange) => Effect.Effect<Project, ApiError>
+  readonly deleteProject: (name: string) => Effect.Effect<void, ApiError>
 }
 
 const DAY_MS = 86_400_000
@@ -99,14 +132,14 @@ export const issuesText = (error: ParseResult.ParseError): string => {
     .join("; ")
 }
 
-const decodeStrict = Schema.decodeUnknownEither(Submission, { onExcessProperty: "error", errors: "all" })
+const decodeStrict = Schema.decodeUnknownEither(SubmitRequest, { onExcessProperty: "error", errors: "all" })
 
 /**
  * A submission as received (JSON, or the CLI's flags and --file): over a size limit it is
  * refused with 413 / exit 65 naming the field and the limit, malformed with 400 / exit 64
  * naming the field; it is never stored.
  */
-export const decodeSubmission = (input: unknown): Effect.Effect<Submission, ApiError> => {
+export const decodeSubmission = (input: unknown): Effect.Effect<SubmitRequest, ApiError> => {
   const over = submissionOverLimit(input)
   if (over !== undefined) return Effect.fail(tooLarge(over.message))
   const decoded = decodeStrict(input)
@@ -178,15 +211,55 @@ export interface EngineControlOptions {
   readonly mode: "daemon" | "offline"
   readonly engine: EngineService
   readonly store: StoreService
+  readonly directory: Directory
+  /**
+   * Why the user's runs could not start on this machine (no Unix account to run them under),
+   * or null when they can: asked at every submission, so such a run is refused now, not
+   * failed when it starts.
+   */
+  readonly accountProblem: (identity: Identity) => string | null
   readonly inventory: ReadonlyArray<GpuInfo>
   readonly dataDir: string
   readonly version: string
   readonly now: () => number
 }
 
-/** A Control over an engine, and `close` to release its long-polls when the daemon stops. */
-export const engineControl = (o: EngineControlOptions): Control & { readonly close: () => void } => {
-  const { engine, store } = o
+/** The runner's Controls: one per caller, each allowed what its identity may do. */
+export interface Controls {
+  readonly forCaller: (caller: Identity) => Control
+  /** Releases every long-poll (the daemon is stopping). */
+  readonly close: () => void
+}
+
+const userJson = (u: StoredUser): UserJson => ({ identity: u.identity, owner: u.owner, createdAt: u.createdAt })
+const tokenJson = (t: StoredToken): TokenJson => ({
+  id: t.id,
+  user: t.user as TokenJson["user"],
+  label: t.label,
+  createdAt: t.createdAt,
+  createdBy: t.createdBy,
+  revokedAt: t.revokedAt,
+  revokedBy: t.revokedBy
+})
+
+/**
+ * Who may do what (SPEC §8), in one place: every Control method of `forCaller` asks here.
+ * - a viewer only reads;
+ * - a researcher submits, and cancels and releases their own runs;
+ * - a lead also cancels and releases anyone's runs and sets priority overrides;
+ * - an admin does everything, including approve/reject, process, cleanup, limits, queues,
+ *   projects, GPU drain, users and tokens, and submitting on behalf of another user.
+ */
+export const Access = {
+  submit: (caller: Identity) => atLeast(caller, "researcher"),
+  actOnOthersRuns: (caller: Identity) => atLeast(caller, "lead"),
+  setPriority: (caller: Identity) => atLeast(caller, "lead"),
+  administer: (caller: Identity) => atLeast(caller, "admin")
+} as const
+
+/** Controls over an engine, its store and the directory: the daemon's HTTP handlers and the offline CLI use them. */
+export const engineControls = (o: EngineControlOptions): Controls => {
+  const { engine, store, directory } = o
   const counter = new ChangeCounter()
   // committed events, not transitions: a client woken by the bump lists from the store, which
   // has the change by then (the subscription is taken now, before this returns)
@@ -199,68 +272,152 @@ export const engineControl = (o: EngineControlOptions): Control & { readonly clo
       return { index: view.index, uuid: info?.uuid ?? "", name: info?.name ?? "", memoryMiB: info?.memoryMiB ?? 0, drained: view.drained, heldBy: view.heldBy }
     })
   )
-  return {
-    mode: o.mode,
-    submit: (submission) => Effect.zipRight(checkSubmission(submission), api(engine.submit(submission)) as Effect.Effect<SubmitResult, ApiError>),
-    list: (params) =>
+  const directoryApi = <A>(effect: Effect.Effect<A, ApiError | StoreError, never>): Effect.Effect<A, ApiError> =>
+    Effect.catchTag(effect, "StoreError", (e) => Effect.fail(toApiError(e)))
+
+  const forCaller = (caller: Identity): Control => {
+    const require = (allowed: boolean, what: string): Effect.Effect<void, ApiError> =>
+      allowed ? Effect.void : Effect.fail(forbidden(`${caller.name} is ${caller.level === "admin" ? "an" : "a"} ${caller.level}: only ${what}`))
+    const admin = (what: string) => require(Access.administer(caller), `an admin may ${what}`)
+
+    /** The runs of `ids` the caller may act on; refused as a whole when one is someone else's (and the caller is not a lead or admin). */
+    const ownRuns = (ids: ReadonlyArray<RunId>, what: string): Effect.Effect<void, ApiError> =>
       Effect.gen(function* () {
-        const statuses = params.status === undefined ? undefined : statusList(params.status.split(",").map((s) => s.trim()).filter((s) => s !== ""))
-        if (statuses !== undefined && statuses._tag === "Left")
-          return yield* Effect.fail(badRequest(`unknown status in "${params.status}" (one of ${RunStatus.literals.join(", ")})`))
-        const status = statuses?._tag === "Right" ? statuses.right : params.include_completed === false ? RunStatus.literals.filter((s) => !isTerminal(s)) : undefined
-        return yield* api(
-          store.listRuns({
-            ...(status !== undefined ? { status } : {}),
-            ...(params.queue !== undefined ? { queue: params.queue } : {}),
-            ...(params.user !== undefined ? { user: params.user } : {}),
-            ...(params.limit !== undefined ? { limit: params.limit } : {})
-          })
-        )
-      }),
-    show: (id) =>
-      Effect.gen(function* () {
-        const run = yield* api(engine.getRun(id))
-        const timeline = yield* api(engine.timeline(id))
-        const where = run.status === "pending" ? yield* position(id) : null
-        return { run, timeline, position: where }
-      }),
-    position,
-    cancel: (ids, all) =>
-      Effect.gen(function* () {
-        let targets = ids
-        if (all) {
-          const live = yield* api(store.listRuns({ status: ["held", "blocked", "pending", "running"] }))
-          targets = live.map((r) => r.id)
+        yield* require(Access.submit(caller), `researchers, leads and admins may ${what} runs`)
+        if (Access.actOnOthersRuns(caller)) return
+        for (const id of ids) {
+          const run = yield* Effect.either(api(engine.getRun(id)))
+          // a missing run is the engine's to report (404), for every caller alike
+          if (run._tag === "Right" && run.right.user !== caller.name)
+            return yield* Effect.fail(forbidden(`run ${id} is ${run.right.user}'s: only its owner, a lead or an admin may ${what} it`))
         }
-        return yield* api(engine.cancel(targets))
-      }),
-    release: (id) => api(engine.release(id)),
-    approve: (id) => api(engine.approve(id)),
-    reject: (id, reason) => api(engine.reject(id, reason)),
-    priority: (id, priority) => api(engine.setPriority(id, priority)),
-    limits: engine.policy,
-    setLimits: (policy) => api(engine.updatePolicy(policy)),
-    trigger: engine.trigger,
-    cleanup: (days) =>
+      })
+
+    /** The submission the engine gets: its owner's identity, project and queue (SPEC §1 routing). */
+    const submissionOf = (request: SubmitRequest): Effect.Effect<Submission, ApiError> =>
       Effect.gen(function* () {
-        if (days < 1 || days > 365 || !Number.isInteger(days)) return yield* Effect.fail(badRequest(`--days must be a whole number from 1 to 365, not ${days}`))
-        const before = o.now() - days * DAY_MS
-        // the runs' files (logs, exit files) go with their rows, after the rows are gone
-        const doomed = (yield* api(store.listRuns({ status: RunStatus.literals.filter(isTerminal) }))).filter((r) => r.endedAt !== null && r.endedAt < before)
-        const removed = yield* api(store.cleanup(before))
-        for (const run of doomed) NodeExecutor.removeRunFiles(o.dataDir, run.id, run.attempt)
-        return removed
+        yield* require(Access.submit(caller), "researchers, leads and admins may submit runs")
+        let owner = caller
+        if (request.user !== undefined && request.user !== caller.name) {
+          yield* admin(`submit on behalf of another user (--as ${request.user})`)
+          const stored = directory.user(request.user)
+          if (stored === undefined) return yield* Effect.fail(notFound("UserNotFound", `no user ${request.user} (gantry user set ${request.user} --level researcher)`))
+          owner = stored.identity
+        }
+        if (request.level !== undefined && request.level !== owner.level)
+          return yield* Effect.fail(forbidden(`a run's level comes from its owner's identity: ${owner.name} is ${owner.level}, not ${request.level}`))
+        if (request.team !== undefined && request.team !== owner.team)
+          return yield* Effect.fail(forbidden(`a run's team comes from its owner's identity: ${owner.name}'s team is ${owner.team ?? "none"}, not ${request.team}`))
+        const projectName = request.project ?? owner.projects[0]
+        const project = projectName === undefined ? null : (directory.project(projectName) ?? null)
+        if (projectName !== undefined && project === null) return yield* Effect.fail(notFound("ProjectNotFound", `no project ${projectName} (gantry projects lists them)`))
+        if (project !== null && !Access.administer(owner) && !owner.projects.includes(project.name))
+          return yield* Effect.fail(forbidden(`${owner.name} is not a member of project ${project.name} (their projects: ${owner.projects.join(", ") || "none"})`))
+        const routed = routeQueue(request.queue, project)
+        if (routed._tag === "Left") return yield* Effect.fail(forbidden(routed.left.message))
+        const problem = o.accountProblem(owner)
+        if (problem !== null) return yield* Effect.fail(forbidden(problem))
+        const { user: _user, level: _level, team: _team, project: _project, queue: _queue, ...rest } = request
+        return {
+          ...rest,
+          user: owner.name,
+          level: owner.level,
+          ...(owner.team !== null ? { team: owner.team } : {}),
+          ...(project !== null ? { project: project.name } : {}),
+          queue: routed.right
+        }
+      })
+
+    return {
+      mode: o.mode,
+      submit: (request) =>
+        Effect.gen(function* () {
+          const submission = yield* submissionOf(request)
+          yield* checkSubmission(submission)
+          return (yield* api(engine.submit(submission))) as SubmitResult
+        }),
+      list: (params) =>
+        Effect.gen(function* () {
+          const statuses = params.status === undefined ? undefined : statusList(params.status.split(",").map((s) => s.trim()).filter((s) => s !== ""))
+          if (statuses !== undefined && statuses._tag === "Left")
+            return yield* Effect.fail(badRequest(`unknown status in "${params.status}" (one of ${RunStatus.literals.join(", ")})`))
+          const status = statuses?._tag === "Right" ? statuses.right : params.include_completed === false ? RunStatus.literals.filter((s) => !isTerminal(s)) : undefined
+          return yield* api(
+            store.listRuns({
+              ...(status !== undefined ? { status } : {}),
+              ...(params.queue !== undefined ? { queue: params.queue } : {}),
+              ...(params.user !== undefined ? { user: params.user } : {}),
+              ...(params.limit !== undefined ? { limit: params.limit } : {})
+            })
+          )
+        }),
+      show: (id) =>
+        Effect.gen(function* () {
+          const run = yield* api(engine.getRun(id))
+          const timeline = yield* api(engine.timeline(id))
+          const where = run.status === "pending" ? yield* position(id) : null
+          return { run, timeline, position: where }
+        }),
+      position,
+      cancel: (ids, all) =>
+        Effect.gen(function* () {
+          let targets = ids
+          if (all) {
+            yield* require(Access.submit(caller), "researchers, leads and admins may cancel runs")
+            const live = yield* api(store.listRuns({ status: ["held", "blocked", "pending", "running"] }))
+            // --all: everyone's for a lead or an admin, the caller's own otherwise
+            targets = live.filter((r) => Access.actOnOthersRuns(caller) || r.user === caller.name).map((r) => r.id)
+          } else yield* ownRuns(ids, "cancel")
+          return yield* api(engine.cancel(targets))
+        }),
+      release: (id) => Effect.zipRight(ownRuns([id], "release"), api(engine.release(id))),
+      approve: (id) => Effect.zipRight(admin("approve runs"), api(engine.approve(id))),
+      reject: (id, reason) => Effect.zipRight(admin("reject runs"), api(engine.reject(id, reason))),
+      priority: (id, priority) => Effect.zipRight(require(Access.setPriority(caller), "a lead or an admin may set a priority override"), api(engine.setPriority(id, priority))),
+      limits: engine.policy,
+      setLimits: (policy) => Effect.zipRight(admin("change limits and policy"), api(engine.updatePolicy(policy))),
+      trigger: Effect.zipRight(admin("trigger a cycle (process)"), engine.trigger),
+      cleanup: (days) =>
+        Effect.gen(function* () {
+          yield* admin("clean up finished runs")
+          if (days < 1 || days > 365 || !Number.isInteger(days)) return yield* Effect.fail(badRequest(`--days must be a whole number from 1 to 365, not ${days}`))
+          const before = o.now() - days * DAY_MS
+          // the runs' files (logs, exit files) go with their rows, after the rows are gone
+          const doomed = (yield* api(store.listRuns({ status: RunStatus.literals.filter(isTerminal) }))).filter((r) => r.endedAt !== null && r.endedAt < before)
+          const removed = yield* api(store.cleanup(before))
+          for (const run of doomed) NodeExecutor.removeRunFiles(o.dataDir, run.id, run.attempt)
+          return removed
+        }),
+      stats,
+      queues: engine.queues,
+      createQueue: (config) => Effect.zipRight(admin("create queues"), api(engine.createQueue(config))),
+      updateQueue: (name, change) => Effect.zipRight(admin("change queues"), api(engine.updateQueue(name, change))),
+      deleteQueue: (name, drain) => Effect.zipRight(admin("delete queues"), api(engine.deleteQueue(name, { drain }))),
+      status: Effect.gen(function* () {
+        return { version: o.version, pid: process.pid, dataDir: o.dataDir, gpus: yield* gpus, stats: yield* stats }
       }),
-    stats,
-    queues: engine.queues,
-    createQueue: (config) => api(engine.createQueue(config)),
-    updateQueue: (name, change) => api(engine.updateQueue(name, change)),
-    deleteQueue: (name, drain) => api(engine.deleteQueue(name, { drain })),
-    status: Effect.gen(function* () {
-      return { version: o.version, pid: process.pid, dataDir: o.dataDir, gpus: yield* gpus, stats: yield* stats }
-    }),
-    drain: (index, drained) => api(engine.drainGpu(index, drained)),
-    changes: (since, timeoutMs) => counter.wait(since, timeoutMs),
+      drain: (index, drained) => Effect.zipRight(admin(drained ? "drain GPUs" : "undrain GPUs"), api(engine.drainGpu(index, drained))),
+      changes: (since, timeoutMs) => counter.wait(since, timeoutMs),
+      me: Effect.succeed(caller),
+      users: Effect.as(admin("list users"), directory.users().map(userJson)),
+      setUser: (name, change) => Effect.zipRight(admin("change users"), Effect.map(directoryApi(directory.setUser(name, change)), userJson)),
+      tokens: Effect.as(admin("list tokens"), directory.tokens().map(tokenJson)),
+      createToken: (request) =>
+        Effect.gen(function* () {
+          yield* admin("create tokens")
+          const { user, label, ...change } = request
+          const made = yield* directoryApi(directory.createToken(caller.name, user, change, label ?? null))
+          return { token: made.token, record: tokenJson(made.record), user: userJson(made.user) }
+        }),
+      revokeToken: (id) => Effect.zipRight(admin("revoke tokens"), Effect.map(directoryApi(directory.revokeToken(caller.name, id)), tokenJson)),
+      projects: Effect.sync(() => directory.projects()),
+      createProject: (project) => Effect.zipRight(admin("create projects"), directoryApi(directory.createProject(project))),
+      updateProject: (name, change) => Effect.zipRight(admin("change projects"), directoryApi(directory.updateProject(name, change))),
+      deleteProject: (name) => Effect.zipRight(admin("delete projects"), directoryApi(directory.deleteProject(name)))
+    }
+  }
+  return {
+    forCaller,
     close: () => {
       counter.close()
       Effect.runFork(Fiber.interrupt(watcher))

@@ -11,19 +11,33 @@
  * Nothing polls: cycles follow events (submit, exit files seen by fs.watch, timers).
  */
 import { SqlClient } from "@effect/sql"
-import { Engine, EngineTag, GpuInventory, Store } from "@gantry/engine"
-import { NodeExecutor, NvidiaSmiGpus } from "@gantry/platform-node"
+import { Engine, type EngineService, EngineTag, GpuInventory, Store } from "@gantry/engine"
+import { NodeExecutor, NvidiaSmiGpus, untraversable } from "@gantry/platform-node"
 import { Lease, SqliteStore } from "@gantry/store-sqlite"
 import { Context, Deferred, Effect, Exit, Layer } from "effect"
 import { randomBytes } from "node:crypto"
+import * as fs from "node:fs"
 import { createServer } from "node:http"
 import * as os from "node:os"
 import { performance } from "node:perf_hooks"
-import { engineControl } from "./Control.js"
+import { engineControls } from "./Control.js"
+import { Directory, ownerName, queueExistsIn } from "./Directory.js"
 import { holderOf, takeLease } from "./Leases.js"
 import { ensureDataDir, type Paths } from "./Paths.js"
+import * as RunAs from "./RunAs.js"
 import * as Server from "./Server.js"
 import { WallClock } from "./WallClock.js"
+
+/** What a serving daemon tells its user once it answers. */
+export interface Ready {
+  readonly url: string
+  /** How many GPUs it schedules. */
+  readonly gpus: number
+  /** The database's owner (an admin). */
+  readonly owner: string
+  /** The account every run starts under, or null when each starts under its owner's. */
+  readonly runsAs: string | null
+}
 
 export interface ServeOptions {
   readonly paths: Paths
@@ -32,8 +46,8 @@ export interface ServeOptions {
   /** `none`, a count, or indices `0,2,3`; default all GPUs. */
   readonly gpus: string | undefined
   readonly version: string
-  /** Called once the API answers, with its URL and the GPUs it schedules. */
-  readonly onReady?: (url: string, gpus: number) => void
+  /** Called once the API answers. */
+  readonly onReady?: (ready: Ready) => void
 }
 
 /**
@@ -88,35 +102,60 @@ export const serve = (o: ServeOptions) =>
       const inventory = yield* Context.get(inventoryContext, GpuInventory).list
       yield* SqliteStore.saveInventory(inventory).pipe(Effect.provideService(SqlClient.SqlClient, sql))
 
+      // the directory before the engine: the first cycle may start runs, under their owners' accounts
+      const started: { engine?: EngineService } = {}
+      const directory = yield* Directory.load({
+        owner: ownerName(),
+        ownerUnixUser: os.userInfo().username,
+        queueExists: (name) => started.engine !== undefined && queueExistsIn(started.engine)(name),
+        now: () => Date.now()
+      }).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+      const runAs = RunAs.runAs()
+      if (runAs.switching) {
+        // the accounts reach their runs' folders through the data dir: searchable by others
+        // (a private one, 0700, becomes 0711: still not listable); any other mode stays
+        const mode = fs.statSync(o.paths.dataDir).mode & 0o777
+        if ((mode & 0o001) === 0) fs.chmodSync(o.paths.dataDir, mode | 0o011)
+        const blocked = untraversable(o.paths.dataDir)
+        if (blocked !== null)
+          process.stderr.write(
+            `gantry: warning: runs start under their owners' accounts, which cannot reach ${o.paths.dataDir}: ${blocked} is not searchable by others. ` +
+              `Serve from a data dir they can reach (GANTRY_HOME=/var/lib/gantry) or chmod o+x ${blocked}.\n`
+          )
+      }
+
       const engineContext = yield* Layer.build(
         // live XState actors: a real machine runs a few runs a second, where an actor's ~30 µs
         // do not show (`npm run bench -- latency` measured no difference), and they are the
         // statecharts' reference implementation (the simulator steps them for speed)
         Engine.layer({ stopwatch: () => performance.now(), actors: "live" }).pipe(
-          Layer.provide(NodeExecutor.layer({ dataDir: o.paths.dataDir })),
+          Layer.provide(NodeExecutor.layer({ dataDir: o.paths.dataDir, accountOf: (run) => runAs.accountOf(directory.user(run.user)?.identity, run.user) })),
           Layer.provide(Layer.succeedContext(Context.merge(storeContext, inventoryContext)))
         )
       ).pipe(Effect.withClock(new WallClock()))
       const engine = Context.get(engineContext, EngineTag)
-      const control = engineControl({
+      started.engine = engine
+      const controls = engineControls({
         mode: "daemon",
         engine,
         store: Context.get(storeContext, Store),
+        directory,
+        accountProblem: runAs.problem,
         inventory,
         dataDir: o.paths.dataDir,
         version: o.version,
         now: () => Date.now()
       })
       const httpServer = createServer()
-      const httpContext = yield* Layer.build(Server.layer(control, { server: httpServer, host: o.host, port: o.port, token, owner: process.env.USER ?? os.userInfo().username }))
+      const httpContext = yield* Layer.build(Server.layer(controls, { server: httpServer, host: o.host, port: o.port, token, directory }))
       const url = yield* Effect.provide(Server.boundUrl, httpContext)
       yield* Lease.update({ ...me, url }).pipe(Effect.provideService(SqlClient.SqlClient, sql))
-      o.onReady?.(url, inventory.length)
+      o.onReady?.({ url, gpus: inventory.length, owner: directory.ownerName, runsAs: runAs.switching ? null : os.userInfo().username })
       const signal = yield* stopRequested
       // long-polls (gantry run, logs -f, runs --watch) answer now; whatever is still open a
       // moment later is cut, so a client looping on a kept-alive connection cannot hold the
       // server open
-      control.close()
+      controls.close()
       yield* Effect.sleep("100 millis")
       httpServer.closeAllConnections()
       yield* Effect.logInfo(`gantry: ${signal}: stopping; runs keep running and the next serve adopts them`)

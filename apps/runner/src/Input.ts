@@ -5,10 +5,10 @@
  * @effect/cli's boolean flags. Every refusal is a `CliError` with its exit code.
  */
 import { Args, Options, type Usage } from "@effect/cli"
-import { type Policy, QueueName, RunId, type Submission } from "@gantry/core"
+import type { SubmitRequest } from "@gantry/api"
+import { type Policy, QueueName, RunId } from "@gantry/core"
 import { Data, Effect, Option, ParseResult, Schema } from "effect"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { decodeSubmission } from "./Control.js"
 import * as F from "./Format.js"
@@ -21,8 +21,8 @@ export const usage = (message: string) => new CliError({ message, exit: 64 })
 export const common = {
   format: Options.choice("format", ["table", "json"]).pipe(Options.withDefault("table" as const), Options.withDescription("output format")),
   db: Options.text("db").pipe(Options.optional, Options.withDescription("database file (default: $GANTRY_HOME/gantry.db)")),
-  url: Options.text("url").pipe(Options.optional, Options.withDescription("a daemon's URL (default: the one serving the database)")),
-  token: Options.text("token").pipe(Options.optional, Options.withDescription("bearer token for --url (default: $GANTRY_TOKEN)"))
+  url: Options.text("url").pipe(Options.optional, Options.withDescription("a daemon's URL (default: $GANTRY_URL, else the last gantry login, else the daemon serving the database)")),
+  token: Options.text("token").pipe(Options.optional, Options.withDescription("bearer token for the URL (default: $GANTRY_TOKEN, else the one gantry login stored)"))
 }
 export type Common = { readonly format: "table" | "json"; readonly db: Option.Option<string>; readonly url: Option.Option<string>; readonly token: Option.Option<string> }
 
@@ -88,15 +88,20 @@ export const readJsonFile = (file: string): Effect.Effect<unknown, CliError> =>
 
 export const submitOptions = {
   ...common,
-  queue: Options.text("queue").pipe(Options.optional),
+  queue: Options.text("queue").pipe(
+    Options.optional,
+    Options.withDescription("the queue (else the --file task's queue, else $GANTRY_QUEUE, else the project's default queue, else default)")
+  ),
   gpus: Options.integer("gpus").pipe(Options.optional, Options.withDescription("GPUs needed (default 1 on a machine with GPUs, else 0)")),
   deviceIds: Options.text("device-ids").pipe(Options.optional, Options.withDescription("exact GPU indices, e.g. 0,2")),
   anyGpu: Options.boolean("any-gpu"),
-  priority: Options.integer("priority").pipe(Options.optional),
-  user: Options.text("user").pipe(Options.optional),
-  level: Options.choice("level", ["admin", "lead", "researcher", "viewer"]).pipe(Options.optional),
-  team: Options.text("team").pipe(Options.optional),
-  project: Options.text("project").pipe(Options.optional),
+  priority: Options.integer("priority").pipe(Options.optional, Options.withDescription("a priority override (leads and admins only)")),
+  as: Options.text("as").pipe(
+    Options.withAlias("user"),
+    Options.optional,
+    Options.withDescription("submit on behalf of this user (admins only); the run's level and team are that user's")
+  ),
+  project: Options.text("project").pipe(Options.optional, Options.withDescription("the project (default: your first project); it decides the default queue")),
   hold: Options.boolean("hold"),
   requiresApproval: Options.boolean("requires-approval"),
   noWait: Options.boolean("no-wait"),
@@ -115,13 +120,18 @@ export const submitOptions = {
 }
 export type SubmitArgs = { readonly [K in keyof typeof submitOptions]: (typeof submitOptions)[K] extends Options.Options<infer A> ? A : (typeof submitOptions)[K] extends Args.Args<infer B> ? B : never }
 
-export const defaultUser = () => process.env.USER ?? os.userInfo().username
-
-export const buildSubmission = (a: SubmitArgs): Effect.Effect<Submission, CliError> =>
+/**
+ * The submission the flags, the `--file` task and the environment describe. The queue is the
+ * most specific given (SPEC §1): `--queue`, else the task file's `queue`, else
+ * `$GANTRY_QUEUE`; with none, the runner routes it (the project's default queue, else
+ * `default`). The run's user, level and team are never sent: the runner takes them from the
+ * caller's identity (`--as` names another user, for an admin).
+ */
+export const buildSubmission = (a: SubmitArgs, env: NodeJS.ProcessEnv = process.env): Effect.Effect<SubmitRequest, CliError> =>
   Effect.gen(function* () {
     const base = Option.isSome(a.file) ? yield* readJsonFile(a.file.value) : {}
     if (base === null || typeof base !== "object" || Array.isArray(base)) return yield* usage(`--file: expected a JSON object`)
-    const fields: Record<string, unknown> = { user: defaultUser(), cwd: process.cwd(), ...base }
+    const fields: Record<string, unknown> = { cwd: process.cwd(), ...base }
     const set = (key: string, value: unknown) => {
       if (value !== undefined) fields[key] = value
     }
@@ -129,13 +139,12 @@ export const buildSubmission = (a: SubmitArgs): Effect.Effect<Submission, CliErr
     if (fields.command === undefined || (Array.isArray(fields.command) && (fields.command.length === 0 || fields.command[0] === "")))
       return yield* usage("no command: gantry submit [options] -- COMMAND [ARGS...]")
     set("queue", Option.getOrUndefined(a.queue))
+    if (fields.queue === undefined && env.GANTRY_QUEUE !== undefined && env.GANTRY_QUEUE !== "") set("queue", env.GANTRY_QUEUE)
     set("gpus", yield* nonNegative("gpus", a.gpus))
     if (Option.isSome(a.deviceIds)) set("deviceIds", yield* indexList("device-ids", a.deviceIds.value))
     if (a.anyGpu) set("anyGpu", true)
     set("priority", Option.getOrUndefined(a.priority))
-    set("user", Option.getOrUndefined(a.user))
-    set("level", Option.getOrUndefined(a.level))
-    set("team", Option.getOrUndefined(a.team))
+    set("user", Option.getOrUndefined(a.as))
     set("project", Option.getOrUndefined(a.project))
     if (a.hold) set("hold", true)
     if (a.requiresApproval) set("requiresApproval", true)
@@ -296,6 +305,12 @@ export interface CommandSpec {
   readonly takesCommand: boolean
 }
 
+/** Submit options that are gone, and why (the run's identity is the caller's). */
+const RETIRED: ReadonlyMap<string, string> = new Map([
+  ["--level", "a run's level comes from your identity (gantry whoami); an admin changes it with gantry user set"],
+  ["--team", "a run's team comes from your identity (gantry whoami); an admin changes it with gantry user set"]
+])
+
 /** @effect/cli's own flags: where one is given, it answers (help, version, ...). */
 const BUILT_IN = new Set(["--help", "-h", "--version", "--wizard", "--completions", "--log-level"])
 
@@ -332,6 +347,8 @@ export const checkArgv = (argv: ReadonlyArray<string>, commands: ReadonlyMap<str
     const flag = eq === -1 ? word : word.slice(0, eq)
     const inline = eq === -1 ? undefined : word.slice(eq + 1)
     const value = spec.flags.get(flag)
+    const retired = spec.takesCommand ? RETIRED.get(flag) : undefined
+    if (value === undefined && retired !== undefined) return usage(`${name}: ${flag} is no longer accepted: ${retired}`)
     if (value === undefined)
       return usage(`${name}: unknown option ${flag}${spec.takesCommand ? " (the program to run and its arguments go after --)" : ""}`)
     if (value === "none") {

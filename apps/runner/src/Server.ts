@@ -1,15 +1,19 @@
 /**
- * The daemon's HTTP server: the API of @gantry/api implemented over a `Control`, with a
- * bearer token, bound to 127.0.0.1 by default, OpenAPI docs at /docs. A request body over
- * `SubmissionLimits.requestBytes` is refused (413) before it is read whole.
+ * The daemon's HTTP server: the API of @gantry/api implemented over the runner's `Controls`,
+ * bound to 127.0.0.1 by default, OpenAPI docs at /docs. Every request carries a bearer token:
+ * a user's (the directory's) or the daemon's session token (the owner's); its identity is the
+ * `Caller`, and the Control made for that caller decides what it may do (Control.ts `Access`).
+ * A request body over `SubmissionLimits.requestBytes` is refused (413) before it is read whole.
  */
 import { type HttpApp, HttpApiBuilder, HttpApiSwagger, HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
 import { Authorization, Caller, GantryApi, Unauthorized } from "@gantry/api"
 import { sizeText, SubmissionLimits } from "@gantry/core"
-import { Effect, Layer, Redacted } from "effect"
+import { Cause, Effect, Layer, Option, Redacted } from "effect"
+import { timingSafeEqual } from "node:crypto"
 import type { Server } from "node:http"
-import { badRequest, type Control, decodeSubmission } from "./Control.js"
+import { badRequest, type Control, type Controls, decodeSubmission } from "./Control.js"
+import type { Directory } from "./Directory.js"
 
 /**
  * The submission as sent, judged before the Schema decodes it, so a submission over a limit
@@ -97,56 +101,120 @@ const bodyLimit = (app: HttpApp.Default): HttpApp.Default =>
     return yield* Effect.provideService(app, HttpServerRequest.HttpServerRequest, whole)
   })
 
-const handlers = (control: Control) => {
+const errorJson = (status: number, tag: string, code: string, error: string, message: string, exit: number, extra: Record<string, unknown> = {}) =>
+  HttpServerResponse.unsafeJson({ _tag: tag, code, error, message, exit, ...extra }, { status })
+
+/**
+ * Every refusal a body with a code (what the handlers fail with already has one): a route that
+ * does not exist is a JSON 404 `NOT_FOUND`, and a request the API's schemas refuse (path,
+ * query or body: @effect/platform's HttpApiDecodeError) a 400 `INVALID_ARGUMENT` naming the
+ * field, with the schema's issues.
+ */
+const errorBodies = (app: HttpApp.Default): HttpApp.Default =>
+  Effect.gen(function* () {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const response = yield* app.pipe(
+      Effect.catchAllCause((cause) => {
+        const failure = Cause.failureOption(cause)
+        const tag = Option.isSome(failure) ? (failure.value as { readonly _tag?: unknown })._tag : undefined
+        return tag === "RouteNotFound"
+          ? Effect.succeed(errorJson(404, "NotFound", "NOT_FOUND", "RouteNotFound", `no route ${request.method} ${request.url.split("?")[0] ?? ""}`, 66))
+          : Effect.failCause(cause)
+      })
+    )
+    if (response.status !== 400 || response.body._tag !== "Uint8Array") return response
+    let body: { readonly _tag?: unknown; readonly message?: unknown; readonly issues?: unknown }
+    try {
+      body = JSON.parse(new TextDecoder().decode(response.body.body)) as typeof body
+    } catch {
+      return response
+    }
+    if (body._tag !== "HttpApiDecodeError") return response
+    const message = typeof body.message === "string" ? body.message.split("\n").slice(0, 6).join(" ").slice(0, 600) : "the request is malformed"
+    return errorJson(400, "BadRequest", "INVALID_ARGUMENT", "HttpApiDecodeError", message, 64, { issues: body.issues ?? [] })
+  })
+
+const handlers = (controls: Controls) => {
+  /** The Control of this request's caller. */
+  const as = <A, E, R>(use: (control: Control) => Effect.Effect<A, E, R>) => Effect.flatMap(Caller, (caller) => use(controls.forCaller(caller)))
   const queue = HttpApiBuilder.group(GantryApi, "queue", (h) =>
     h
-      .handle("list", ({ urlParams }) => control.list(urlParams))
-      .handle("stats", () => control.stats)
-      .handle("me", ({ urlParams }) => Effect.flatMap(Caller, (caller) => control.list({ ...urlParams, user: caller.name })))
-      .handle("position", ({ path }) => control.position(path.id))
-      .handleRaw("submit", ({ request }) => submitRaw(control, request))
-      .handle("cancelMany", ({ payload }) => Effect.map(control.cancel(payload.ids, payload.all === true), (cancelled) => ({ cancelled })))
-      .handle("cancel", ({ path }) => Effect.map(control.cancel([path.id], false), (cancelled) => ({ cancelled })))
-      .handle("release", ({ path }) => control.release(path.id))
-      .handle("approve", ({ path }) => control.approve(path.id))
-      .handle("reject", ({ path, urlParams }) => control.reject(path.id, urlParams.reason))
-      .handle("priority", ({ path, payload }) => control.priority(path.id, payload.priority))
-      .handle("limits", () => control.limits)
-      .handle("setLimits", ({ payload }) => control.setLimits(payload))
-      .handle("process", () => Effect.as(control.trigger, { ok: true }))
-      .handle("cleanup", ({ urlParams }) => Effect.map(control.cleanup(urlParams.days), (removed) => ({ removed })))
+      .handle("list", ({ urlParams }) => as((c) => c.list(urlParams)))
+      .handle("stats", () => as((c) => c.stats))
+      .handle("me", ({ urlParams }) => Effect.flatMap(Caller, (caller) => controls.forCaller(caller).list({ ...urlParams, user: caller.name })))
+      .handle("position", ({ path }) => as((c) => c.position(path.id)))
+      .handleRaw("submit", ({ request }) => as((c) => submitRaw(c, request)))
+      .handle("cancelMany", ({ payload }) => as((c) => Effect.map(c.cancel(payload.ids, payload.all === true), (cancelled) => ({ cancelled }))))
+      .handle("cancel", ({ path }) => as((c) => Effect.map(c.cancel([path.id], false), (cancelled) => ({ cancelled }))))
+      .handle("release", ({ path }) => as((c) => c.release(path.id)))
+      .handle("approve", ({ path }) => as((c) => c.approve(path.id)))
+      .handle("reject", ({ path, urlParams }) => as((c) => c.reject(path.id, urlParams.reason)))
+      .handle("priority", ({ path, payload }) => as((c) => c.priority(path.id, payload.priority)))
+      .handle("limits", () => as((c) => c.limits))
+      .handle("setLimits", ({ payload }) => as((c) => c.setLimits(payload)))
+      .handle("process", () => as((c) => Effect.as(c.trigger, { ok: true })))
+      .handle("cleanup", ({ urlParams }) => as((c) => Effect.map(c.cleanup(urlParams.days), (removed) => ({ removed }))))
   )
   const runs = HttpApiBuilder.group(GantryApi, "runs", (h) =>
     h
-      .handle("show", ({ path }) => control.show(path.id))
-      .handle("changes", ({ urlParams }) => Effect.map(control.changes(urlParams.since, urlParams.timeoutMs ?? 25_000), (version) => ({ version })))
+      .handle("show", ({ path }) => as((c) => c.show(path.id)))
+      .handle("changes", ({ urlParams }) => as((c) => Effect.map(c.changes(urlParams.since, urlParams.timeoutMs ?? 25_000), (version) => ({ version }))))
   )
   const queues = HttpApiBuilder.group(GantryApi, "queues", (h) =>
     h
-      .handle("list", () => control.queues)
-      .handle("create", ({ payload }) => control.createQueue(payload))
-      .handle("update", ({ path, payload }) => control.updateQueue(path.name, payload))
-      .handle("delete", ({ path, urlParams }) => Effect.as(control.deleteQueue(path.name, urlParams.drain === true), { ok: true }))
+      .handle("list", () => as((c) => c.queues))
+      .handle("create", ({ payload }) => as((c) => c.createQueue(payload)))
+      .handle("update", ({ path, payload }) => as((c) => c.updateQueue(path.name, payload)))
+      .handle("delete", ({ path, urlParams }) => as((c) => Effect.as(c.deleteQueue(path.name, urlParams.drain === true), { ok: true })))
   )
   const system = HttpApiBuilder.group(GantryApi, "system", (h) =>
     h
-      .handle("status", () => control.status)
-      .handle("drain", ({ path }) => Effect.as(control.drain(path.index, true), { ok: true }))
-      .handle("undrain", ({ path }) => Effect.as(control.drain(path.index, false), { ok: true }))
+      .handle("status", () => as((c) => c.status))
+      .handle("drain", ({ path }) => as((c) => Effect.as(c.drain(path.index, true), { ok: true })))
+      .handle("undrain", ({ path }) => as((c) => Effect.as(c.drain(path.index, false), { ok: true })))
   )
-  return Layer.mergeAll(queue, runs, queues, system)
+  const users = HttpApiBuilder.group(GantryApi, "users", (h) =>
+    h
+      .handle("me", () => as((c) => c.me))
+      .handle("list", () => as((c) => c.users))
+      .handle("set", ({ path, payload }) => as((c) => c.setUser(path.name, payload)))
+      .handle("tokens", () => as((c) => c.tokens))
+      .handle("createToken", ({ payload }) => as((c) => c.createToken(payload)))
+      .handle("revokeToken", ({ path }) => as((c) => c.revokeToken(path.id)))
+  )
+  const projects = HttpApiBuilder.group(GantryApi, "projects", (h) =>
+    h
+      .handle("list", () => as((c) => c.projects))
+      .handle("create", ({ payload }) => as((c) => c.createProject(payload)))
+      .handle("update", ({ path, payload }) => as((c) => c.updateProject(path.name, payload)))
+      .handle("delete", ({ path }) => as((c) => Effect.as(c.deleteProject(path.name), { ok: true })))
+  )
+  return Layer.mergeAll(queue, runs, queues, system, users, projects)
 }
 
+const unauthorized = (message: string) => new Unauthorized({ code: "UNAUTHENTICATED", error: "Unauthorized", message, exit: 77 })
+
 /**
- * One token, the daemon's, kept in the lease row (readable only by whoever can read the
- * database): its holder is the daemon's owner, an admin.
+ * A bearer token's identity: the daemon's session token is the owner (an admin); any other
+ * is looked up (hashed) in the directory. No token, an unknown one or a revoked one: 401.
  */
-const authorization = (token: string, owner: string) =>
+const authorization = (sessionToken: string, directory: Directory) =>
   Layer.succeed(Authorization, {
     bearer: (given) =>
-      Redacted.value(given) === token
-        ? Effect.succeed({ name: owner, level: "admin" as const })
-        : Effect.fail(new Unauthorized({ code: "UNAUTHENTICATED", error: "Unauthorized", message: "missing or wrong bearer token", exit: 77 }))
+      Effect.suspend(() => {
+        const token = Redacted.value(given)
+        if (token === "") return Effect.fail(unauthorized("no bearer token: send Authorization: Bearer TOKEN (gantry login URL stores one for the CLI)"))
+        if (token.length === sessionToken.length && timingSafeEqual(Buffer.from(token), Buffer.from(sessionToken))) return Effect.succeed(directory.owner)
+        const found = directory.authenticate(token)
+        switch (found._tag) {
+          case "Known":
+            return Effect.succeed(found.identity)
+          case "Revoked":
+            return Effect.fail(unauthorized(`token ${found.id} has been revoked`))
+          case "Unknown":
+            return Effect.fail(unauthorized("unknown bearer token"))
+        }
+      })
   })
 
 export interface ServerOptions {
@@ -154,16 +222,16 @@ export interface ServerOptions {
   readonly server: Server
   readonly host: string
   readonly port: number
+  /** The daemon's session token (published in the lease row): the owner's. */
   readonly token: string
-  /** The user the token stands for (the daemon's OS user). */
-  readonly owner: string
+  readonly directory: Directory
 }
 
 /** Serves the API; the layer's HttpServer tells the bound address (port 0 picks a free one). */
-export const layer = (control: Control, options: ServerOptions) =>
-  HttpApiBuilder.serve(bodyLimit).pipe(
+export const layer = (controls: Controls, options: ServerOptions) =>
+  HttpApiBuilder.serve((app) => errorBodies(bodyLimit(app))).pipe(
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
-    Layer.provide(HttpApiBuilder.api(GantryApi).pipe(Layer.provide(handlers(control)), Layer.provide(authorization(options.token, options.owner)))),
+    Layer.provide(HttpApiBuilder.api(GantryApi).pipe(Layer.provide(handlers(controls)), Layer.provide(authorization(options.token, options.directory)))),
     Layer.provideMerge(NodeHttpServer.layer(() => options.server, { host: options.host, port: options.port }))
   )
 

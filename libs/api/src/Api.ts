@@ -11,7 +11,24 @@
  * code and the CLI exit code of `errorStatus`, so a client never invents its own mapping.
  */
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity } from "@effect/platform"
-import { Level, Policy, QueueConfig, QueueName, Run, RunEvent, RunId, RunStatus, Submission, WaitReason } from "@gantry/core"
+import {
+  Identity,
+  Level,
+  Policy,
+  Project,
+  ProjectName,
+  QueueConfig,
+  QueueName,
+  Run,
+  RunEvent,
+  RunId,
+  RunStatus,
+  Submission,
+  TeamName,
+  UnixUserName,
+  UserName,
+  WaitReason
+} from "@gantry/core"
 import { Context, Schema } from "effect"
 
 // ------------------------------------------------------------------ values
@@ -93,6 +110,54 @@ export const SystemStatus = Schema.Struct({
 })
 export type SystemStatus = typeof SystemStatus.Type
 
+/**
+ * A submission as a client sends it: the core `Submission` whose `user` is optional. The run's
+ * user, level and team come from the caller's identity; `user` names someone else (an admin
+ * submitting on their behalf, `--as`), and a `level` or `team` other than the identity's is
+ * refused.
+ */
+export const SubmitRequest = Schema.Struct({ ...Submission.fields, user: Schema.optional(Submission.fields.user) })
+export type SubmitRequest = typeof SubmitRequest.Type
+
+/** A user as the directory keeps it (admins see every field). */
+export const UserJson = Schema.Struct({ identity: Identity, owner: Schema.Boolean, createdAt: Schema.Number })
+export type UserJson = typeof UserJson.Type
+
+/** What an admin may set on a user; absent fields keep their value. */
+export const UserChange = Schema.Struct({
+  level: Schema.optional(Level),
+  team: Schema.optional(Schema.NullOr(TeamName)),
+  projects: Schema.optional(Schema.Array(ProjectName)),
+  unixUser: Schema.optional(Schema.NullOr(UnixUserName))
+})
+export type UserChange = typeof UserChange.Type
+
+/** A token's record: never the token itself, which is shown once, at creation. */
+export const TokenJson = Schema.Struct({
+  id: Schema.String,
+  user: UserName,
+  label: Schema.NullOr(Schema.String),
+  createdAt: Schema.Number,
+  createdBy: Schema.String,
+  revokedAt: Schema.NullOr(Schema.Number),
+  revokedBy: Schema.NullOr(Schema.String)
+})
+export type TokenJson = typeof TokenJson.Type
+
+export const TokenRequest = Schema.Struct({
+  user: UserName,
+  ...UserChange.fields,
+  label: Schema.optional(Schema.String.pipe(Schema.maxLength(256)))
+})
+export type TokenRequest = typeof TokenRequest.Type
+
+/** A new token, in the clear: shown once. */
+export const NewToken = Schema.Struct({ token: Schema.String, record: TokenJson, user: UserJson })
+export type NewToken = typeof NewToken.Type
+
+export const ProjectChange = Schema.partial(Project.omit("name"))
+export type ProjectChange = typeof ProjectChange.Type
+
 /** A counter of run transitions the daemon has seen, for long-polling clients. */
 export const Changes = Schema.Struct({ version: Int })
 
@@ -120,8 +185,8 @@ export type ApiError = BadRequest | Unauthorized | Forbidden | NotFound | Confli
 
 // ------------------------------------------------------------------ security
 
-/** Who is calling: the daemon maps its bearer token to this. */
-export class Caller extends Context.Tag("@gantry/api/Caller")<Caller, { readonly name: string; readonly level: Level }>() {}
+/** Who is calling: the identity the daemon maps the bearer token to. */
+export class Caller extends Context.Tag("@gantry/api/Caller")<Caller, Identity>() {}
 
 export class Authorization extends HttpApiMiddleware.Tag<Authorization>()("@gantry/api/Authorization", {
   failure: Unauthorized,
@@ -136,6 +201,9 @@ const strict = <S extends Schema.Schema.Any>(schema: S): S => schema.annotations
 
 const id = HttpApiSchema.param("id", RunId)
 const queueName = HttpApiSchema.param("name", QueueName)
+const userName = HttpApiSchema.param("name", UserName)
+const projectName = HttpApiSchema.param("name", ProjectName)
+const tokenId = HttpApiSchema.param("id", Schema.String.pipe(Schema.pattern(/^[0-9a-f]{12}$/)))
 const gpuIndex = HttpApiSchema.param("index", Schema.NumberFromString.pipe(Schema.int(), Schema.nonNegative()))
 
 const IntFromString = Schema.NumberFromString.pipe(Schema.int())
@@ -157,7 +225,7 @@ export const queueGroup = HttpApiGroup.make("queue")
   /** The caller's own runs (the token's user), newest first. */
   .add(HttpApiEndpoint.get("me", "/queue/me").setUrlParams(ListParams.omit("user")).addSuccess(Schema.Array(RunJson)))
   .add(HttpApiEndpoint.get("position")`/queue/position/${id}`.addSuccess(PositionJson))
-  .add(HttpApiEndpoint.post("submit", "/queue/submit").setPayload(strict(Submission)).addSuccess(SubmitResult))
+  .add(HttpApiEndpoint.post("submit", "/queue/submit").setPayload(strict(SubmitRequest)).addSuccess(SubmitResult))
   .add(
     HttpApiEndpoint.post("cancelMany", "/queue/cancel")
       .setPayload(Schema.Struct({ ids: Schema.Array(RunId), all: Schema.optional(Schema.Boolean) }))
@@ -204,11 +272,28 @@ export const systemGroup = HttpApiGroup.make("system")
   .add(HttpApiEndpoint.post("drain")`/gpus/${gpuIndex}/drain`.addSuccess(Schema.Struct({ ok: Schema.Boolean })))
   .add(HttpApiEndpoint.post("undrain")`/gpus/${gpuIndex}/undrain`.addSuccess(Schema.Struct({ ok: Schema.Boolean })))
 
+/** Users and their tokens (admin only, but for `me`). */
+export const usersGroup = HttpApiGroup.make("users")
+  .add(HttpApiEndpoint.get("me", "/users/me").addSuccess(Identity))
+  .add(HttpApiEndpoint.get("list", "/users").addSuccess(Schema.Array(UserJson)))
+  .add(HttpApiEndpoint.put("set")`/users/${userName}`.setPayload(strict(UserChange)).addSuccess(UserJson))
+  .add(HttpApiEndpoint.get("tokens", "/tokens").addSuccess(Schema.Array(TokenJson)))
+  .add(HttpApiEndpoint.post("createToken", "/tokens").setPayload(strict(TokenRequest)).addSuccess(NewToken))
+  .add(HttpApiEndpoint.del("revokeToken")`/tokens/${tokenId}`.addSuccess(TokenJson))
+
+export const projectsGroup = HttpApiGroup.make("projects")
+  .add(HttpApiEndpoint.get("list", "/projects").addSuccess(Schema.Array(Project)))
+  .add(HttpApiEndpoint.post("create", "/projects").setPayload(strict(Project)).addSuccess(Project))
+  .add(HttpApiEndpoint.patch("update")`/projects/${projectName}`.setPayload(strict(ProjectChange)).addSuccess(Project))
+  .add(HttpApiEndpoint.del("delete")`/projects/${projectName}`.addSuccess(Schema.Struct({ ok: Schema.Boolean })))
+
 export class GantryApi extends HttpApi.make("gantry")
   .add(queueGroup)
   .add(runsGroup)
   .add(queuesGroup)
   .add(systemGroup)
+  .add(usersGroup)
+  .add(projectsGroup)
   .addError(BadRequest)
   .addError(Forbidden)
   .addError(NotFound)

@@ -4,7 +4,7 @@
  *
  * The public API (docs/ARCHITECTURE.md "Public API"), in three parts:
  * - the domain, as Effect Schemas (types and their validation in one definition): runs and
- *   submissions, statuses, queues, policy, wait reasons;
+ *   submissions, statuses, queues, policy, wait reasons, identities, projects and routing;
  * - the decision: `decide(snapshot)` and what it reads and answers, with the plain
  *   full-scan reference `decideByScan` (the same rules written as simply as possible);
  * - the building blocks an engine keeps between cycles (the pending index, the running set,
@@ -54,6 +54,17 @@ export {
   sharedPolicy
 } from "./Policy.js"
 export { type Reservation, type Start, WaitReason } from "./Admission.js"
+export {
+  atLeast,
+  Identity,
+  levelRank,
+  Project,
+  projectAllows,
+  ProjectName,
+  type QueueNotAllowed,
+  routeQueue,
+  UnixUserName
+} from "./Identity.js"
 
 // ------------------------------------------------------------------ the decision
 export { type Decision, decide } from "./Decide.js"

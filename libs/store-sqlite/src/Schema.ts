@@ -75,5 +75,33 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
          AND seq > (SELECT MIN(r.seq) FROM runs r WHERE r.idempotency_key = runs.idempotency_key)`,
     `DROP INDEX runs_idempotency_key`,
     `CREATE UNIQUE INDEX runs_idempotency_key ON runs (idempotency_key) WHERE idempotency_key IS NOT NULL`
+  ),
+  // The runner's directory (issue 10): users with their level, team, projects and Unix
+  // account; bearer tokens, stored as SHA-256 hashes (a token is shown once, at creation);
+  // projects with their default queue and the queues they may use. The owner is the first
+  // admin, created with the database; at most one user is the owner.
+  "0003_directory": statements(
+    `CREATE TABLE users (
+      name TEXT PRIMARY KEY NOT NULL,
+      level TEXT NOT NULL,
+      team TEXT,
+      projects TEXT NOT NULL,
+      unix_user TEXT,
+      owner INTEGER NOT NULL DEFAULT 0,
+      created_at INTEGER NOT NULL
+    )`,
+    `CREATE UNIQUE INDEX users_owner ON users (owner) WHERE owner = 1`,
+    `CREATE TABLE tokens (
+      id TEXT PRIMARY KEY NOT NULL,
+      user TEXT NOT NULL REFERENCES users (name),
+      hash TEXT NOT NULL UNIQUE,
+      label TEXT,
+      created_at INTEGER NOT NULL,
+      created_by TEXT NOT NULL,
+      revoked_at INTEGER,
+      revoked_by TEXT
+    )`,
+    `CREATE INDEX tokens_user ON tokens (user)`,
+    `CREATE TABLE projects (name TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL)`
   )
 }

@@ -1,0 +1,258 @@
+/**
+ * Hostile HTTP requests against a real `gantry serve` (issue 10): 2,400 fast-check-generated
+ * requests, each a route of the API with at least one defect — missing, malformed, forged,
+ * revoked or too weak a token; a path id that is unicode, a traversal, huge or empty; a query
+ * parameter of the wrong type; a body of the wrong type, not JSON, or over the size limit —
+ * plus random garbage routes.
+ *
+ * The property, for every request: the answer is a 4xx with a code and a message (never a
+ * 5xx, never a success: each request is defective), the daemon stays up, and the database
+ * (its file and its WAL) is byte-for-byte what it was before the request.
+ */
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as http from "node:http"
+import { createRequire } from "node:module"
+import fc from "fast-check"
+import { describe, it } from "vitest"
+import type { Daemon, RunJson, Sandbox } from "./Gantry.js"
+import { sandbox } from "./Gantry.js"
+
+const isRoot = process.getuid?.() === 0
+const mapped = isRoot ? ["--unix-user", "nobody"] : []
+
+interface SqliteDatabase {
+  pragma(text: string): unknown
+  close(): void
+}
+const Sqlite = createRequire(import.meta.url)("better-sqlite3") as new (filename: string) => SqliteDatabase
+
+/** The database's bytes, as a digest of its file and its WAL. */
+const digest = (db: string): string => {
+  const hash = createHash("sha256")
+  for (const f of [db, `${db}-wal`]) hash.update(fs.existsSync(f) ? fs.readFileSync(f) : Buffer.alloc(0)).update("|")
+  return hash.digest("hex")
+}
+
+type Auth = { readonly kind: "none" } | { readonly kind: "token"; readonly header: string }
+
+interface Request {
+  readonly method: string
+  readonly path: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: Buffer | null
+  /** The body is over the size limit: the server may cut the connection after its 413. */
+  readonly oversized: boolean
+  readonly label: string
+}
+
+/** One request over a fresh connection, with the path exactly as given (no URL normalisation). */
+const send = (d: Daemon, r: Request): Promise<{ readonly status: number; readonly text: string } | { readonly error: string }> =>
+  new Promise((resolve) => {
+    const url = new URL(d.url)
+    const request = http.request({ host: url.hostname, port: url.port, method: r.method, path: r.path, headers: r.headers, agent: false })
+    request.on("response", (response) => {
+      let text = ""
+      response.setEncoding("utf8")
+      response.on("data", (chunk: string) => (text += chunk.length + text.length > 65_536 ? "" : chunk))
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, text }))
+      response.on("error", (e) => resolve({ error: e.message }))
+    })
+    request.on("error", (e) => resolve({ error: e.message }))
+    if (r.body !== null) request.end(r.body)
+    else request.end()
+  })
+
+// ------------------------------------------------------------------ what a request is made of
+
+const unicode = fc.oneof(fc.string({ unit: "grapheme", maxLength: 20 }), fc.string({ unit: "binary", maxLength: 20 }))
+/** Path segments that name nothing, or try to climb out. */
+const hostileSegment = fc.oneof(
+  fc.constantFrom("..", "%2e%2e", "..%2f..%2fetc%2fpasswd", "%2e%2e%2f%2e%2e", "%00", "a%00b", "%ff%fe", "-1", "1e309", "99999999999999999999999", "0x10", "%20", "NaN", "null"),
+  unicode.map((s) => encodeURIComponent(s)).filter((s) => s !== "")
+)
+const hugeNumber = fc.constantFrom(1e308, -1e308, 2 ** 53 + 1, -(2 ** 63), 1e21, 0.5, -1)
+/** A JSON value of the wrong kind for whatever field it lands in. */
+const wrongValue = fc.oneof(
+  hugeNumber,
+  unicode,
+  fc.constant(null),
+  fc.boolean(),
+  fc.array(fc.integer(), { maxLength: 3 }),
+  fc.dictionary(fc.string({ maxLength: 5 }), fc.integer(), { maxKeys: 3 })
+)
+
+interface Template {
+  readonly method: string
+  /** The path with `{}` where a parameter goes, and a valid value for it. */
+  readonly path: string
+  readonly param?: string
+  /** A valid body, whose fields a body defect breaks (the first is required). */
+  readonly body?: Readonly<Record<string, unknown>>
+  /** A query string valid for it, and a parameter to break. */
+  readonly query?: { readonly valid: string; readonly key: string }
+  /** Who may call it (a weaker caller is refused). */
+  readonly least: "viewer" | "researcher" | "lead" | "admin"
+}
+
+interface Fixture {
+  readonly heldId: string
+  readonly tokens: { readonly admin: string; readonly researcher: string; readonly viewer: string; readonly revoked: string }
+  readonly tokenId: string
+}
+
+const templates = (f: Fixture): ReadonlyArray<Template> => [
+  { method: "GET", path: "/api/queue", query: { valid: "limit=5", key: "limit" }, least: "viewer" },
+  { method: "GET", path: "/api/queue/stats", least: "viewer" },
+  { method: "GET", path: "/api/queue/me", query: { valid: "include_completed=true", key: "include_completed" }, least: "viewer" },
+  { method: "GET", path: "/api/queue/position/{}", param: f.heldId, least: "viewer" },
+  { method: "POST", path: "/api/queue/submit", body: { command: ["true"], gpus: 0, hold: true }, least: "researcher" },
+  { method: "POST", path: "/api/queue/cancel", body: { ids: [f.heldId] }, least: "lead" },
+  { method: "POST", path: "/api/queue/{}/cancel", param: f.heldId, least: "lead" },
+  { method: "POST", path: "/api/queue/{}/release", param: f.heldId, least: "lead" },
+  { method: "POST", path: "/api/queue/{}/approve", param: f.heldId, least: "admin" },
+  { method: "POST", path: "/api/queue/{}/reject", param: f.heldId, query: { valid: "reason=no", key: "reason" }, least: "admin" },
+  { method: "POST", path: "/api/queue/{}/priority", param: f.heldId, body: { priority: 5 }, least: "lead" },
+  { method: "GET", path: "/api/queue/concurrency", least: "viewer" },
+  { method: "POST", path: "/api/queue/concurrency", body: { version: 2 }, least: "admin" },
+  { method: "POST", path: "/api/queue/process", least: "admin" },
+  { method: "POST", path: "/api/queue/cleanup", query: { valid: "days=30", key: "days" }, least: "admin" },
+  { method: "GET", path: "/api/runs/{}", param: f.heldId, least: "viewer" },
+  { method: "GET", path: "/api/runs/changes", query: { valid: "since=0&timeoutMs=0", key: "since" }, least: "viewer" },
+  { method: "GET", path: "/api/queues", least: "viewer" },
+  { method: "POST", path: "/api/queues", body: { name: "fresh", priority: 0, maxConcurrent: null, runConcurrency: null, depth: null, gpuPool: null, gpuQuota: null, paused: true }, least: "admin" },
+  { method: "PATCH", path: "/api/queues/{}", param: "default", body: { priority: 1 }, least: "admin" },
+  { method: "DELETE", path: "/api/queues/{}", param: "spare", least: "admin" },
+  { method: "GET", path: "/api/system/status", least: "viewer" },
+  { method: "POST", path: "/api/gpus/{}/drain", param: "0", least: "admin" },
+  { method: "POST", path: "/api/gpus/{}/undrain", param: "0", least: "admin" },
+  { method: "GET", path: "/api/users/me", least: "viewer" },
+  { method: "GET", path: "/api/users", least: "admin" },
+  { method: "PUT", path: "/api/users/{}", param: "ana", body: { level: "lead" }, least: "admin" },
+  { method: "GET", path: "/api/tokens", least: "admin" },
+  { method: "POST", path: "/api/tokens", body: { user: "zed", level: "viewer" }, least: "admin" },
+  { method: "DELETE", path: "/api/tokens/{}", param: f.tokenId, least: "admin" },
+  { method: "GET", path: "/api/projects", least: "viewer" },
+  { method: "POST", path: "/api/projects", body: { name: "np", defaultQueue: "default", queues: [] }, least: "admin" },
+  { method: "PATCH", path: "/api/projects/{}", param: "p", body: { defaultQueue: "default" }, least: "admin" },
+  { method: "DELETE", path: "/api/projects/{}", param: "p", least: "admin" }
+]
+
+const OVERSIZED = Buffer.alloc(5 * 1024 * 1024, 0x61)
+
+/** A request of `t` with at least one defect. */
+const defective = (t: Template, f: Fixture): fc.Arbitrary<Request> => {
+  const weaker = { viewer: [], researcher: ["viewer"], lead: ["viewer", "researcher"], admin: ["viewer", "researcher"] }[t.least] as ReadonlyArray<"viewer" | "researcher">
+  const badAuth: fc.Arbitrary<Auth> = fc.oneof(
+    fc.constant<Auth>({ kind: "none" }),
+    fc.constantFrom("Bearer", "Bearer ", "Basic dXNlcjpwYXNz", `bearer${f.tokens.admin}`, `Bearer ${f.tokens.revoked}`, `Bearer ${f.tokens.admin}x`, `Bearer ${f.tokens.admin.slice(0, -1)}`).map((header): Auth => ({ kind: "token", header })),
+    fc.string({ unit: "binary-ascii", maxLength: 80 }).map((s): Auth => ({ kind: "token", header: `Bearer gantry_${s}` })),
+    fc.stringMatching(/^gantry_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/).map((tok): Auth => ({ kind: "token", header: `Bearer ${tok}` })),
+    ...(weaker.length > 0 ? [fc.constantFrom(...weaker).map((w): Auth => ({ kind: "token", header: `Bearer ${f.tokens[w]}` }))] : [])
+  )
+  const goodAuth: Auth = { kind: "token", header: `Bearer ${f.tokens.admin}` }
+  const valid = (auth: Auth, param: string | undefined, query: string | undefined, body: Buffer | null, oversized = false, label = ""): Request => {
+    const headers: Record<string, string> = {}
+    if (auth.kind === "token") headers.authorization = auth.header.replace(/[\r\n]/g, "")
+    if (body !== null) {
+      headers["content-type"] = "application/json"
+      headers["content-length"] = String(body.length)
+    }
+    const p = t.path.replace("{}", param ?? t.param ?? "")
+    return { method: t.method, path: query === undefined ? p : `${p}?${query}`, headers, body, oversized, label: `${t.method} ${t.path} ${label}` }
+  }
+  const json = (v: unknown) => Buffer.from(JSON.stringify(v))
+  const validBody = t.body === undefined ? null : json(t.body)
+  const kinds: Array<fc.Arbitrary<Request>> = [badAuth.map((auth) => valid(auth, undefined, t.query?.valid, validBody, false, "(bad auth)"))]
+  if (t.param !== undefined) kinds.push(hostileSegment.map((seg) => valid(goodAuth, seg, t.query?.valid, validBody, false, `(path ${seg})`)))
+  if (t.query !== undefined)
+    kinds.push(
+      fc.oneof(hostileSegment, fc.constantFrom("", "-5", "1.5", "9".repeat(400), "true&limit=abc")).map((v) =>
+        valid(goodAuth, undefined, t.query!.valid.replace(new RegExp(`${t.query!.key}=[^&]*`), `${t.query!.key}=${v}`), validBody, false, `(query ${t.query!.key}=${v})`)
+      )
+    )
+  if (t.body !== undefined) {
+    const firstKey = Object.keys(t.body)[0]!
+    kinds.push(
+      wrongValue
+        .filter((v) => !(Array.isArray(v) && firstKey === "ids" && v.length === 0))
+        .map((v) => valid(goodAuth, undefined, t.query?.valid, json({ ...t.body, [firstKey]: v }), false, `(body ${firstKey}=${JSON.stringify(v)})`)),
+      fc.constantFrom("{", "[1,", "null", "\"x\"", "{\"a\":1}}", "\u0000", "{\"command\":[\"true\"]".repeat(3)).map((text) => valid(goodAuth, undefined, t.query?.valid, Buffer.from(text), false, `(body ${JSON.stringify(text)})`)),
+      fc.constant(valid(goodAuth, undefined, t.query?.valid, OVERSIZED, true, "(body over the limit)"))
+    )
+  }
+  return fc.oneof(...kinds)
+}
+
+/** A route that does not exist, with anything for a method and headers. */
+const garbage = (f: Fixture): fc.Arbitrary<Request> =>
+  fc
+    .record({
+      method: fc.constantFrom("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"),
+      segments: fc.array(hostileSegment, { minLength: 1, maxLength: 4 }),
+      prefix: fc.constantFrom("/api/", "/", "/api/queue/", "/api/runs/x/", "/docs/../api/"),
+      token: fc.boolean()
+    })
+    .map(({ method, segments, prefix, token }) => ({
+      method,
+      path: `${prefix}nope/${segments.join("/")}`,
+      headers: token ? { authorization: `Bearer ${f.tokens.admin}` } : {},
+      body: null,
+      oversized: false,
+      label: "(garbage route)"
+    }))
+
+const setUp = async (s: Sandbox) => {
+  const d = await s.serve()
+  // nothing may start, so nothing changes the database but the requests themselves
+  await s.ok(["queue", "update", "default", "--pause"])
+  await s.ok(["queue", "create", "spare", "--pause"])
+  await s.ok(["project", "create", "p", "--default-queue", "default"])
+  const admin = await s.token("root2", ["--level", "admin", ...mapped])
+  const researcher = await s.token("ana", ["--level", "researcher", ...mapped])
+  const viewer = await s.token("vic", ["--level", "viewer", ...mapped])
+  const revoked = await s.token("rex", ["--level", "admin", ...mapped])
+  const bo = await s.token("bo", ["--level", "researcher", ...mapped])
+  const tokenId = /^gantry_([0-9a-f]{12})_/.exec(revoked)![1]!
+  await s.ok(["token", "revoke", tokenId])
+  const held = await d.api<{ run: RunJson }>("POST", "/api/queue/submit", { command: ["true"], hold: true }, { token: bo })
+  const liveTokenId = /^gantry_([0-9a-f]{12})_/.exec(researcher)![1]!
+  return { d, fixture: { heldId: held.run.id, tokens: { admin, researcher, viewer, revoked }, tokenId: liveTokenId } }
+}
+
+describe("issue 10: hostile requests", () => {
+  it("2,400 defective requests: each refused with a 4xx and a code, the daemon up, the database byte-for-byte unchanged", { timeout: 600_000 }, async ({ expect, onTestFinished }) => {
+    const s = sandbox(onTestFinished, { fakeGpus: 2 })
+    const { d, fixture } = await setUp(s)
+    // the WAL folded into the file, so each digest reads a small database
+    const conn = new Sqlite(s.db)
+    conn.pragma("wal_checkpoint(TRUNCATE)")
+    conn.close()
+    const baseline = digest(s.db)
+    const request = fc.oneof({ weight: 9, arbitrary: fc.oneof(...templates(fixture).map((t) => defective(t, fixture))) }, { weight: 1, arbitrary: garbage(fixture) })
+    let sent = 0
+    const statuses = new Map<number, number>()
+    await fc.assert(
+      fc.asyncProperty(request, async (r) => {
+        sent++
+        const answer = await send(d, r)
+        if ("error" in answer) {
+          // only a body over the limit may see its connection cut (after the 413 is sent)
+          expect(r.oversized, `${r.label}: ${answer.error}`).toBe(true)
+        } else {
+          statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1)
+          expect(answer.status, `${r.label} → ${answer.status} ${answer.text.slice(0, 300)}`).toBeGreaterThanOrEqual(400)
+          expect(answer.status, `${r.label} → ${answer.status} ${answer.text.slice(0, 300)}`).toBeLessThan(500)
+          if (answer.text !== "") expect(JSON.parse(answer.text), r.label).toMatchObject({ code: expect.any(String), message: expect.any(String) })
+        }
+        expect(d.running, `the daemon died at ${r.label}`).toBe(true)
+        expect(digest(s.db), `the database changed at ${r.label}`).toBe(baseline)
+      }),
+      { numRuns: 2_400 }
+    )
+    expect(sent).toBeGreaterThanOrEqual(2_400)
+    // the daemon still serves, and every kind of refusal was seen
+    expect((await d.api<{ pending: number }>("GET", "/api/queue/stats", undefined, { token: fixture.tokens.viewer })).pending).toBe(0)
+    for (const code of [400, 401, 403, 404, 413]) expect(statuses.get(code) ?? 0, `${code} answers (${JSON.stringify([...statuses])})`).toBeGreaterThan(0)
+  })
+})

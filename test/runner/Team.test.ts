@@ -1,0 +1,417 @@
+/**
+ * A server a team can share (issue 10), over real HTTP on 127.0.0.1 against `gantry serve`:
+ * - every route × every role (admin, lead, researcher, viewer, no token, a revoked token),
+ *   with the status each must get, written out here, and the matrix checked to cover every
+ *   route of the API;
+ * - tokens: shown once, stored hashed, revoked, `gantry login`;
+ * - project routing: each precedence level (--queue, the task file, $GANTRY_QUEUE, the
+ *   project's default, `default`) and a refused queue, through the CLI end to end;
+ * - 500 concurrent submissions from several users into a queue of depth 100.
+ *
+ * When the tests run as root (CI), the daemon starts each run under its owner's Unix account:
+ * the users here are mapped to `nobody` (their runs are held or paused: none starts).
+ */
+import { HttpApi } from "@effect/platform"
+import { GantryApi } from "@gantry/api"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { describe, it } from "vitest"
+import { type Daemon, HttpError, type RunJson, type Sandbox, sandbox } from "./Gantry.js"
+
+const isRoot = process.getuid?.() === 0
+/** Users other than the owner start their runs as `nobody` when the daemon is root. */
+const mapped = isRoot ? ["--unix-user", "nobody"] : []
+
+type Role = "admin" | "lead" | "researcher" | "viewer" | "none" | "revoked"
+const ROLES: ReadonlyArray<Role> = ["admin", "lead", "researcher", "viewer", "none", "revoked"]
+
+interface Team {
+  readonly s: Sandbox
+  readonly d: Daemon
+  readonly tokens: Readonly<Record<Role, string | null>>
+  /** A second researcher, whose runs are "someone else's" to the researcher. */
+  readonly boToken: string
+}
+
+const setUp = async (s: Sandbox): Promise<Team> => {
+  const d = await s.serve()
+  await s.ok(["queue", "create", "q"])
+  await s.ok(["queue", "create", "r"])
+  await s.ok(["queue", "create", "s"])
+  await s.ok(["project", "create", "p", "--default-queue", "q", "--queues", "q,r"])
+  const [admin, lead, researcher, viewer, revoked, bo] = await Promise.all([
+    s.token("root2", ["--level", "admin", ...mapped]),
+    s.token("lena", ["--level", "lead", "--team", "alpha", ...mapped]),
+    s.token("ana", ["--level", "researcher", "--team", "alpha", "--projects", "p", ...mapped]),
+    s.token("vic", ["--level", "viewer", ...mapped]),
+    s.token("rex", ["--level", "researcher", ...mapped]),
+    s.token("bo", ["--level", "researcher", "--team", "beta", ...mapped])
+  ])
+  const revokedId = /^gantry_([0-9a-f]{12})_/.exec(revoked!)![1]!
+  await s.ok(["token", "revoke", revokedId])
+  return { s, d, tokens: { admin: admin!, lead: lead!, researcher: researcher!, viewer: viewer!, none: null, revoked: revoked! }, boToken: bo! }
+}
+
+/** The status of a request (2xx included), never throwing on an HTTP error. */
+const status = async (d: Daemon, method: string, route: string, body: unknown, token: string | null): Promise<{ readonly status: number; readonly body: unknown }> => {
+  try {
+    return { status: 200, body: await d.api(method, route, body, { token }) }
+  } catch (e) {
+    if (e instanceof HttpError) return { status: e.status, body: e.body }
+    throw e
+  }
+}
+
+const submitAs = async (d: Daemon, token: string, extra: Record<string, unknown> = {}): Promise<RunJson> => {
+  const r = await d.api<{ _tag: string; run: RunJson }>("POST", "/api/queue/submit", { command: ["true"], hold: true, ...extra }, { token })
+  if (r._tag !== "Accepted") throw new Error(`not accepted: ${JSON.stringify(r)}`)
+  return r.run
+}
+
+let unique = 0
+const fresh = (prefix: string) => `${prefix}${++unique}`
+
+interface Case {
+  /** The route as the API defines it: METHOD and path with :params. */
+  readonly route: string
+  /** What it does, when one route has several cases. */
+  readonly what?: string
+  /** A request for this case (made fresh for each role). */
+  readonly request: (t: Team, role: Role) => Promise<{ readonly method: string; readonly url: string; readonly body?: unknown }>
+  readonly expect: Readonly<Record<Exclude<Role, "none" | "revoked">, number>>
+}
+
+const READ = { admin: 200, lead: 200, researcher: 200, viewer: 200 } as const
+const SUBMIT = { admin: 200, lead: 200, researcher: 200, viewer: 403 } as const
+const LEAD = { admin: 200, lead: 200, researcher: 403, viewer: 403 } as const
+const ADMIN = { admin: 200, lead: 403, researcher: 403, viewer: 403 } as const
+
+const othersRun = async (t: Team, extra: Record<string, unknown> = {}) => (await submitAs(t.d, t.boToken, extra)).id
+const get = (url: string) => () => Promise.resolve({ method: "GET", url })
+
+/** Every route, and for some several cases; `expect` is the status for each role with a token. */
+const CASES: ReadonlyArray<Case> = [
+  { route: "GET /api/queue", request: get("/api/queue?include_completed=true"), expect: READ },
+  { route: "GET /api/queue/stats", request: get("/api/queue/stats"), expect: READ },
+  { route: "GET /api/queue/me", request: get("/api/queue/me"), expect: READ },
+  { route: "GET /api/queue/position/:id", request: async (t) => ({ method: "GET", url: `/api/queue/position/${await othersRun(t)}` }), expect: READ },
+  { route: "POST /api/queue/submit", request: () => Promise.resolve({ method: "POST", url: "/api/queue/submit", body: { command: ["true"], hold: true } }), expect: SUBMIT },
+  {
+    route: "POST /api/queue/submit",
+    what: "with a level above the caller's own",
+    request: () => Promise.resolve({ method: "POST", url: "/api/queue/submit", body: { command: ["true"], hold: true, level: "admin" } }),
+    expect: { admin: 200, lead: 403, researcher: 403, viewer: 403 }
+  },
+  {
+    route: "POST /api/queue/submit",
+    what: "with a priority override",
+    request: () => Promise.resolve({ method: "POST", url: "/api/queue/submit", body: { command: ["true"], hold: true, priority: 99 } }),
+    expect: LEAD
+  },
+  {
+    route: "POST /api/queue/submit",
+    what: "on behalf of another user",
+    request: () => Promise.resolve({ method: "POST", url: "/api/queue/submit", body: { command: ["true"], hold: true, user: "bo" } }),
+    expect: ADMIN
+  },
+  { route: "POST /api/queue/cancel", what: "another's run", request: async (t) => ({ method: "POST", url: "/api/queue/cancel", body: { ids: [await othersRun(t)] } }), expect: LEAD },
+  { route: "POST /api/queue/cancel", what: "--all (one's own runs, or everyone's for a lead)", request: () => Promise.resolve({ method: "POST", url: "/api/queue/cancel", body: { ids: [], all: true } }), expect: SUBMIT },
+  { route: "POST /api/queue/:id/cancel", what: "another's run", request: async (t) => ({ method: "POST", url: `/api/queue/${await othersRun(t)}/cancel` }), expect: LEAD },
+  {
+    route: "POST /api/queue/:id/cancel",
+    what: "the caller's own run",
+    request: async (t, role) => {
+      // a viewer cannot submit: an admin submits on the viewer's behalf (and for no token, anyone's)
+      const run = role === "admin" || role === "lead" || role === "researcher" ? await submitAs(t.d, t.tokens[role]!) : await submitAs(t.d, t.tokens.admin!, { user: "vic" })
+      return { method: "POST", url: `/api/queue/${run.id}/cancel` }
+    },
+    expect: { admin: 200, lead: 200, researcher: 200, viewer: 403 }
+  },
+  { route: "POST /api/queue/:id/release", what: "another's held run", request: async (t) => ({ method: "POST", url: `/api/queue/${await othersRun(t)}/release` }), expect: LEAD },
+  {
+    route: "POST /api/queue/:id/approve",
+    request: async (t) => ({ method: "POST", url: `/api/queue/${await othersRun(t, { hold: false, requiresApproval: true })}/approve` }),
+    expect: ADMIN
+  },
+  {
+    route: "POST /api/queue/:id/reject",
+    request: async (t) => ({ method: "POST", url: `/api/queue/${await othersRun(t, { hold: false, requiresApproval: true })}/reject?reason=no` }),
+    expect: ADMIN
+  },
+  { route: "POST /api/queue/:id/priority", request: async (t) => ({ method: "POST", url: `/api/queue/${await othersRun(t)}/priority`, body: { priority: 50 } }), expect: LEAD },
+  { route: "GET /api/queue/concurrency", request: get("/api/queue/concurrency"), expect: READ },
+  {
+    route: "POST /api/queue/concurrency",
+    request: async (t) => ({ method: "POST", url: "/api/queue/concurrency", body: await t.d.api("GET", "/api/queue/concurrency") }),
+    expect: ADMIN
+  },
+  { route: "POST /api/queue/process", request: () => Promise.resolve({ method: "POST", url: "/api/queue/process" }), expect: ADMIN },
+  { route: "POST /api/queue/cleanup", request: () => Promise.resolve({ method: "POST", url: "/api/queue/cleanup?days=30" }), expect: ADMIN },
+  { route: "GET /api/runs/:id", request: async (t) => ({ method: "GET", url: `/api/runs/${await othersRun(t)}` }), expect: READ },
+  { route: "GET /api/runs/changes", request: get("/api/runs/changes?since=0&timeoutMs=0"), expect: READ },
+  { route: "GET /api/queues", request: get("/api/queues"), expect: READ },
+  { route: "POST /api/queues", request: () => Promise.resolve({ method: "POST", url: "/api/queues", body: { ...queueConfig(fresh("new")) } }), expect: ADMIN },
+  { route: "PATCH /api/queues/:name", request: () => Promise.resolve({ method: "PATCH", url: "/api/queues/s", body: { priority: 3 } }), expect: ADMIN },
+  {
+    route: "DELETE /api/queues/:name",
+    request: async (t) => {
+      const name = fresh("gone")
+      await t.d.api("POST", "/api/queues", queueConfig(name))
+      return { method: "DELETE", url: `/api/queues/${name}` }
+    },
+    expect: ADMIN
+  },
+  { route: "GET /api/system/status", request: get("/api/system/status"), expect: READ },
+  { route: "POST /api/gpus/:index/drain", request: () => Promise.resolve({ method: "POST", url: "/api/gpus/0/drain" }), expect: ADMIN },
+  { route: "POST /api/gpus/:index/undrain", request: () => Promise.resolve({ method: "POST", url: "/api/gpus/0/undrain" }), expect: ADMIN },
+  { route: "GET /api/users/me", request: get("/api/users/me"), expect: READ },
+  { route: "GET /api/users", request: get("/api/users"), expect: ADMIN },
+  { route: "PUT /api/users/:name", what: "another user", request: () => Promise.resolve({ method: "PUT", url: `/api/users/${fresh("u")}`, body: { level: "researcher" } }), expect: ADMIN },
+  { route: "PUT /api/users/:name", what: "raising ana's own level", request: () => Promise.resolve({ method: "PUT", url: "/api/users/ana", body: { level: "researcher" } }), expect: ADMIN },
+  { route: "GET /api/tokens", request: get("/api/tokens"), expect: ADMIN },
+  { route: "POST /api/tokens", request: () => Promise.resolve({ method: "POST", url: "/api/tokens", body: { user: fresh("t"), level: "viewer" } }), expect: ADMIN },
+  {
+    route: "DELETE /api/tokens/:id",
+    request: async (t) => {
+      const made = await t.d.api<{ record: { id: string } }>("POST", "/api/tokens", { user: fresh("t"), level: "viewer" })
+      return { method: "DELETE", url: `/api/tokens/${made.record.id}` }
+    },
+    expect: ADMIN
+  },
+  { route: "GET /api/projects", request: get("/api/projects"), expect: READ },
+  { route: "POST /api/projects", request: () => Promise.resolve({ method: "POST", url: "/api/projects", body: { name: fresh("proj"), defaultQueue: "q", queues: [] } }), expect: ADMIN },
+  { route: "PATCH /api/projects/:name", request: () => Promise.resolve({ method: "PATCH", url: "/api/projects/p", body: { defaultQueue: "q" } }), expect: ADMIN },
+  {
+    route: "DELETE /api/projects/:name",
+    request: async (t) => {
+      const name = fresh("doomed")
+      await t.d.api("POST", "/api/projects", { name, defaultQueue: "q", queues: [] })
+      return { method: "DELETE", url: `/api/projects/${name}` }
+    },
+    expect: ADMIN
+  }
+]
+
+function queueConfig(name: string) {
+  return { name, priority: 0, maxConcurrent: null, runConcurrency: null, depth: null, gpuPool: null, gpuQuota: null, paused: false }
+}
+
+/** Every route of the API, as "METHOD /path/:param". */
+const apiRoutes = (): Array<string> => {
+  const routes: Array<string> = []
+  HttpApi.reflect(GantryApi, { onGroup: () => undefined, onEndpoint: ({ endpoint }) => void routes.push(`${endpoint.method} ${endpoint.path}`) })
+  return routes.sort()
+}
+
+describe.concurrent("issue 10: roles", () => {
+  it("the matrix covers every route of the API", ({ expect }) => {
+    expect([...new Set(CASES.map((c) => c.route))].sort()).toEqual(apiRoutes())
+  })
+
+  it("every route × every role (and no token, a revoked token) gets the expected status", { timeout: 300_000 }, async ({ expect, onTestFinished }) => {
+    const s = sandbox(onTestFinished, { fakeGpus: 2 })
+    const team = await setUp(s)
+    const seen: Array<string> = []
+    const wrong: Array<string> = []
+    for (const c of CASES) {
+      for (const role of ROLES) {
+        const request = await c.request(team, role)
+        const got = await status(team.d, request.method, request.url, request.body, team.tokens[role])
+        const want = role === "none" || role === "revoked" ? 401 : c.expect[role]
+        const line = `${c.route}${c.what !== undefined ? ` (${c.what})` : ""} as ${role}: ${got.status}`
+        seen.push(line)
+        if (got.status !== want) wrong.push(`${line}, expected ${want}: ${JSON.stringify(got.body)}`)
+        // a refusal names itself: a code and a message
+        if (got.status >= 400) expect(got.body, line).toMatchObject({ code: expect.any(String), message: expect.any(String) })
+      }
+    }
+    expect(wrong).toEqual([])
+    expect(seen.length).toBe(CASES.length * ROLES.length)
+    const revoked = await status(team.d, "GET", "/api/queue", undefined, team.tokens.revoked)
+    expect(revoked.body).toMatchObject({ code: "UNAUTHENTICATED", message: expect.stringMatching(/revoked/) })
+  })
+
+  it("a researcher cannot approve, cancel another's run, or raise their level or priority, and nothing changes", { timeout: 120_000 }, async ({ expect, onTestFinished }) => {
+    const s = sandbox(onTestFinished)
+    const t = await setUp(s)
+    const ana = t.tokens.researcher!
+    const blocked = await submitAs(t.d, t.boToken, { hold: false, requiresApproval: true })
+    const bos = await submitAs(t.d, t.boToken)
+    const own = await submitAs(t.d, ana)
+    expect(own).toMatchObject({ user: "ana", level: "researcher", team: "alpha", project: "p", queue: "q", basePriority: 10 })
+    for (const [method, url, body] of [
+      ["POST", `/api/queue/${blocked.id}/approve`, undefined],
+      ["POST", `/api/queue/${bos.id}/cancel`, undefined],
+      ["POST", "/api/queue/cancel", { ids: [own.id, bos.id] }],
+      ["POST", `/api/queue/${own.id}/priority`, { priority: 100 }],
+      ["PUT", "/api/users/ana", { level: "admin" }],
+      ["POST", "/api/queue/submit", { command: ["true"], level: "lead" }],
+      ["POST", "/api/queue/submit", { command: ["true"], priority: 5 }],
+      ["POST", "/api/queue/submit", { command: ["true"], user: "bo" }],
+      ["POST", "/api/queue/submit", { command: ["true"], team: "beta" }],
+      ["POST", "/api/tokens", { user: "ana", level: "admin" }]
+    ] as const) {
+      const r = await status(t.d, method, url, body, ana)
+      expect(r.status, `${method} ${url} ${JSON.stringify(body)}`).toBe(403)
+      expect(r.body).toMatchObject({ code: "PERMISSION_DENIED" })
+    }
+    const runs = await t.d.list()
+    expect(runs.find((r) => r.id === blocked.id)?.status).toBe("blocked")
+    expect(runs.find((r) => r.id === bos.id)?.status).toBe("held")
+    expect(runs.find((r) => r.id === own.id)).toMatchObject({ status: "held", priorityOverride: null })
+    expect(runs.filter((r) => r.user === "ana")).toHaveLength(1)
+    expect((await t.d.api<{ level: string }>("GET", "/api/users/me", undefined, { token: ana })).level).toBe("researcher")
+    // their own run they may cancel
+    expect(await t.d.api("POST", `/api/queue/${own.id}/cancel`, undefined, { token: ana })).toEqual({ cancelled: [own.id] })
+  })
+})
+
+describe.concurrent("issue 10: tokens", () => {
+  it("a token is shown once, stored hashed, works until revoked; login keeps it in a 0600 file; serve says how to get an admin token", { timeout: 120_000 }, async ({ expect, onTestFinished }) => {
+    const s = sandbox(onTestFinished)
+    // offline, on the daemon's own database, a command acts as its owner (an admin)
+    expect((await s.json<{ name: string; level: string }>(["whoami"])).level).toBe("admin")
+    const made = await s.json<{ token: string; record: { id: string }; user: { identity: { name: string; level: string; team: string } } }>([
+      "token",
+      "create",
+      "--user",
+      "ana",
+      "--level",
+      "researcher",
+      "--team",
+      "alpha",
+      "--label",
+      "laptop",
+      ...mapped
+    ])
+    expect(made.token).toMatch(/^gantry_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/)
+    expect(made.user.identity).toMatchObject({ name: "ana", level: "researcher", team: "alpha" })
+    const d = await s.serve()
+    expect(d.stdout).toMatch(/gantry token create --user tester/)
+    expect(d.stdout).toMatch(/admin {5}tester owns this database/)
+    // the database holds its hash, never the token
+    const bytes = Buffer.concat([s.db, `${s.db}-wal`].filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f)))
+    expect(bytes.includes(Buffer.from(made.token))).toBe(false)
+    const list = await s.json<ReadonlyArray<Record<string, unknown>>>(["token", "list"])
+    expect(list).toHaveLength(1)
+    expect(JSON.stringify(list)).not.toContain(made.token)
+    expect(list[0]).toMatchObject({ id: made.record.id, user: "ana", label: "laptop", createdBy: "tester", revokedAt: null })
+
+    // gantry login URL: checks the token, stores it 0600, and later commands go there as ana
+    const login = await s.cli(["login", d.url, "--token", made.token])
+    expect(login.code, login.stderr).toBe(0)
+    expect(login.stdout).toMatch(/logged in to http:\/\/127\.0\.0\.1:\d+ as ana \(researcher, team alpha/)
+    const file = path.join(s.home, "config", "gantry", "credentials.json")
+    expect((fs.statSync(file).mode & 0o777).toString(8)).toBe("600")
+    expect((fs.statSync(path.dirname(file)).mode & 0o777).toString(8)).toBe("700")
+    expect(await s.json<{ name: string }>(["whoami"])).toMatchObject({ name: "ana", level: "researcher" })
+    const id = await s.submit(["true"], ["--hold"])
+    expect((await d.show(id)).run).toMatchObject({ user: "ana", level: "researcher", team: "alpha" })
+    const approve = await s.cli(["approve", id])
+    expect(approve.code).toBe(77)
+    expect(approve.stderr).toMatch(/^gantry: ana is a researcher: only an admin may approve runs/)
+
+    // a wrong token is not stored
+    const bad = await s.cli(["login", d.url, "--token", "gantry_000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"])
+    expect(bad.code).toBe(77)
+    expect(bad.stderr).toMatch(/unknown bearer token/)
+
+    // revoked: refused from the next request on
+    await s.ok(["token", "revoke", made.record.id, "--db", s.db])
+    const after = await s.cli(["runs"])
+    expect(after.code).toBe(77)
+    expect(after.stderr).toMatch(/token [0-9a-f]{12} has been revoked/)
+    expect((await s.cli(["logout"])).code).toBe(0)
+    expect((await s.json<{ name: string }>(["whoami"])).name).toBe("tester")
+  })
+
+  it("submit options that claimed an identity are refused with a reason", { timeout: 60_000 }, async ({ expect, onTestFinished }) => {
+    const s = sandbox(onTestFinished)
+    for (const flag of ["--level", "--team"]) {
+      const r = await s.cli(["submit", flag, "lead", "--", "true"])
+      expect(r.code).toBe(64)
+      expect(r.stderr).toMatch(new RegExp(`^gantry: submit: ${flag} is no longer accepted: a run's ${flag.slice(2)} comes from your identity`))
+    }
+    expect(fs.existsSync(s.db)).toBe(false)
+  })
+})
+
+describe.concurrent("issue 10: project routing", () => {
+  it("--queue, then the task file's queue, then $GANTRY_QUEUE, then the project's default, then default; a queue the project may not use is refused", { timeout: 180_000 }, async ({ expect, onTestFinished }) => {
+    const s = sandbox(onTestFinished)
+    const d = await s.serve()
+    for (const q of ["q", "r", "s", "t"]) await s.ok(["queue", "create", q])
+    await s.ok(["project", "create", "p", "--default-queue", "q", "--queues", "q,r,t"])
+    await s.ok(["project", "create", "open", "--default-queue", "s"])
+    const ana = await s.token("ana", ["--projects", "p,open", ...mapped])
+    const solo = await s.token("solo", mapped)
+    const taskR = path.join(s.work, "task-r.json")
+    fs.writeFileSync(taskR, JSON.stringify({ command: ["true"], queue: "r" }))
+    const as = (token: string, env: NodeJS.ProcessEnv = {}) => ({ env: { GANTRY_URL: d.url, GANTRY_TOKEN: token, ...env } })
+    const queueOf = async (token: string, flags: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}) => {
+      const r = await s.cli(["submit", "--hold", "--format", "json", ...flags, "--", "true"], as(token, env))
+      if (r.code !== 0) throw new Error(`submit ${flags.join(" ")} exited ${r.code}: ${r.stderr}`)
+      return (JSON.parse(r.stdout) as { run: RunJson }).run.queue
+    }
+    // each level wins over every less specific one given with it
+    expect(await queueOf(ana, ["--queue", "t", "--file", taskR], { GANTRY_QUEUE: "q" }), "--queue").toBe("t")
+    expect(await queueOf(ana, ["--file", taskR], { GANTRY_QUEUE: "t" }), "the task file").toBe("r")
+    expect(await queueOf(ana, [], { GANTRY_QUEUE: "t" }), "$GANTRY_QUEUE").toBe("t")
+    expect(await queueOf(ana, []), "ana's first project's default").toBe("q")
+    expect(await queueOf(ana, ["--project", "open"]), "the named project's default").toBe("s")
+    expect(await queueOf(solo, []), "no project: default").toBe("default")
+    // the same rule over HTTP, for a client that sends no queue
+    expect((await submitAs(d, ana)).queue).toBe("q")
+
+    const before = (await d.list()).length
+    const refused = await s.cli(["submit", "--queue", "s", "--", "true"], as(ana))
+    expect(refused.code).toBe(77)
+    expect(refused.stderr).toMatch(/^gantry: project p may not use queue s \(it may use q, r, t\)/)
+    const envRefused = await s.cli(["submit", "--", "true"], as(ana, { GANTRY_QUEUE: "s" }))
+    expect(envRefused.code).toBe(77)
+    const notMember = await s.cli(["submit", "--project", "p", "--", "true"], as(solo))
+    expect(notMember.code).toBe(77)
+    expect(notMember.stderr).toMatch(/solo is not a member of project p/)
+    const noProject = await s.cli(["submit", "--project", "nope", "--", "true"], as(ana))
+    expect(noProject.code).toBe(66)
+    expect(noProject.stderr).toMatch(/no project nope/)
+    expect((await d.list()).length, "nothing refused is stored").toBe(before)
+
+    // a project's queues are checked when it is made
+    const badDefault = await s.cli(["project", "create", "x", "--default-queue", "s", "--queues", "q"])
+    expect(badDefault.code).toBe(64)
+    expect(badDefault.stderr).toMatch(/the default queue s must be one of the project's queues/)
+    expect((await s.cli(["project", "create", "y", "--default-queue", "nope"])).code).toBe(66)
+    expect((await s.json<ReadonlyArray<{ name: string }>>(["projects"])).map((p) => p.name)).toEqual(["open", "p"])
+  })
+})
+
+describe("issue 10: concurrency", () => {
+  it("500 concurrent submits from 5 users into a queue of depth 100: each accepted or 429, accepted = stored, no duplicate ids, each run its caller's", { timeout: 300_000 }, async ({ expect, onTestFinished }) => {
+    const s = sandbox(onTestFinished)
+    const d = await s.serve()
+    await s.ok(["queue", "create", "deep", "--depth", "100", "--pause"])
+    const users = ["u1", "u2", "u3", "u4", "u5"]
+    const tokens = await Promise.all(users.map((u) => s.token(u, ["--level", "researcher", ...mapped])))
+    const answers = await Promise.all(
+      Array.from({ length: 500 }, async (_, i) => {
+        const token = tokens[i % users.length]!
+        const r = await status(d, "POST", "/api/queue/submit", { command: ["sleep", "1000"], queue: "deep", name: `n${i}` }, token)
+        return { user: users[i % users.length]!, ...r }
+      })
+    )
+    const statuses = new Set(answers.map((a) => a.status))
+    expect([...statuses].every((st) => st === 200 || st === 429), JSON.stringify([...statuses])).toBe(true)
+    for (const a of answers.filter((x) => x.status === 429)) expect(a.body).toMatchObject({ code: "RESOURCE_EXHAUSTED" })
+    const accepted = answers.filter((a) => a.status === 200).map((a) => ({ user: a.user, run: (a.body as { run: RunJson }).run }))
+    expect(accepted).toHaveLength(100)
+    const stored = (await d.list()).filter((r) => r.queue === "deep")
+    expect(stored).toHaveLength(accepted.length)
+    expect(new Set(stored.map((r) => r.id)).size).toBe(stored.length)
+    const storedById = new Map(stored.map((r) => [r.id, r] as const))
+    for (const a of accepted) {
+      expect(a.run.user).toBe(a.user)
+      expect(storedById.get(a.run.id)?.user).toBe(a.user)
+    }
+  })
+})
