@@ -266,6 +266,12 @@ export const make = (options: NodeExecutorOptions): Effect.Effect<ExecutorServic
     const adopted = new Map<string, { readonly dir: string; readonly info: ProcInfo; readonly label: string }>()
     /** Runs whose wrapper is gone without an exit file, whose processes are being killed. */
     const reaping = new Map<string, Reaping>()
+    /**
+     * Started runs the spawner has not yet said it spawned: until it has removed an earlier
+     * try's exit file of the same attempt (it does so before it spawns), a file there (and a
+     * late event of that try) is not this run's exit. Looked at again on the spawner's answer.
+     */
+    const starting = new Set<string>()
     let livenessTimer: ReturnType<typeof setInterval> | undefined
     let closed = false
 
@@ -289,7 +295,7 @@ export const make = (options: NodeExecutorOptions): Effect.Effect<ExecutorServic
 
     /** Calls the waiter of `name` once its exit file exists. */
     const deliver = (name: string): void => {
-      if (!waiters.has(name) || reaping.has(name)) return
+      if (!waiters.has(name) || reaping.has(name) || starting.has(name)) return
       const exit = readExitFile(join(exits, name))
       if (exit !== null) finish(name, exit)
     }
@@ -409,6 +415,7 @@ export const make = (options: NodeExecutorOptions): Effect.Effect<ExecutorServic
         Effect.sync(() => {
           closed = true
           waiters.clear()
+          starting.clear()
           adopted.clear()
           for (const r of reaping.values()) clearTimeout(r.timer)
           reaping.clear()
@@ -450,24 +457,31 @@ export const make = (options: NodeExecutorOptions): Effect.Effect<ExecutorServic
         const name = exitName(run.id, run.attempt)
         const exitFile = join(exits, name)
         const logs = logPaths(dataDir, run.id, run.attempt)
-        // registered before the spawn: the exit event may come as soon as the process exists
-        waiters.set(name, onExit)
+        // registered before the spawn: the exit event may come as soon as the process exists;
+        // a closure of its own, so that news of an earlier try of the attempt is told apart
+        const waiter = (exit: RunExit) => onExit(exit)
+        waiters.set(name, waiter)
+        starting.add(name)
         let wrapperPid: number | null = null
         return Effect.async<void, SpawnError>((resume) => {
           spawner.spawn(
             { file: bash, args: [wrapperPath, dir, exitFile, ...run.command], cwd, env, dir, exitFile, stdout: logs.stdout, stderr: logs.stderr },
             (reply) => {
+              const current = waiters.get(name) === waiter
+              if (current) starting.delete(name)
               if ("pid" in reply) {
                 wrapperPid = reply.pid
+                if (current) deliver(name) // it may have ended before the answer came
                 return resume(Effect.void)
               }
-              waiters.delete(name)
+              if (current) waiters.delete(name)
               resume(spawnError(`could not start ${program} under the run wrapper (${bash}): ${reply.error}`))
             },
             // fast path: the wrapper writes the exit file before it exits, so when it is gone
             // without one (e.g. someone SIGKILLed it), its command may live on: put it down first
             () => {
-              if (closed) return
+              // an earlier try's wrapper exits after its run was reported (and the attempt started again)
+              if (closed || waiters.get(name) !== waiter) return
               if (readExitFile(exitFile) !== null) deliver(name)
               else wrapperGone(name, dir, `run ${run.id} attempt ${run.attempt}`, wrapperPid)
             }
