@@ -40,37 +40,75 @@
  *     runs/<runId>/<attempt>/jobs        bash's job table at each SIGCHLD (exit vs signal)
  *     runs/<runId>/<attempt>/wrapper.log the wrapper's own messages
  *     exits/<runId>.<attempt>.json       {"exitCode": N | null, "signal": "SIGTERM" | null, "status": N, "endedAt": MS}
+ *     runs/<runId>/<attempt>.stale-*     an earlier try's folder of another account, being emptied
  *
  * Folders 0700 and files 0600, whatever the umask (the wrapper makes its files under umask
  * 077 and gives the command the runner's umask back).
  *
- * The command's environment is the runner's, then the run's `env`, then CUDA_VISIBLE_DEVICES
- * and NVIDIA_VISIBLE_DEVICES (the assigned GPU indices, "" for none), GANTRY_RUN_ID and
- * GANTRY_ATTEMPT. `start` fails with SpawnError when the cwd is missing or the command is not
- * an executable on PATH; what only the exec can tell (126/127) is an ordinary exit.
+ * **Runs under their owners' accounts.** When the runner is root and given `accountOf`, a run
+ * whose account is not root starts as `setpriv --reuid=UID --regid=GID --init-groups -- bash
+ * gantry-wrapper.sh ...` (setpriv execs: the spawned pid is the wrapper's): wrapper and
+ * command run as the account, with its supplementary groups. Then:
+ *
+ * - `runs/`, `exits/` and the run's `runs/<runId>/` are 0711 (search, no listing: an account
+ *   reaches its own attempt's folder and sees no other) and `gantry-wrapper.sh` 0644 (it holds
+ *   no secret), so the data dir itself must be searchable by others: the runner's decision,
+ *   never changed here (`Accounts.untraversable` names the first folder on the way that is
+ *   not). `runs/` and `exits/` stay root's, the spawner script 0600.
+ * - The attempt's folder (0700), its stdout.log and stderr.log (0600) are the account's, made
+ *   by the spawner while the folder was still root's; proc.json, jobs and wrapper.log are
+ *   the account's wrapper's. The exit file is created empty by the spawner, the account's and
+ *   0600, in root's `exits/`: the account can write that one file and no other; empty reads
+ *   as "not yet" everywhere (`readExitFile`). Root reads and writes the account's folder
+ *   without following symlinks (`readSmallFile`, `appendLine`) and removes it by `rm -rf` as
+ *   the account (`removeRunFiles`; the spawner likewise for an earlier try's folder).
+ * - The command's working directory is entered by the command's fork as the account (the
+ *   wrapper, GANTRY_CWD); a folder the account cannot enter makes the run exit 126.
+ * - proc.json is the account's word: before root signals a process group named there (stop,
+ *   a lost wrapper's processes, an adopted run's), every live member must run as the
+ *   attempt's account (real uid; the account is the owner of the attempt's folder, which
+ *   only root can set). Otherwise nothing is sent and it is said loudly, like a refused kill.
+ *
+ * An account with uid 0 starts as root, as without `accountOf`, and so does a run whose
+ * account is null, or every run when the runner is not root: folders 0700, files 0600.
+ *
+ * The command's environment is the runner's, then the account's HOME, USER and LOGNAME (for a
+ * run with an account), then the run's `env` (which may still set those three), then
+ * CUDA_VISIBLE_DEVICES and NVIDIA_VISIBLE_DEVICES (the assigned GPU indices, "" for none),
+ * GANTRY_RUN_ID and GANTRY_ATTEMPT. `start` fails with SpawnError when the cwd is missing, the
+ * command is not an executable on PATH (both as root sees it), the account cannot be looked
+ * up or setpriv is missing; what only the exec can tell (126/127) is an ordinary exit.
  *
  * Run ids are percent-encoded when used as a path segment. Closing the Scope stops watching;
  * it never signals a run.
  */
+import { spawnSync } from "node:child_process"
 import {
   accessSync,
-  appendFileSync,
   chmodSync,
+  closeSync,
   constants,
+  fstatSync,
   type FSWatcher,
+  lstatSync,
   mkdirSync,
-  readFileSync,
+  openSync,
+  readdirSync,
+  readSync,
   renameSync,
+  rmdirSync,
   rmSync,
   statSync,
   watch,
-  writeFileSync
+  writeFileSync,
+  writeSync
 } from "node:fs"
 import { delimiter, join, resolve } from "node:path"
 import type { Run } from "@gantry/core"
 import { type AdoptOutcome, Executor, type ExecutorService, type RunExit, SpawnError, type StopSignal } from "@gantry/engine"
 import { Duration, Effect, Layer, Runtime, type Scope } from "effect"
-import { currentBootId, isProcessAlive, type ProcessEntry, processStartTime, sessionMembers } from "./Proc.js"
+import { canSwitchUser, type RunAccount } from "./Accounts.js"
+import { currentBootId, groupMembers, isProcessAlive, type ProcessEntry, processStartTime, processUid, sessionMembers } from "./Proc.js"
 import { installSpawner, Spawner } from "./Spawner.js"
 import { WRAPPER_SCRIPT } from "./wrapper.js"
 
@@ -84,6 +122,18 @@ export interface NodeExecutorOptions {
    * runner is not their parent, so no event tells it that one was killed.
    */
   readonly livenessCheckMs?: number
+  /**
+   * The Unix account a run starts under (the runner maps the run's owner to one, e.g. with
+   * `Accounts.lookupAccount`). Used only when this process is root (`canSwitchUser`);
+   * otherwise, or when it answers null, the run starts as this process's user, as without
+   * it. An account with uid 0 starts as root with the account's HOME/USER/LOGNAME; any other
+   * through setpriv (uid, gid, its supplementary groups). When it throws, `start` fails with
+   * SpawnError (a run never starts as root because its account could not be looked up).
+   * Given (and root), the shared folders become searchable by all (see the layout above).
+   */
+  readonly accountOf?: (run: Run) => RunAccount | null
+  /** setpriv (util-linux), for runs under another account (default: on PATH, else /usr/bin/setpriv). */
+  readonly setpriv?: string
   /**
    * Sends a signal (default `process.kill`). For tests only: a refused kill (EPERM) cannot be
    * arranged for real when the tests run as root.
@@ -125,16 +175,131 @@ const exitName = (runId: string, attempt: number): string => `${segment(runId)}.
 export const exitPath = (dataDir: string, runId: string, attempt: number): string =>
   join(exitsDir(dataDir), exitName(runId, attempt))
 
-/** Deletes a run's files (every attempt's folder and exit file), e.g. when old runs are cleaned up. */
-export const removeRunFiles = (dataDir: string, runId: string, attempts: number): void => {
-  rmSync(join(dataDir, "runs", segment(runId)), { recursive: true, force: true })
-  for (let attempt = 1; attempt <= attempts; attempt++) rmSync(exitPath(dataDir, runId, attempt), { force: true })
+/** How long emptying another account's folder (`rm -rf` as that account) may take. */
+const REMOVE_TIMEOUT_MS = 60_000
+
+/**
+ * Removes `path` and everything under it; answers what could not be removed. As root, a
+ * folder another account owns is never walked by root: that account could swap a subfolder
+ * for a symlink while it is walked and have root delete elsewhere. It is emptied by `rm -rf`
+ * run as its owner (setpriv), then the empty folder removed; only root's own folders (whose
+ * entries no account can change) are walked. Without setpriv such a folder is left.
+ */
+const removeTree = (path: string, setpriv: () => string | null): Array<string> => {
+  let st
+  try {
+    st = lstatSync(path)
+  } catch {
+    return []
+  }
+  if (!st.isDirectory()) {
+    rmSync(path, { force: true })
+    return []
+  }
+  if (!canSwitchUser()) {
+    rmSync(path, { recursive: true, force: true })
+    return []
+  }
+  if (st.uid === 0) {
+    const left = readdirSync(path).flatMap((entry) => removeTree(join(path, entry), setpriv))
+    if (left.length > 0) return left
+  } else {
+    const tool = setpriv()
+    if (tool === null) return [path]
+    spawnSync(tool, [`--reuid=${st.uid}`, `--regid=${st.gid}`, "--clear-groups", "--", "rm", "-rf", "--", path], {
+      cwd: "/",
+      stdio: "ignore",
+      timeout: REMOVE_TIMEOUT_MS
+    })
+  }
+  try {
+    rmdirSync(path)
+    return []
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ENOENT" ? [] : [path]
+  }
 }
 
-/** The wrapper's record of an attempt's processes; null while it is not (fully) written. */
+/**
+ * Deletes a run's files (every attempt's folder and exit file), e.g. when old runs are cleaned
+ * up; answers the paths it could not remove (an account's folder whose owner cannot empty it,
+ * or, as root, one with no setpriv to empty it as its owner; see `removeTree`).
+ */
+export const removeRunFiles = (dataDir: string, runId: string, attempts: number): ReadonlyArray<string> => {
+  let setpriv: string | null | undefined
+  const left = removeTree(join(dataDir, "runs", segment(runId)), () => (setpriv === undefined ? (setpriv = findSetpriv()) : setpriv))
+  for (let attempt = 1; attempt <= attempts; attempt++) rmSync(exitPath(dataDir, runId, attempt), { force: true })
+  return left
+}
+
+/** The most a proc.json or an exit file may hold (each is one short line). */
+const SMALL_FILE_BYTES = 64 * 1024
+
+/**
+ * The text of a small regular file, read without following a symlink and without blocking on
+ * a FIFO: under another account's folder (a run that switched accounts) the account chooses
+ * what those names are. Null when it cannot be opened (none yet) or is not a regular file;
+ * `tooLarge` when it holds more than SMALL_FILE_BYTES.
+ */
+const readSmallFile = (path: string): string | null | "tooLarge" => {
+  let fd: number
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+  } catch {
+    return null
+  }
+  try {
+    if (!fstatSync(fd).isFile()) return null
+    const buffer = Buffer.alloc(SMALL_FILE_BYTES + 1)
+    let length = 0
+    for (;;) {
+      const n = readSync(fd, buffer, length, buffer.length - length, null)
+      if (n === 0) break
+      length += n
+      if (length > SMALL_FILE_BYTES) return "tooLarge"
+    }
+    return buffer.toString("utf8", 0, length)
+  } catch {
+    return null
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/**
+ * Appends a line to a file in a folder another account may own (wrapper.log): never through a
+ * symlink, never to a FIFO or a hard link of another file (the account would choose which
+ * file root writes to). Best effort: false when it was not written.
+ */
+const appendLine = (path: string, line: string): boolean => {
+  let fd: number
+  try {
+    fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600)
+  } catch {
+    return false
+  }
+  try {
+    const st = fstatSync(fd)
+    if (!st.isFile() || st.nlink !== 1) return false
+    writeSync(fd, line)
+    return true
+  } catch {
+    return false
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/**
+ * The wrapper's record of an attempt's processes; null while it is not (fully) written. It is
+ * the wrapper's word: for a run under another account, that account's, which may lie (see
+ * `signal`).
+ */
 export const readProcInfo = (attemptDir: string): ProcInfo | null => {
   try {
-    const raw: unknown = JSON.parse(readFileSync(join(attemptDir, "proc.json"), "utf8"))
+    const text = readSmallFile(join(attemptDir, "proc.json"))
+    if (text === null || text === "tooLarge") return null
+    const raw: unknown = JSON.parse(text)
     if (typeof raw !== "object" || raw === null) return null
     const o = raw as Record<string, unknown>
     const positive = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v > 0
@@ -156,17 +321,15 @@ export const readProcInfo = (attemptDir: string): ProcInfo | null => {
 const LOST: RunExit = { exitCode: null, signal: null, lost: true }
 
 /**
- * An exit file's content; null when there is none yet (or it is still empty: the wrapper has
- * created it and not yet written its one line); `lost` when it is unreadable.
+ * An exit file's content; null when there is none yet, or it is still empty: the wrapper has
+ * created it and not yet written its one line, or, for a run under another account, the
+ * spawner created it empty for the account (every reader of exit files goes through this
+ * function, so an empty file is "not yet" everywhere); `lost` when it is unreadable.
  */
 export const readExitFile = (path: string): RunExit | null => {
-  let text: string
-  try {
-    text = readFileSync(path, "utf8")
-  } catch {
-    return null
-  }
-  if (text === "") return null
+  const text = readSmallFile(path)
+  if (text === null || text === "") return null
+  if (text === "tooLarge") return LOST
   try {
     const o = JSON.parse(text) as Record<string, unknown>
     const exitCode = o.exitCode
@@ -214,6 +377,16 @@ const findExecutable = (command: string, path: string | undefined, cwd: string):
 
 const findBash = (): string => findExecutable("bash", process.env.PATH, "/") ?? "/bin/bash"
 
+/** `setpriv` on PATH, else /usr/bin/setpriv; null when neither is there. */
+const findSetpriv = (): string | null =>
+  findExecutable("setpriv", process.env.PATH, "/") ?? (isExecutableFile("/usr/bin/setpriv") ? "/usr/bin/setpriv" : null)
+
+const isId = (n: unknown): n is number => typeof n === "number" && Number.isSafeInteger(n) && n >= 0 && n <= 0xffff_fffe
+
+/** An account `accountOf` answered that setpriv and the environment can use. */
+const isAccount = (a: RunAccount): boolean =>
+  isId(a.uid) && isId(a.gid) && typeof a.name === "string" && a.name !== "" && typeof a.home === "string"
+
 /**
  * The Executor in a Scope: the scope holds the exit-folder watch; closing it stops watching
  * (no more `onExit` calls from this executor) and leaves every run running.
@@ -225,18 +398,18 @@ export const make = (options: NodeExecutorOptions): Effect.Effect<ExecutorServic
     const pgidWait = Duration.millis(options.pgidWaitMs ?? 10_000)
     const livenessCheckMs = options.livenessCheckMs ?? 1000
     const kill = options.kill ?? ((pid: number, sig: NodeJS.Signals) => void process.kill(pid, sig))
+    // runs start under their accounts only when there is a mapping and this process may switch
+    const accountOf = options.accountOf !== undefined && canSwitchUser() ? options.accountOf : undefined
+    const setpriv = accountOf === undefined ? null : options.setpriv !== undefined ? (isExecutableFile(options.setpriv) ? options.setpriv : null) : findSetpriv()
+    // accounts must search the shared folders (not list them) and read the wrapper script
+    const sharedDirMode = accountOf === undefined ? 0o700 : 0o711
+    const wrapperMode = accountOf === undefined ? 0o600 : 0o644
     const runtime = yield* Effect.runtime<never>()
     const warn = (message: string, cause?: unknown) =>
       Runtime.runFork(runtime)(cause === undefined ? Effect.logWarning(message) : Effect.logWarning(message, cause))
     const alarm = (message: string) => Runtime.runFork(runtime)(Effect.logError(message))
-    /** A line in the attempt's wrapper.log, next to the wrapper's own messages (best effort). */
-    const note = (dir: string, message: string) => {
-      try {
-        appendFileSync(join(dir, "wrapper.log"), `${new Date().toISOString()} gantry: ${message}\n`, { mode: 0o600 })
-      } catch {
-        // the folder is gone: the daemon's log has it
-      }
-    }
+    /** A line in the attempt's wrapper.log, next to the wrapper's own messages (best effort: the daemon's log has it too). */
+    const note = (dir: string, message: string) => void appendLine(join(dir, "wrapper.log"), `${new Date().toISOString()} gantry: ${message}\n`)
 
     const wrapperPath = join(dataDir, "gantry-wrapper.sh")
     const bash = findBash()
@@ -245,14 +418,15 @@ export const make = (options: NodeExecutorOptions): Effect.Effect<ExecutorServic
     const spawner = yield* Effect.acquireRelease(
       Effect.sync(() => {
         // private: the folders hold every run's output; made 0700 and set so when they existed
+        // (0711 when runs start under other accounts: they must reach their own folders)
         for (const dir of [exits, join(dataDir, "runs")]) {
-          mkdirSync(dir, { recursive: true, mode: 0o700 })
-          chmodSync(dir, 0o700)
+          mkdirSync(dir, { recursive: true, mode: sharedDirMode })
+          chmodSync(dir, sharedDirMode)
         }
         // atomically, so that a wrapper still reading the previous version keeps its own copy
         const tmp = `${wrapperPath}.${process.pid}.tmp`
-        writeFileSync(tmp, WRAPPER_SCRIPT, { mode: 0o600 })
-        chmodSync(tmp, 0o600)
+        writeFileSync(tmp, WRAPPER_SCRIPT, { mode: wrapperMode })
+        chmodSync(tmp, wrapperMode)
         renameSync(tmp, wrapperPath)
         // started by the first run (a node boot, about 40 ms, once per runner)
         return new Spawner(installSpawner(dataDir))
@@ -260,12 +434,50 @@ export const make = (options: NodeExecutorOptions): Effect.Effect<ExecutorServic
       (spawner) => Effect.sync(() => spawner.close())
     )
 
+    const daemonUid = process.getuid?.() ?? -1
+    /**
+     * Whose processes an attempt's are: the owner of its folder, which the spawner made the
+     * account's and which no account can change (only root gives a file away, and the folder
+     * above it is root's). `own` when it is this process's user: the wrapper that wrote
+     * proc.json ran as this process's user, so its word is as good as this process's.
+     */
+    const attemptOwner = (dir: string): number | "own" | "unknown" => {
+      try {
+        const uid = lstatSync(dir).uid
+        return uid === daemonUid ? "own" : uid
+      } catch {
+        return accountOf === undefined ? "own" : "unknown"
+      }
+    }
+    /**
+     * Why process group `pgid`, taken from an attempt's proc.json, must not be signalled; null
+     * when it may. An account's wrapper writes that file, so the account could name any group
+     * in it: every live member of the group must run for the attempt's account (real uid).
+     */
+    const refusal = (pgid: number, owner: number | "own" | "unknown"): string | null => {
+      if (owner === "own") return null
+      if (owner === "unknown") return "its attempt's folder is gone, so whose processes they are is unknown"
+      for (const member of groupMembers(pgid)) {
+        const uid = processUid(member.pid)
+        if (uid !== null && uid !== owner) {
+          return `pid ${member.pid} of its process group ${pgid} runs as uid ${uid}, not as the run's account (uid ${owner}); proc.json is written by the run's own wrapper and may be forged`
+        }
+      }
+      return null
+    }
+
     /** Exit-file name → the onExit of a run still waited for; deleted before it is called. */
     const waiters = new Map<string, (exit: RunExit) => void>()
     /** Adopted runs still waited for: their wrappers are not our children (see `checkAdopted`). */
     const adopted = new Map<string, { readonly dir: string; readonly info: ProcInfo; readonly label: string }>()
     /** Runs whose wrapper is gone without an exit file, whose processes are being killed. */
     const reaping = new Map<string, Reaping>()
+    /**
+     * Started runs the spawner has not yet said it spawned: until it has removed an earlier
+     * try's exit file of the same attempt (it does so before it spawns), a file there (and a
+     * late event of that try) is not this run's exit. Looked at again on the spawner's answer.
+     */
+    const starting = new Set<string>()
     let livenessTimer: ReturnType<typeof setInterval> | undefined
     let closed = false
 
@@ -289,7 +501,7 @@ export const make = (options: NodeExecutorOptions): Effect.Effect<ExecutorServic
 
     /** Calls the waiter of `name` once its exit file exists. */
     const deliver = (name: string): void => {
-      if (!waiters.has(name) || reaping.has(name)) return
+      if (!waiters.has(name) || reaping.has(name) || starting.has(name)) return
       const exit = readExitFile(join(exits, name))
       if (exit !== null) finish(name, exit)
     }
@@ -333,6 +545,18 @@ export const make = (options: NodeExecutorOptions): Effect.Effect<ExecutorServic
         return finish(r.name, LOST)
       }
       for (const pgid of new Set(alive.map((p) => p.pgid))) {
+        const why = refusal(pgid, r.owner)
+        if (why !== null) {
+          if (!r.refused) {
+            r.refused = true
+            const message =
+              `${r.label}: its wrapper is gone without an exit status and its process group ${pgid} is not signalled: ${why}; ` +
+              `the run stays running and keeps its GPUs until pids ${alive.map((p) => p.pid).join(",")} are gone; kill them`
+            alarm(message)
+            note(r.dir, message)
+          }
+          continue
+        }
         try {
           kill(-pgid, "SIGKILL")
           if (!r.killed) {
@@ -369,7 +593,7 @@ export const make = (options: NodeExecutorOptions): Effect.Effect<ExecutorServic
     const wrapperGone = (name: string, dir: string, label: string, wrapperPid: number | null): void => {
       if (closed || !waiters.has(name) || reaping.has(name)) return
       adopted.delete(name)
-      const r: Reaping = { name, dir, label, info: readProcInfo(dir), wrapperPid, steps: 0, killed: false, refused: false, timer: undefined }
+      const r: Reaping = { name, dir, label, info: readProcInfo(dir), wrapperPid, owner: attemptOwner(dir), steps: 0, killed: false, refused: false, timer: undefined }
       reaping.set(name, r)
       reapStep(r)
     }
@@ -409,6 +633,7 @@ export const make = (options: NodeExecutorOptions): Effect.Effect<ExecutorServic
         Effect.sync(() => {
           closed = true
           waiters.clear()
+          starting.clear()
           adopted.clear()
           for (const r of reaping.values()) clearTimeout(r.timer)
           reaping.clear()
@@ -427,9 +652,25 @@ export const make = (options: NodeExecutorOptions): Effect.Effect<ExecutorServic
         if (program === undefined || program === "") return spawnError("the command is empty")
         const cwd = resolve(run.cwd ?? process.cwd())
         if (!isDirectory(cwd)) return spawnError(`working directory ${cwd} does not exist or is not a directory`)
+        let account: RunAccount | null = null
+        if (accountOf !== undefined) {
+          try {
+            account = accountOf(run)
+          } catch (error) {
+            return spawnError(`the account of run ${run.id} could not be looked up: ${error instanceof Error ? error.message : String(error)}`)
+          }
+          if (account !== null && !isAccount(account)) return spawnError(`run ${run.id}: not a usable account: ${JSON.stringify(account)}`)
+        }
+        // uid 0: started as root, as without an account; any other: through setpriv
+        const switchTo = account !== null && account.uid !== 0 ? account : null
+        if (switchTo !== null && setpriv === null) {
+          return spawnError(`setpriv (util-linux) is neither on PATH nor /usr/bin/setpriv: run ${run.id} cannot start as ${switchTo.name}`)
+        }
         const visible = gpus.join(",")
         const env: NodeJS.ProcessEnv = {
           ...process.env,
+          // the account's; the run's own env may still set them (as it could before)
+          ...(account === null ? {} : { HOME: account.home, USER: account.name, LOGNAME: account.name }),
           ...run.env,
           CUDA_VISIBLE_DEVICES: visible,
           NVIDIA_VISIBLE_DEVICES: visible,
@@ -445,29 +686,53 @@ export const make = (options: NodeExecutorOptions): Effect.Effect<ExecutorServic
           delete env.BASH_ENV
         }
         env.GANTRY_UMASK = runUmask
+        // entered by the wrapper as the account (a chdir before the switch would be root's);
+        // the wrapper's, like GANTRY_UMASK: never the run's
+        if (switchTo !== null) env.GANTRY_CWD = cwd
+        else delete env.GANTRY_CWD
 
         const dir = runDir(dataDir, run.id, run.attempt)
         const name = exitName(run.id, run.attempt)
         const exitFile = join(exits, name)
         const logs = logPaths(dataDir, run.id, run.attempt)
-        // registered before the spawn: the exit event may come as soon as the process exists
-        waiters.set(name, onExit)
+        // registered before the spawn: the exit event may come as soon as the process exists;
+        // a closure of its own, so that news of an earlier try of the attempt is told apart
+        const waiter = (exit: RunExit) => onExit(exit)
+        waiters.set(name, waiter)
+        starting.add(name)
         let wrapperPid: number | null = null
         return Effect.async<void, SpawnError>((resume) => {
+          const wrapper = [bash, wrapperPath, dir, exitFile, ...run.command]
+          const files = { dir, exitFile, stdout: logs.stdout, stderr: logs.stderr, ...(setpriv === null ? {} : { setpriv }) }
           spawner.spawn(
-            { file: bash, args: [wrapperPath, dir, exitFile, ...run.command], cwd, env, dir, exitFile, stdout: logs.stdout, stderr: logs.stderr },
+            switchTo === null || setpriv === null // (setpriv is there: checked above)
+              ? { file: bash, args: wrapper.slice(1), cwd, env, ...files }
+              : {
+                  // setpriv execs the wrapper: the spawned pid is the wrapper's; --init-groups
+                  // gives the account's supplementary groups (node's uid/gid spawn options drop them)
+                  file: setpriv,
+                  args: [`--reuid=${switchTo.uid}`, `--regid=${switchTo.gid}`, "--init-groups", "--", ...wrapper],
+                  cwd: "/",
+                  env,
+                  owner: { uid: switchTo.uid, gid: switchTo.gid },
+                  ...files
+                },
             (reply) => {
+              const current = waiters.get(name) === waiter
+              if (current) starting.delete(name)
               if ("pid" in reply) {
                 wrapperPid = reply.pid
+                if (current) deliver(name) // it may have ended before the answer came
                 return resume(Effect.void)
               }
-              waiters.delete(name)
-              resume(spawnError(`could not start ${program} under the run wrapper (${bash}): ${reply.error}`))
+              if (current) waiters.delete(name)
+              resume(spawnError(`could not start ${program} under the run wrapper (${switchTo === null ? bash : `${setpriv} … ${bash}`}): ${reply.error}`))
             },
             // fast path: the wrapper writes the exit file before it exits, so when it is gone
             // without one (e.g. someone SIGKILLed it), its command may live on: put it down first
             () => {
-              if (closed) return
+              // an earlier try's wrapper exits after its run was reported (and the attempt started again)
+              if (closed || waiters.get(name) !== waiter) return
               if (readExitFile(exitFile) !== null) deliver(name)
               else wrapperGone(name, dir, `run ${run.id} attempt ${run.attempt}`, wrapperPid)
             }
@@ -519,6 +784,13 @@ export const make = (options: NodeExecutorOptions): Effect.Effect<ExecutorServic
           isProcessAlive({ pid: info.wrapperPid, processStart: info.wrapperStart, bootId: info.bootId }) ||
           (info.processStart !== "" && isProcessAlive({ pid: info.pid, processStart: info.processStart, bootId: info.bootId }))
         if (!ours) return
+        const why = refusal(info.pgid, attemptOwner(dir))
+        if (why !== null) {
+          const message = `run ${run.id} attempt ${run.attempt}: SIG${stop} not sent: ${why}`
+          alarm(message)
+          note(dir, message)
+          return
+        }
         try {
           kill(-info.pgid, stop === "TERM" ? "SIGTERM" : "SIGKILL")
         } catch (error) {
@@ -569,6 +841,8 @@ interface Reaping {
   readonly info: ProcInfo | null
   /** The wrapper's pid (its session id), from the spawner when proc.json was never written. */
   readonly wrapperPid: number | null
+  /** The account its processes must run as (see `attemptOwner`). */
+  readonly owner: number | "own" | "unknown"
   steps: number
   killed: boolean
   refused: boolean

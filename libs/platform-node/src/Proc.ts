@@ -7,6 +7,10 @@
  * records the process's start time (field 22 of `/proc/<pid>/stat`, in clock ticks since
  * boot) and the boot id (`/proc/sys/kernel/random/boot_id`). The same pid with the same start
  * time in the same boot is the same process; anything else is a stranger.
+ *
+ * `processUid` gives the account a process runs for (its real uid): a run under another
+ * account records its own processes, so what it names is checked against it before root
+ * signals it (NodeExecutor).
  */
 import { readdirSync, readFileSync } from "node:fs"
 
@@ -72,13 +76,8 @@ export interface ProcessEntry {
   readonly processStart: string
 }
 
-/**
- * The live (not zombie) processes of session `sid`, from a scan of /proc. A session id, like
- * a group id, is not handed to a new process while any process of that session is alive, so
- * while one is, these are its members and no one else.
- */
-export const sessionMembers = (sid: number): Array<ProcessEntry> => {
-  if (!Number.isSafeInteger(sid) || sid <= 0) return []
+/** The live (not zombie) processes whose stat fields (after comm) pass `keep`, from a scan of /proc. */
+const liveProcesses = (keep: (fields: ReadonlyArray<string>) => boolean): Array<ProcessEntry> => {
   let names: Array<string>
   try {
     names = readdirSync("/proc")
@@ -94,8 +93,37 @@ export const sessionMembers = (sid: number): Array<ProcessEntry> => {
     if (fields === null) continue
     const state = fields[0]
     if (state === "Z" || state === "X" || state === "x") continue
-    if (Number(fields[3]) !== sid) continue
-    out.push({ pid, pgid: Number(fields[2]), session: sid, processStart: fields[START_TIME] ?? "" })
+    if (!keep(fields)) continue
+    out.push({ pid, pgid: Number(fields[2]), session: Number(fields[3]), processStart: fields[START_TIME] ?? "" })
   }
   return out
+}
+
+/**
+ * The live (not zombie) processes of session `sid`, from a scan of /proc. A session id, like
+ * a group id, is not handed to a new process while any process of that session is alive, so
+ * while one is, these are its members and no one else.
+ */
+export const sessionMembers = (sid: number): Array<ProcessEntry> =>
+  Number.isSafeInteger(sid) && sid > 0 ? liveProcesses((fields) => Number(fields[3]) === sid) : []
+
+/** The live (not zombie) processes of process group `pgid`, from a scan of /proc. */
+export const groupMembers = (pgid: number): Array<ProcessEntry> =>
+  Number.isSafeInteger(pgid) && pgid > 0 ? liveProcesses((fields) => Number(fields[2]) === pgid) : []
+
+/**
+ * The real uid of a process (the first field of the `Uid:` line of /proc/<pid>/status: the
+ * account it runs for, which a setuid program does not change); null when there is no such
+ * process.
+ */
+export const processUid = (pid: number): number | null => {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return null
+  let status: string
+  try {
+    status = readFileSync(`/proc/${pid}/status`, "utf8")
+  } catch {
+    return null
+  }
+  const real = /^Uid:\s+(\d+)/m.exec(status)?.[1]
+  return real === undefined ? null : Number(real)
 }

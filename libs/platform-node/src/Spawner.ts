@@ -10,8 +10,9 @@
  *
  * NodeExecutor writes SPAWNER_SCRIPT to `<dataDir>/gantry-spawner.mjs` and starts it with the
  * runner's own node binary and an IPC channel. Each request names the program, arguments,
- * cwd, environment, the attempt's folder and the two log files; the spawner prepares the
- * folder (file system calls, too, took the runner's time), opens the files, spawns the program
+ * cwd, environment, the attempt's folder and the two log files (and, for a run under another
+ * account, that account: see `SpawnRequest.owner`); the spawner prepares the folder (file
+ * system calls, too, took the runner's time), opens the files, spawns the program
  * detached (a new session, so it outlives both processes), and answers `started` with its pid
  * or `failed` with the reason; later `exited` when that process has exited (the wrapper writes
  * its exit file before it exits, so `exited` is a fast path, never the only news of an exit).
@@ -42,6 +43,20 @@ export interface SpawnRequest {
   /** Files the spawner creates (truncating) for the process's stdout and stderr. */
   readonly stdout: string
   readonly stderr: string
+  /**
+   * The account the program runs as, when not the spawner's own (the program is then setpriv,
+   * which switches to it): the attempt's folder (0700), the log files (0600) and the exit
+   * file, created empty (0600), are made its, and the folder above the attempt's searchable
+   * by all (0711). The files are made while the folder is still the spawner's alone, so the
+   * account cannot put a symlink in their place.
+   */
+  readonly owner?: { readonly uid: number; readonly gid: number }
+  /**
+   * setpriv, to empty an earlier try's attempt folder that another account owns as that
+   * account (when the spawner runs as root): root never walks a folder another account can
+   * change while it is walked (a subfolder swapped for a symlink would send it elsewhere).
+   */
+  readonly setpriv?: string
 }
 
 export type SpawnReply = { readonly pid: number } | { readonly error: string }
@@ -54,8 +69,24 @@ type Message =
 
 export const SPAWNER_SCRIPT = `// gantry spawner, written by @gantry/platform-node (see its src/Spawner.ts).
 import { spawn } from "node:child_process"
-import { closeSync, mkdirSync, openSync, rmSync } from "node:fs"
+import { chmodSync, chownSync, closeSync, fchownSync, lstatSync, mkdirSync, openSync, renameSync, rmdirSync, rmSync } from "node:fs"
+import { dirname } from "node:path"
 const reply = (message) => { if (process.connected) process.send(message) }
+const root = process.getuid?.() === 0
+// An earlier try's attempt folder. One another account owns is moved aside (its parent is
+// root's: the account cannot touch the move) and emptied as that account, never walked by root.
+const removeFolder = (dir, setpriv) => {
+  let st
+  try { st = lstatSync(dir) } catch { return }
+  if (!root || !st.isDirectory() || st.uid === 0) return rmSync(dir, { recursive: true, force: true })
+  const aside = dir + ".stale-" + Date.now() + "-" + process.pid
+  renameSync(dir, aside)
+  if (!setpriv) return
+  const rm = spawn(setpriv, ["--reuid=" + st.uid, "--regid=" + st.gid, "--clear-groups", "--", "rm", "-rf", "--", aside], { cwd: "/", stdio: "ignore" })
+  rm.once("error", () => {})
+  rm.once("exit", () => { try { rmdirSync(aside) } catch {} })
+  rm.unref()
+}
 process.on("message", (m) => {
   // first, so the runner knows from here on this request may have been carried out
   reply({ type: "received", id: m.id })
@@ -63,10 +94,23 @@ process.on("message", (m) => {
   let child
   try {
     rmSync(m.exitFile, { force: true })
-    rmSync(m.dir, { recursive: true, force: true })
+    removeFolder(m.dir, m.setpriv)
+    if (m.owner) {
+      // the account must reach its attempt's folder: search, no listing
+      mkdirSync(dirname(m.dir), { recursive: true, mode: 0o711 })
+      chmodSync(dirname(m.dir), 0o711)
+    }
     // private: folders 0700, files 0600 (whatever the umask, which can only take bits away)
     mkdirSync(m.dir, { recursive: true, mode: 0o700 })
     fds.push(openSync(m.stdout, "w", 0o600), openSync(m.stderr, "w", 0o600))
+    if (m.owner) {
+      const { uid, gid } = m.owner
+      for (const fd of fds) fchownSync(fd, uid, gid)
+      // the account's wrapper writes it; exits/ stays root's, so it can write only this one
+      const exit = openSync(m.exitFile, "wx", 0o600)
+      try { fchownSync(exit, uid, gid) } finally { closeSync(exit) }
+      chownSync(m.dir, uid, gid)
+    }
     child = spawn(m.file, m.args, { cwd: m.cwd, env: m.env, detached: true, stdio: ["ignore", fds[0], fds[1]] })
   } catch (error) {
     reply({ type: "failed", id: m.id, error: String(error && error.message || error) })

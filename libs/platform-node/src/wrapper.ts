@@ -46,6 +46,13 @@
  * load); bash keeps the status of finished background jobs, so a 127 is checked by a
  * second `wait`, which returns the real status (127 again for a real 127).
  *
+ * A run under another account (NodeExecutor's `accountOf`) starts the wrapper through setpriv,
+ * as that account, from `/`, and names the run's working directory in GANTRY_CWD: the command's
+ * fork enters it (as the account, so a folder the account may not reach stays out of reach; a
+ * root `chdir` before the switch would hand it over) and execs the command; when it cannot,
+ * the message is on stderr.log and the run exits 126. The spawner created the exit file empty
+ * and the account's, in the root-owned `exits/`; the `printf` truncates and writes it.
+ *
  * The runner hands the run's BASH_ENV over as GANTRY_BASH_ENV (bash would source it when the
  * wrapper starts) and the wrapper exports it back for the command. With bash older than 5.1 (no `wait -f`) a run stopped by SIGSTOP/SIGTSTP is reported as
  * ended by that signal.
@@ -56,7 +63,8 @@ dir=$1 exitfile=$2
 shift 2
 # the wrapper's own files are private (0600); the command gets the runner's umask back
 runumask=\${GANTRY_UMASK:-}
-unset GANTRY_UMASK
+runcwd=\${GANTRY_CWD:-}
+unset GANTRY_UMASK GANTRY_CWD
 umask 077
 exec 3>&1 4>&2 >>"$dir/wrapper.log" 2>&1
 : >>"$dir/jobs"
@@ -69,7 +77,12 @@ waitf=
 if ((BASH_VERSINFO[0] > 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] >= 1))); then waitf=-f; fi
 trap 'LC_ALL=C jobs -l >>"$dir/jobs"' CHLD
 if [ -n "$runumask" ]; then umask "$runumask"; fi
-"$@" 1>&3 2>&4 3>&- 4>&- &
+if [ -n "$runcwd" ]; then
+  # entered as the run's account (see src/wrapper.ts); the same one fork, which execs the command
+  { cd -- "$runcwd" || exit 126; exec "$@"; } 1>&3 2>&4 3>&- 4>&- &
+else
+  "$@" 1>&3 2>&4 3>&- 4>&- &
+fi
 pid=$!
 umask 077
 trap '' HUP INT TERM

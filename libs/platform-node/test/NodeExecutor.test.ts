@@ -181,6 +181,20 @@ describe("NodeExecutor: start", () => {
     close()
   })
 
+  it("a second try of the same attempt never takes the earlier try's exit file (or its late events) for its own", async () => {
+    const dataDir = tempDir()
+    const { executor, close } = openExecutor(dataDir)
+    for (let round = 0; round < 5; round++) {
+      const first = exitRecorder()
+      await start(executor, runOf(["true"], { id: `again-${round}` }), first.onExit)
+      expect(await first.next()).toEqual({ exitCode: 0, signal: null })
+      const second = exitRecorder()
+      await start(executor, runOf(["sh", "-c", "exit 2"], { id: `again-${round}` }), second.onExit)
+      expect(await second.next()).toEqual({ exitCode: 2, signal: null })
+    }
+    close()
+  })
+
   it("reports a command that fails to exec after the checks (127) as an ordinary exit", async () => {
     const dataDir = tempDir()
     const { executor, close } = openExecutor(dataDir)

@@ -2,7 +2,7 @@ import { spawn, spawnSync } from "node:child_process"
 import { copyFileSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { currentBootId, isProcessAlive, processStartTime, sessionMembers } from "../src/Proc.js"
+import { currentBootId, groupMembers, isProcessAlive, processStartTime, processUid, sessionMembers } from "../src/Proc.js"
 import { cleanupAll, eventually, tempDir, within } from "./helpers.js"
 
 afterEach(cleanupAll)
@@ -54,8 +54,15 @@ describe("Proc", () => {
       expect(members.find((m) => m.pid === leader)?.processStart).toBe(processStartTime(leader))
       expect(sessionMembers(leader).some((m) => m.pid === process.pid)).toBe(false)
       for (const sid of [0, -1, 1.5, 2 ** 40]) expect(sessionMembers(sid)).toEqual([])
+      expect(groupMembers(leader).map((m) => m.pid).sort()).toEqual(members.map((m) => m.pid).sort())
+      for (const pgid of [0, -1, 1.5, 2 ** 40]) expect(groupMembers(pgid)).toEqual([])
     } finally {
       process.kill(-leader, "SIGKILL")
     }
+  })
+
+  it("reads a process's real uid, and none for a pid that does not exist", () => {
+    expect(processUid(process.pid)).toBe(process.getuid!())
+    for (const pid of [0, -1, 1.5, Number.NaN, 2 ** 40]) expect(processUid(pid)).toBeNull()
   })
 })

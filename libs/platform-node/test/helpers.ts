@@ -3,16 +3,21 @@
  * runs with a gate file, and bounded waits. Waiting is on events (onExit) wherever possible;
  * `eventually` is only for external process state (a pid gone, a file written by a process).
  * GANTRY_TEST_KEEP=1 keeps the temporary data dirs (wrapper.log, jobs, proc.json) for a look.
+ * `anAccount` makes a throwaway Unix account (root only: a test that needs one fails without).
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
+import { execFileSync, spawnSync } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { Run } from "@gantry/core"
 import { aRun } from "@gantry/core/testing"
 import type { ExecutorService, RunExit } from "@gantry/engine"
 import { Effect, Exit, Scope } from "effect"
+import { expect, onTestFinished } from "vitest"
+import { lookupAccount, type RunAccount } from "../src/Accounts.js"
 import * as NodeExecutor from "../src/NodeExecutor.js"
-import { isProcessAlive } from "../src/Proc.js"
+import { isProcessAlive, processUid } from "../src/Proc.js"
 
 const dirs: Array<string> = []
 
@@ -99,9 +104,12 @@ export const exitRecorder = () => {
 }
 
 /** An executor in a Scope of its own: `close()` is the runner dying (its watch ends, runs live on). */
-export const openExecutor = (dataDir: string): { readonly executor: ExecutorService; readonly close: () => void } => {
+export const openExecutor = (
+  dataDir: string,
+  options: Omit<NodeExecutor.NodeExecutorOptions, "dataDir"> = {}
+): { readonly executor: ExecutorService; readonly close: () => void } => {
   const scope = Effect.runSync(Scope.make())
-  const executor = Effect.runSync(Scope.extend(NodeExecutor.make({ dataDir }), scope))
+  const executor = Effect.runSync(Scope.extend(NodeExecutor.make({ ...options, dataDir }), scope))
   return { executor, close: () => Effect.runSync(Scope.close(scope, Exit.void)) }
 }
 
@@ -136,4 +144,74 @@ export const procInfoOf = async (dataDir: string, run: Run): Promise<NodeExecuto
   let info: NodeExecutor.ProcInfo | null = null
   await eventually(() => (info = NodeExecutor.readProcInfo(dir)) !== null, `proc.json of ${run.id}`)
   return info!
+}
+
+/** A throwaway Unix account (`anAccount`) and the supplementary group it was given. */
+export interface TestAccount {
+  readonly account: RunAccount
+  /** A group the account is a member of besides its primary group. */
+  readonly extraGid: number
+}
+
+/**
+ * Creates a throwaway account (`gty<hex>`, no user group, home a fresh folder it owns, shell
+ * bash) in a throwaway supplementary group (`gtg<hex>`); when the test has finished, its
+ * processes are killed (by pid) and the account, group and home are removed. Needs root:
+ * without it the test fails here, it is not skipped.
+ */
+export const anAccount = (): TestAccount => {
+  expect(process.getuid?.(), "this test starts processes as another account: it must run as root").toBe(0)
+  const tag = randomBytes(4).toString("hex")
+  const name = `gty${tag}`
+  const groupName = `gtg${tag}`
+  const home = mkdtempSync(join(tmpdir(), `gantry-home-${tag}-`))
+  execFileSync("groupadd", [groupName])
+  let made = false
+  onTestFinished(() => {
+    if (made) {
+      const uid = lookupAccount(name)?.uid
+      if (uid !== undefined) killProcessesOf(uid)
+      const r = spawnSync("userdel", [name], { stdio: "ignore" })
+      if (r.status !== 0) spawnSync("userdel", ["-f", name], { stdio: "ignore" })
+    }
+    spawnSync("groupdel", [groupName], { stdio: "ignore" })
+    rmSync(home, { recursive: true, force: true })
+  })
+  execFileSync("useradd", ["-M", "-N", "-s", "/bin/bash", "-d", home, "-G", groupName, name])
+  made = true
+  const account = lookupAccount(name)
+  if (account === null) throw new Error(`useradd made ${name}, getent does not know it`)
+  chownSync(home, account.uid, account.gid)
+  chmodSync(home, 0o700)
+  const extraGid = Number(execFileSync("getent", ["group", groupName], { encoding: "utf8" }).split(":")[2])
+  return { account, extraGid }
+}
+
+/** SIGKILL to every live process whose real uid is `uid`, one pid at a time. */
+export const killProcessesOf = (uid: number): void => {
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue
+    const pid = Number(name)
+    if (processUid(pid) !== uid) continue
+    try {
+      process.kill(pid, "SIGKILL")
+    } catch {
+      // gone already
+    }
+  }
+}
+
+/** A data dir that other accounts can search (a run under another account must reach its folder). */
+export const traversableDataDir = (): string => {
+  const dir = tempDir()
+  chmodSync(dir, 0o711)
+  return dir
+}
+
+/** A folder owned by `account`, 0700: only it (and root) can use it. */
+export const folderOf = (account: RunAccount, prefix = "gantry-work-"): string => {
+  const dir = tempDir(prefix)
+  chownSync(dir, account.uid, account.gid)
+  chmodSync(dir, 0o700)
+  return dir
 }
