@@ -16,13 +16,14 @@ import { createRequire } from "node:module"
 import fc from "fast-check"
 import { describe, it } from "vitest"
 import type { Daemon, RunJson, Sandbox } from "./Gantry.js"
-import { sandbox } from "./Gantry.js"
+import { sandbox, waitFor } from "./Gantry.js"
 
 const isRoot = process.getuid?.() === 0
 const mapped = isRoot ? ["--unix-user", "nobody"] : []
 
 interface SqliteDatabase {
   pragma(text: string): unknown
+  prepare(sql: string): { get(): unknown }
   close(): void
 }
 const Sqlite = createRequire(import.meta.url)("better-sqlite3") as new (filename: string) => SqliteDatabase
@@ -71,6 +72,17 @@ const hostileSegment = fc.oneof(
   fc.constantFrom("..", "%2e%2e", "..%2f..%2fetc%2fpasswd", "%2e%2e%2f%2e%2e", "%00", "a%00b", "%ff%fe", "-1", "1e309", "99999999999999999999999", "0x10", "%20", "NaN", "null"),
   unicode.map((s) => encodeURIComponent(s)).filter((s) => s !== "")
 )
+const decoded = (segment: string): string => {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return segment
+  }
+}
+/** GPU indices that are not this machine's two (fake) GPUs, or no index at all. */
+const BAD_GPU = fc.constantFrom("-1", "1.5", "abc", "2", "99", "1e3", "99999999999999999999999", "%00", "..", "%2e%2e", "0x1", "", "%20")
+/** User names the directory refuses: blank, padded, control characters, '/', path dots, too long. */
+const BAD_USER = fc.constantFrom("%20", "%20ana", "ana%20", "%00", "a%0Ab", "a%1Bb", "..", ".", "a%2Fb", "%2e%2e%2fetc", "x".repeat(129), "%7F")
 const hugeNumber = fc.constantFrom(1e308, -1e308, 2 ** 53 + 1, -(2 ** 63), 1e21, 0.5, -1)
 /** A JSON value of the wrong kind for whatever field it lands in. */
 const wrongValue = fc.oneof(
@@ -87,6 +99,10 @@ interface Template {
   /** The path with `{}` where a parameter goes, and a valid value for it. */
   readonly path: string
   readonly param?: string
+  /** Path values that name nothing or are refused (default: hostile segments other than `existing`). */
+  readonly badParams?: fc.Arbitrary<string>
+  /** Values of the parameter that name something that exists (a defect must not hit one). */
+  readonly existing?: ReadonlyArray<string>
   /** A valid body, whose fields a body defect breaks (the first is required). */
   readonly body?: Readonly<Record<string, unknown>>
   /** A query string valid for it, and a parameter to break. */
@@ -105,40 +121,54 @@ const templates = (f: Fixture): ReadonlyArray<Template> => [
   { method: "GET", path: "/api/queue", query: { valid: "limit=5", key: "limit" }, least: "viewer" },
   { method: "GET", path: "/api/queue/stats", least: "viewer" },
   { method: "GET", path: "/api/queue/me", query: { valid: "include_completed=true", key: "include_completed" }, least: "viewer" },
-  { method: "GET", path: "/api/queue/position/{}", param: f.heldId, least: "viewer" },
+  { method: "GET", path: "/api/queue/position/{}", param: f.heldId, existing: [f.heldId], least: "viewer" },
   { method: "POST", path: "/api/queue/submit", body: { command: ["true"], gpus: 0, hold: true }, least: "researcher" },
   { method: "POST", path: "/api/queue/cancel", body: { ids: [f.heldId] }, least: "lead" },
-  { method: "POST", path: "/api/queue/{}/cancel", param: f.heldId, least: "lead" },
-  { method: "POST", path: "/api/queue/{}/release", param: f.heldId, least: "lead" },
-  { method: "POST", path: "/api/queue/{}/approve", param: f.heldId, least: "admin" },
-  { method: "POST", path: "/api/queue/{}/reject", param: f.heldId, query: { valid: "reason=no", key: "reason" }, least: "admin" },
-  { method: "POST", path: "/api/queue/{}/priority", param: f.heldId, body: { priority: 5 }, least: "lead" },
+  { method: "POST", path: "/api/queue/{}/cancel", param: f.heldId, existing: [f.heldId], least: "lead" },
+  { method: "POST", path: "/api/queue/{}/release", param: f.heldId, existing: [f.heldId], least: "lead" },
+  { method: "POST", path: "/api/queue/{}/approve", param: f.heldId, existing: [f.heldId], least: "admin" },
+  { method: "POST", path: "/api/queue/{}/reject", param: f.heldId, existing: [f.heldId], query: { valid: "reason=no", key: "reason" }, least: "admin" },
+  { method: "POST", path: "/api/queue/{}/priority", param: f.heldId, existing: [f.heldId], body: { priority: 5 }, least: "lead" },
   { method: "GET", path: "/api/queue/concurrency", least: "viewer" },
   { method: "POST", path: "/api/queue/concurrency", body: { version: 2 }, least: "admin" },
   { method: "POST", path: "/api/queue/process", least: "admin" },
   { method: "POST", path: "/api/queue/cleanup", query: { valid: "days=30", key: "days" }, least: "admin" },
-  { method: "GET", path: "/api/runs/{}", param: f.heldId, least: "viewer" },
+  { method: "GET", path: "/api/runs/{}", param: f.heldId, existing: [f.heldId], least: "viewer" },
   { method: "GET", path: "/api/runs/changes", query: { valid: "since=0&timeoutMs=0", key: "since" }, least: "viewer" },
   { method: "GET", path: "/api/queues", least: "viewer" },
   { method: "POST", path: "/api/queues", body: { name: "fresh", priority: 0, maxConcurrent: null, runConcurrency: null, depth: null, gpuPool: null, gpuQuota: null, paused: true }, least: "admin" },
-  { method: "PATCH", path: "/api/queues/{}", param: "default", body: { priority: 1 }, least: "admin" },
-  { method: "DELETE", path: "/api/queues/{}", param: "spare", least: "admin" },
+  { method: "PATCH", path: "/api/queues/{}", param: "default", existing: ["default", "spare"], body: { priority: 1 }, least: "admin" },
+  { method: "DELETE", path: "/api/queues/{}", param: "spare", existing: ["default", "spare"], least: "admin" },
   { method: "GET", path: "/api/system/status", least: "viewer" },
-  { method: "POST", path: "/api/gpus/{}/drain", param: "0", least: "admin" },
-  { method: "POST", path: "/api/gpus/{}/undrain", param: "0", least: "admin" },
+  { method: "POST", path: "/api/gpus/{}/drain", param: "0", badParams: BAD_GPU, least: "admin" },
+  { method: "POST", path: "/api/gpus/{}/undrain", param: "0", badParams: BAD_GPU, least: "admin" },
   { method: "GET", path: "/api/users/me", least: "viewer" },
   { method: "GET", path: "/api/users", least: "admin" },
-  { method: "PUT", path: "/api/users/{}", param: "ana", body: { level: "lead" }, least: "admin" },
+  { method: "PUT", path: "/api/users/{}", param: "ana", badParams: BAD_USER, body: { level: "lead" }, least: "admin" },
   { method: "GET", path: "/api/tokens", least: "admin" },
   { method: "POST", path: "/api/tokens", body: { user: "zed", level: "viewer" }, least: "admin" },
-  { method: "DELETE", path: "/api/tokens/{}", param: f.tokenId, least: "admin" },
+  { method: "DELETE", path: "/api/tokens/{}", param: f.tokenId, existing: [f.tokenId], least: "admin" },
   { method: "GET", path: "/api/projects", least: "viewer" },
   { method: "POST", path: "/api/projects", body: { name: "np", defaultQueue: "default", queues: [] }, least: "admin" },
-  { method: "PATCH", path: "/api/projects/{}", param: "p", body: { defaultQueue: "default" }, least: "admin" },
-  { method: "DELETE", path: "/api/projects/{}", param: "p", least: "admin" }
+  { method: "PATCH", path: "/api/projects/{}", param: "p", existing: ["p"], body: { defaultQueue: "default" }, least: "admin" },
+  { method: "DELETE", path: "/api/projects/{}", param: "p", existing: ["p"], least: "admin" }
 ]
 
 const OVERSIZED = Buffer.alloc(5 * 1024 * 1024, 0x61)
+
+const isString = (v: unknown): v is string => typeof v === "string"
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+/** What each field a body defect breaks accepts: the defect is a value it does not. */
+const VALID: Readonly<Record<string, (v: unknown) => boolean>> = {
+  command: (v) => Array.isArray(v) && v.length > 0 && v.every(isString) && v[0] !== "",
+  ids: (v) => Array.isArray(v) && v.every((x) => isString(x) && x !== ""),
+  priority: (v) => v === null || Number.isInteger(v),
+  name: (v) => isString(v) && NAME.test(v),
+  defaultQueue: (v) => isString(v) && NAME.test(v),
+  level: (v) => v === "admin" || v === "lead" || v === "researcher" || v === "viewer",
+  // a user name: 1-128 characters, no control character
+  user: (v) => isString(v) && v.length >= 1 && v.length <= 128 && !/[\u0000-\u001f\u007f]/.test(v)
+}
 
 /** A request of `t` with at least one defect. */
 const defective = (t: Template, f: Fixture): fc.Arbitrary<Request> => {
@@ -146,14 +176,16 @@ const defective = (t: Template, f: Fixture): fc.Arbitrary<Request> => {
   const badAuth: fc.Arbitrary<Auth> = fc.oneof(
     fc.constant<Auth>({ kind: "none" }),
     fc.constantFrom("Bearer", "Bearer ", "Basic dXNlcjpwYXNz", `bearer${f.tokens.admin}`, `Bearer ${f.tokens.revoked}`, `Bearer ${f.tokens.admin}x`, `Bearer ${f.tokens.admin.slice(0, -1)}`).map((header): Auth => ({ kind: "token", header })),
-    fc.string({ unit: "binary-ascii", maxLength: 80 }).map((s): Auth => ({ kind: "token", header: `Bearer gantry_${s}` })),
+    // anything a client can put in a header (visible ASCII, spaces, Latin-1)
+    fc.stringMatching(/^[\x20-\x7e\xa0-\xff]{0,80}$/).map((s): Auth => ({ kind: "token", header: `Bearer gantry_${s}` })),
+    fc.stringMatching(/^[\x21-\x7e]{1,200}$/).map((s): Auth => ({ kind: "token", header: s })),
     fc.stringMatching(/^gantry_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/).map((tok): Auth => ({ kind: "token", header: `Bearer ${tok}` })),
     ...(weaker.length > 0 ? [fc.constantFrom(...weaker).map((w): Auth => ({ kind: "token", header: `Bearer ${f.tokens[w]}` }))] : [])
   )
   const goodAuth: Auth = { kind: "token", header: `Bearer ${f.tokens.admin}` }
   const valid = (auth: Auth, param: string | undefined, query: string | undefined, body: Buffer | null, oversized = false, label = ""): Request => {
     const headers: Record<string, string> = {}
-    if (auth.kind === "token") headers.authorization = auth.header.replace(/[\r\n]/g, "")
+    if (auth.kind === "token") headers.authorization = auth.header
     if (body !== null) {
       headers["content-type"] = "application/json"
       headers["content-length"] = String(body.length)
@@ -164,7 +196,11 @@ const defective = (t: Template, f: Fixture): fc.Arbitrary<Request> => {
   const json = (v: unknown) => Buffer.from(JSON.stringify(v))
   const validBody = t.body === undefined ? null : json(t.body)
   const kinds: Array<fc.Arbitrary<Request>> = [badAuth.map((auth) => valid(auth, undefined, t.query?.valid, validBody, false, "(bad auth)"))]
-  if (t.param !== undefined) kinds.push(hostileSegment.map((seg) => valid(goodAuth, seg, t.query?.valid, validBody, false, `(path ${seg})`)))
+  if (t.param !== undefined) {
+    const existing = new Set(t.existing ?? [])
+    const bad = t.badParams ?? hostileSegment.filter((seg) => !existing.has(decoded(seg)))
+    kinds.push(bad.map((seg) => valid(goodAuth, seg, t.query?.valid, validBody, false, `(path ${seg})`)))
+  }
   if (t.query !== undefined)
     kinds.push(
       fc.oneof(hostileSegment, fc.constantFrom("", "-5", "1.5", "9".repeat(400), "true&limit=abc")).map((v) =>
@@ -173,9 +209,10 @@ const defective = (t: Template, f: Fixture): fc.Arbitrary<Request> => {
     )
   if (t.body !== undefined) {
     const firstKey = Object.keys(t.body)[0]!
+    const accepts = VALID[firstKey] ?? (() => false)
     kinds.push(
       wrongValue
-        .filter((v) => !(Array.isArray(v) && firstKey === "ids" && v.length === 0))
+        .filter((v) => !accepts(v))
         .map((v) => valid(goodAuth, undefined, t.query?.valid, json({ ...t.body, [firstKey]: v }), false, `(body ${firstKey}=${JSON.stringify(v)})`)),
       fc.constantFrom("{", "[1,", "null", "\"x\"", "{\"a\":1}}", "\u0000", "{\"command\":[\"true\"]".repeat(3)).map((text) => valid(goodAuth, undefined, t.query?.valid, Buffer.from(text), false, `(body ${JSON.stringify(text)})`)),
       fc.constant(valid(goodAuth, undefined, t.query?.valid, OVERSIZED, true, "(body over the limit)"))
@@ -193,10 +230,10 @@ const garbage = (f: Fixture): fc.Arbitrary<Request> =>
       prefix: fc.constantFrom("/api/", "/", "/api/queue/", "/api/runs/x/", "/docs/../api/"),
       token: fc.boolean()
     })
-    .map(({ method, segments, prefix, token }) => ({
+    .map(({ method, segments, prefix, token }): Request => ({
       method,
       path: `${prefix}nope/${segments.join("/")}`,
-      headers: token ? { authorization: `Bearer ${f.tokens.admin}` } : {},
+      headers: token ? { authorization: `Bearer ${f.tokens.admin}` } : ({} as Record<string, string>),
       body: null,
       oversized: false,
       label: "(garbage route)"
@@ -224,6 +261,22 @@ describe("issue 10: hostile requests", () => {
   it("2,400 defective requests: each refused with a 4xx and a code, the daemon up, the database byte-for-byte unchanged", { timeout: 600_000 }, async ({ expect, onTestFinished }) => {
     const s = sandbox(onTestFinished, { fakeGpus: 2 })
     const { d, fixture } = await setUp(s)
+    // every cycle so far in the journal (an entry is written with the next commit, or on its
+    // own within half a second): from here on nothing but a request could write
+    await waitFor(
+      "the journal to hold every cycle",
+      async () => {
+        const { cycles } = await d.api<{ cycles: number }>("GET", "/api/queue/stats")
+        const conn = new Sqlite(s.db)
+        try {
+          const row = conn.prepare("SELECT MAX(cycle) AS last FROM journal").get() as { last: number | null }
+          return (row.last ?? 0) === cycles
+        } finally {
+          conn.close()
+        }
+      },
+      { watch: [s.home] }
+    )
     // the WAL folded into the file, so each digest reads a small database
     const conn = new Sqlite(s.db)
     conn.pragma("wal_checkpoint(TRUNCATE)")

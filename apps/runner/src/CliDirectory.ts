@@ -11,7 +11,7 @@
  */
 import { Args, Command, Options } from "@effect/cli"
 import type { NewToken, TokenJson, UserChange, UserJson } from "@gantry/api"
-import { type Identity, Level, Project, ProjectName, QueueName, TeamName, UnixUserName, UserName } from "@gantry/core"
+import { type Identity, IdentityName, Level, Project, ProjectName, QueueName, TeamName, UnixUserName } from "@gantry/core"
 import { Effect, Option, Schema } from "effect"
 import * as fs from "node:fs"
 import * as Client from "./Client.js"
@@ -71,7 +71,7 @@ const tokenCreateOptions = {
 }
 const tokenCreate = Command.make("create", tokenCreateOptions, (a) =>
   Effect.gen(function* () {
-    const user = yield* decodeWith(UserName, "--user")(a.user)
+    const user = yield* decodeWith(IdentityName, "--user")(a.user)
     const change = yield* userChange(a)
     yield* withControl(
       a,
@@ -114,7 +114,7 @@ const userList = Command.make("list", common, (a) =>
 const userSetOptions = { ...common, ...userFlags, name: Args.text({ name: "user" }) }
 const userSet = Command.make("set", userSetOptions, (a) =>
   Effect.gen(function* () {
-    const name = yield* decodeWith(UserName, "user name")(a.name)
+    const name = yield* decodeWith(IdentityName, "user name")(a.name)
     const change = yield* userChange(a)
     yield* withControl(a, (control) => Effect.flatMap(control.setUser(name, change), (u) => (a.format === "json" ? printJson(u) : print(identityText(u.identity)))), { create: true })
   })

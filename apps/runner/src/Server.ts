@@ -105,34 +105,36 @@ const errorJson = (status: number, tag: string, code: string, error: string, mes
   HttpServerResponse.unsafeJson({ _tag: tag, code, error, message, exit, ...extra }, { status })
 
 /**
- * Every refusal a body with a code (what the handlers fail with already has one): a route that
+ * Every refusal a body with a code (what the handlers fail with has one already): a route that
  * does not exist is a JSON 404 `NOT_FOUND`, and a request the API's schemas refuse (path,
  * query or body: @effect/platform's HttpApiDecodeError) a 400 `INVALID_ARGUMENT` naming the
- * field, with the schema's issues.
+ * field, with the schema's issues. An API-level middleware: it sees the router's failures
+ * before they are encoded (a serve middleware would see them after they were sent).
  */
-const errorBodies = (app: HttpApp.Default): HttpApp.Default =>
-  Effect.gen(function* () {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const response = yield* app.pipe(
-      Effect.catchAllCause((cause) => {
-        const failure = Cause.failureOption(cause)
-        const tag = Option.isSome(failure) ? (failure.value as { readonly _tag?: unknown })._tag : undefined
-        return tag === "RouteNotFound"
-          ? Effect.succeed(errorJson(404, "NotFound", "NOT_FOUND", "RouteNotFound", `no route ${request.method} ${request.url.split("?")[0] ?? ""}`, 66))
-          : Effect.failCause(cause)
-      })
-    )
-    if (response.status !== 400 || response.body._tag !== "Uint8Array") return response
-    let body: { readonly _tag?: unknown; readonly message?: unknown; readonly issues?: unknown }
-    try {
-      body = JSON.parse(new TextDecoder().decode(response.body.body)) as typeof body
-    } catch {
-      return response
-    }
-    if (body._tag !== "HttpApiDecodeError") return response
-    const message = typeof body.message === "string" ? body.message.split("\n").slice(0, 6).join(" ").slice(0, 600) : "the request is malformed"
-    return errorJson(400, "BadRequest", "INVALID_ARGUMENT", "HttpApiDecodeError", message, 64, { issues: body.issues ?? [] })
-  })
+const errorBodies = HttpApiBuilder.middleware((app) =>
+  Effect.catchAllCause(app, (cause) =>
+    Effect.gen(function* () {
+      const failure = Cause.failureOption(cause)
+      const error = Option.isSome(failure) ? (failure.value as { readonly _tag?: unknown; readonly message?: unknown; readonly issues?: unknown }) : undefined
+      if (error?._tag === "RouteNotFound") {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        return errorJson(404, "NotFound", "NOT_FOUND", "RouteNotFound", `no route ${request.method} ${request.url.split("?")[0] ?? ""}`, 66)
+      }
+      if (error?._tag === "HttpApiDecodeError") {
+        const issues = Array.isArray(error.issues) ? (error.issues as ReadonlyArray<{ readonly path?: ReadonlyArray<unknown>; readonly message?: unknown }>) : []
+        const message =
+          issues.length > 0
+            ? issues
+                .slice(0, 5)
+                .map((i) => `${(i.path ?? []).map((p) => `[${JSON.stringify(p)}]`).join("")} ${String(i.message ?? "")}`.trim())
+                .join("; ")
+            : "the request is malformed"
+        return errorJson(400, "BadRequest", "INVALID_ARGUMENT", "HttpApiDecodeError", message.slice(0, 1000), 64, { issues })
+      }
+      return yield* Effect.failCause(cause)
+    })
+  )
+)
 
 const handlers = (controls: Controls) => {
   /** The Control of this request's caller. */
@@ -229,7 +231,8 @@ export interface ServerOptions {
 
 /** Serves the API; the layer's HttpServer tells the bound address (port 0 picks a free one). */
 export const layer = (controls: Controls, options: ServerOptions) =>
-  HttpApiBuilder.serve((app) => errorBodies(bodyLimit(app))).pipe(
+  HttpApiBuilder.serve(bodyLimit).pipe(
+    Layer.provide(errorBodies),
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
     Layer.provide(HttpApiBuilder.api(GantryApi).pipe(Layer.provide(handlers(controls)), Layer.provide(authorization(options.token, options.directory)))),
     Layer.provideMerge(NodeHttpServer.layer(() => options.server, { host: options.host, port: options.port }))

@@ -13,6 +13,7 @@
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity } from "@effect/platform"
 import {
   Identity,
+  IdentityName,
   Level,
   Policy,
   Project,
@@ -145,7 +146,7 @@ export const TokenJson = Schema.Struct({
 export type TokenJson = typeof TokenJson.Type
 
 export const TokenRequest = Schema.Struct({
-  user: UserName,
+  user: IdentityName,
   ...UserChange.fields,
   label: Schema.optional(Schema.String.pipe(Schema.maxLength(256)))
 })
@@ -201,12 +202,21 @@ const strict = <S extends Schema.Schema.Any>(schema: S): S => schema.annotations
 
 const id = HttpApiSchema.param("id", RunId)
 const queueName = HttpApiSchema.param("name", QueueName)
-const userName = HttpApiSchema.param("name", UserName)
+const userName = HttpApiSchema.param("name", IdentityName)
 const projectName = HttpApiSchema.param("name", ProjectName)
 const tokenId = HttpApiSchema.param("id", Schema.String.pipe(Schema.pattern(/^[0-9a-f]{12}$/)))
-const gpuIndex = HttpApiSchema.param("index", Schema.NumberFromString.pipe(Schema.int(), Schema.nonNegative()))
+/**
+ * A whole number in a path or query: decimal digits only (NumberFromString alone would take
+ * "0x1", "1e3" or " 1" for numbers).
+ */
+const IntFromString = Schema.String.pipe(
+  Schema.pattern(/^-?\d{1,15}$/, { message: () => "a whole number in decimal digits" }),
+  Schema.compose(Schema.NumberFromString),
+  Schema.int()
+)
+const gpuIndex = HttpApiSchema.param("index", IntFromString.pipe(Schema.nonNegative()))
 
-const IntFromString = Schema.NumberFromString.pipe(Schema.int())
+
 const BooleanFromString = Schema.Literal("true", "false").pipe(Schema.transform(Schema.Boolean, { decode: (s) => s === "true", encode: (b) => (b ? "true" : "false") }))
 
 export const ListParams = Schema.Struct({
@@ -253,7 +263,7 @@ export const runsGroup = HttpApiGroup.make("runs")
   .add(HttpApiEndpoint.get("show")`/runs/${id}`.addSuccess(RunDetail))
   .add(
     HttpApiEndpoint.get("changes", "/runs/changes")
-      .setUrlParams(Schema.Struct({ since: IntFromString, timeoutMs: Schema.optional(IntFromString.pipe(Schema.between(0, 60_000))) }))
+      .setUrlParams(Schema.Struct({ since: IntFromString.pipe(Schema.nonNegative()), timeoutMs: Schema.optional(IntFromString.pipe(Schema.between(0, 60_000))) }))
       .addSuccess(Changes)
   )
 

@@ -31,8 +31,19 @@ export const UnixUserName = Schema.String.pipe(
   Schema.pattern(/^[a-z_][a-z0-9_.-]{0,31}\$?$/i, { message: () => "a Unix account name is 1-32 letters, digits, '_', '.' or '-', starting with a letter or '_'" })
 )
 
+/**
+ * A user's name in the directory: 1-128 characters that print on one line (no control
+ * characters), without '/' or spaces at either end, and not "." or ".." ("ana",
+ * "ana.lima@lab.org", "José").
+ */
+export const IdentityName = UserName.pipe(
+  // eslint-disable-next-line no-control-regex
+  Schema.filter((s) => !/[\u0000-\u001f\u007f]/.test(s) || "a user name must not contain control characters (NUL, newline, tab, escape, ...)"),
+  Schema.filter((s) => (s.trim() === s && s !== "" && s !== "." && s !== ".." && !s.includes("/")) || `a user name has no spaces at either end and no '/', and is not "." or "..": ${JSON.stringify(s.slice(0, 64))}`)
+)
+
 export const Identity = Schema.Struct({
-  name: UserName,
+  name: IdentityName,
   level: Level,
   team: Schema.NullOr(TeamName),
   /** The projects the user may submit to; the first is their default. Admins may use any. */

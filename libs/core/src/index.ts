@@ -57,6 +57,7 @@ export { type Reservation, type Start, WaitReason } from "./Admission.js"
 export {
   atLeast,
   Identity,
+  IdentityName,
   levelRank,
   Project,
   projectAllows,
