@@ -75,7 +75,7 @@ const badCases = (files: { readonly policy: string; readonly queue: string; read
   { name: "unknown field in submit --file", args: ["submit", "--file", files.submission], exit: 64, stderr: /\["bogus"\][\s\S]*is unexpected/ },
   { name: "an empty command (submit --file)", args: ["submit", "--file", files.emptyCommand], exit: 64, stderr: /command/ },
   { name: "an empty program name", args: ["submit", "--", ""], exit: 64, stderr: /command/ },
-  { name: "a priority override by a researcher", args: ["submit", "--priority", "50", "--", "true"], exit: 77, stderr: /only a lead or an admin may set a priority override/ },
+  { name: "on behalf of a user the runner does not know", args: ["submit", "--as", "ghost", "--", "true"], exit: 66, stderr: /no user ghost/ },
   { name: "a queue that exists", args: ["queue", "create", "q"], exit: 65, stderr: /queue q already exists/ },
   { name: "queue depth full", args: ["submit", "--queue", "q", "--", "true"], exit: 75, stderr: /queue q is full \(depth 1\)/ }
 ]

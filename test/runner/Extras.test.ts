@@ -76,7 +76,7 @@ describe.concurrent("SPEC §3 priority ID P", () => {
     const [a, b, c] = ids as [string, string, string]
     const set = await s.json<RunJson>(["priority", c, "50"])
     expect(set.priorityOverride).toBe(50)
-    expect(await s.ok(["priority", b, "none"])).toBe(`${b} priority 10 (base)\n`)
+    expect(await s.ok(["priority", b, "none"])).toBe(`${b} priority 30 (base)\n`)
 
     const d = await s.serve()
     await d.waitTerminal(ids)

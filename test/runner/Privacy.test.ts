@@ -2,7 +2,10 @@
  * What the runner leaves on disk is its owner's alone, and it says so when it serves beyond
  * this machine: the database (and its WAL) hold the daemon's bearer token, and the run folders
  * every run's output. Files 0600, folders 0700, with a umask of 022 in effect, in a data dir
- * that already existed (0755) and with `--db` in another folder.
+ * that already existed (0755) and with `--db` in another folder. A daemon serving as root (CI)
+ * starts runs under their owners' accounts, which must reach their own folders: there the
+ * folders above them (`runs`, `exits`, and `runs/<id>` of such a run) are 0711, searchable but not listable,
+ * and the wrapper script, which holds no secret, 0644 (docs/RUNNER.md "Runs as their owner").
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -35,9 +38,18 @@ const modesUnder = (dataDir: string, skip: ReadonlyArray<string>): Record<string
   return out
 }
 
-/** Expected: every folder 700 and every file 600. */
+const asRoot = process.getuid?.() === 0
+
+/** Expected: every folder 700 and every file 600, but what the runs' accounts must reach when the daemon is root. */
 const allPrivate = (modes: Record<string, string>, dataDir: string): Record<string, string> =>
-  Object.fromEntries(Object.keys(modes).map((p) => [p, fs.statSync(path.join(dataDir, p)).isDirectory() ? "700" : "600"]))
+  Object.fromEntries(
+    Object.keys(modes).map((p) => {
+      // (a run's own folder, runs/<id>, is 0711 only for a run under another account: these are the owner's, as root)
+      if (asRoot && (p === "runs" || p === "exits")) return [p, "711"]
+      if (asRoot && p === "gantry-wrapper.sh") return [p, "644"]
+      return [p, fs.statSync(path.join(dataDir, p)).isDirectory() ? "700" : "600"]
+    })
+  )
 
 /** A run that also makes a file of its own in the work folder (it keeps the umask it was given). */
 const runScript = (s: Sandbox): Array<string> => s.script({ body: `: > "${s.work}/made-by-$GANTRY_RUN_ID"`, exit: 3 })

@@ -27,7 +27,7 @@ describe.concurrent("SPEC §4 max-concurrent and §3 order, on the real runner",
     const ordinary: Array<string> = []
     for (let i = 0; i < 4; i++) ordinary.push(await s.submit(s.script({ sleep: 0.3 }), ["--name", `ordinary-${i}`]))
     const urgent: Array<string> = []
-    for (let i = 0; i < 3; i++) urgent.push(await s.submit(s.script({ sleep: 0.3 }), ["--level", "lead", "--priority", "50", "--name", `urgent-${i}`]))
+    for (let i = 0; i < 3; i++) urgent.push(await s.submit(s.script({ sleep: 0.3 }), ["--priority", "50", "--name", `urgent-${i}`]))
 
     const before = new Map((await d.list()).map((r) => [r.id, r] as const))
     for (const id of blockers) expect(before.get(id)?.status, `blocker ${id}`).toBe("running")
