@@ -49,7 +49,8 @@ describe.concurrent("issue 10: runs as their owner", () => {
   it("a mapped user's run starts under their account (uid, gid, groups, HOME) and writes files they own; their logs and exit file are theirs", { timeout: 120_000 }, async ({ expect, onTestFinished }) => {
     expect(process.getuid?.(), "this test starts runs under another account: it must run as root (CI does)").toBe(0)
     const account = anAccount(onTestFinished)
-    const s = sandbox(onTestFinished)
+    // something of root's own session the daemon has in its environment
+    const s = sandbox(onTestFinished, { env: { ROOT_SECRET: "hunter2" } })
     const d = await s.serve()
     expect(d.stdout).toMatch(/runs as {3}each run's owner's Unix account/)
     const alice = await s.token("alice", ["--unix-user", account.name])
@@ -58,7 +59,7 @@ describe.concurrent("issue 10: runs as their owner", () => {
     fs.mkdirSync(out)
     fs.chownSync(out, account.uid, account.gid)
     fs.chmodSync(out, 0o700)
-    const script = 'id -u > uid; id -g > gid; id -G > groups; printf %s "$HOME" > home; printf %s "$USER" > user; touch made; echo to-stdout; echo to-stderr >&2'
+    const script = 'id -u > uid; id -g > gid; id -G > groups; printf %s "$HOME" > home; printf %s "$USER" > user; printf %s "${ROOT_SECRET-unset}" > secret; printf %s "$PATH" > path; touch made; echo to-stdout; echo to-stderr >&2'
     const submitted = await d.api<{ run: RunJson }>("POST", "/api/queue/submit", { command: ["bash", "-c", script], cwd: out }, { token: alice })
     expect(submitted.run).toMatchObject({ user: "alice", level: "researcher" })
     const [ended] = await d.waitTerminal([submitted.run.id])
@@ -71,6 +72,8 @@ describe.concurrent("issue 10: runs as their owner", () => {
     expect(read("groups").split(" ").map(Number)).not.toContain(0)
     expect(read("home")).toBe(account.home)
     expect(read("user")).toBe(account.name)
+    expect(read("secret"), "the daemon's own environment stays the daemon's").toBe("unset")
+    expect(read("path")).toBe(process.env.PATH)
     expect(owner(path.join(out, "made"))).toMatchObject({ uid: account.uid, gid: account.gid })
 
     // the logs and the exit file are the account's, private; the daemon (root) read them

@@ -72,7 +72,9 @@
  * An account with uid 0 starts as root, as without `accountOf`, and so does a run whose
  * account is null, or every run when the runner is not root: folders 0700, files 0600.
  *
- * The command's environment is the runner's, then the account's HOME, USER and LOGNAME (for a
+ * The command's environment is the runner's (for a run under another account, only its
+ * variables that describe the machine: PATH, locale, TZ, TERM, TMPDIR, LD_LIBRARY_PATH, CUDA_*,
+ * NVIDIA_*, NCCL_*), then the account's HOME, USER, LOGNAME and SHELL (for a
  * run with an account), then the run's `env` (which may still set those three), then
  * CUDA_VISIBLE_DEVICES and NVIDIA_VISIBLE_DEVICES (the assigned GPU indices, "" for none),
  * GANTRY_RUN_ID and GANTRY_ATTEMPT. `start` fails with SpawnError when the cwd is missing, the
@@ -151,6 +153,15 @@ export interface ProcInfo {
   readonly processStart: string
   readonly bootId: string
 }
+
+/**
+ * What a run under another account inherits from the daemon's environment: the variables that
+ * describe the machine (where programs and CUDA live, locale, time zone, terminal, temp dir),
+ * not the daemon's own session. The run's `env` comes on top, as for any run.
+ */
+const SHARED_ENV = /^(PATH|LANG|LANGUAGE|LC_[A-Z]+|TZ|TERM|TMPDIR|LD_LIBRARY_PATH|CUDA_[A-Z0-9_]+|NVIDIA_[A-Z0-9_]+|NCCL_[A-Z0-9_]+)$/
+
+const sharedEnv = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv => Object.fromEntries(Object.entries(env).filter(([key]) => SHARED_ENV.test(key)))
 
 /** A run id as one safe path segment. */
 const segment = (runId: string): string =>
@@ -668,9 +679,11 @@ export const make = (options: NodeExecutorOptions): Effect.Effect<ExecutorServic
         }
         const visible = gpus.join(",")
         const env: NodeJS.ProcessEnv = {
-          ...process.env,
+          // a run under another account gets only what describes the machine from the
+          // daemon's environment (SHARED_ENV), never the rest of root's (sudo's, mail, secrets)
+          ...(switchTo === null ? process.env : sharedEnv(process.env)),
           // the account's; the run's own env may still set them (as it could before)
-          ...(account === null ? {} : { HOME: account.home, USER: account.name, LOGNAME: account.name }),
+          ...(account === null ? {} : { HOME: account.home, USER: account.name, LOGNAME: account.name, ...(account.shell !== undefined ? { SHELL: account.shell } : {}) }),
           ...run.env,
           CUDA_VISIBLE_DEVICES: visible,
           NVIDIA_VISIBLE_DEVICES: visible,
