@@ -31,7 +31,7 @@ export const runnerLatency = async (runs: number): Promise<LatencyResult> => {
     for (let i = 0; i < runs; i++) {
       const body = await d.call<{ run: { id: string } }>("/api/queue/submit", {
         method: "POST",
-        body: { user: "bench", command: ["bash", "-c", "echo $EPOCHREALTIME; echo $EPOCHREALTIME"], gpus: 0 }
+        body: { command: ["bash", "-c", "echo $EPOCHREALTIME; echo $EPOCHREALTIME"], gpus: 0 }
       })
       ids.push(body.run.id)
     }

@@ -39,7 +39,7 @@ export const gantrySeconds = async (runs: number, slots: number): Promise<number
     await d.call("/api/queue/concurrency", { method: "POST", body: { ...policy, version: policy.version + 1, limits: { ...policy.limits, maxConcurrent: slots } } })
     const t0 = performance.now()
     let last = ""
-    for (let i = 0; i < runs; i++) last = (await d.call<{ run: { id: string } }>("/api/queue/submit", { method: "POST", body: { user: "bench", command: ["true"], gpus: 0 } })).run.id
+    for (let i = 0; i < runs; i++) last = (await d.call<{ run: { id: string } }>("/api/queue/submit", { method: "POST", body: { command: ["true"], gpus: 0 } })).run.id
     // wait until nothing is left unfinished: long-poll the change counter
     let version = 0
     for (;;) {

@@ -20,10 +20,30 @@ export interface RunAs {
   readonly accountOf: (identity: Identity | undefined, user: string) => RunAccount | null
 }
 
+/** How long a looked-up account is trusted: a found one for a minute, a missing one for 5 s. */
+const FOUND_MS = 60_000
+const MISSING_MS = 5_000
+
+/**
+ * `lookupAccount`, remembered for a while: it runs `getent` (NSS may ask a directory server),
+ * a child process the daemon would otherwise wait for at every submission and every start.
+ */
+const cachedLookup = (() => {
+  const seen = new Map<string, { readonly at: number; readonly account: RunAccount | null }>()
+  return (name: string, now: number = Date.now()): RunAccount | null => {
+    const hit = seen.get(name)
+    if (hit !== undefined && now - hit.at < (hit.account === null ? MISSING_MS : FOUND_MS)) return hit.account
+    const account = lookupAccount(name)
+    if (seen.size > 10_000) seen.clear()
+    seen.set(name, { at: now, account })
+    return account
+  }
+})()
+
 /** The account a user's runs start under, or why there is none. Throws when the accounts cannot be looked up at all. */
 export const accountFor = (identity: Identity): RunAccount | string => {
   const name = identity.unixUser ?? identity.name
-  const account = lookupAccount(name)
+  const account = cachedLookup(name)
   const how = identity.unixUser === null ? `the account of the same name` : `the account it is mapped to`
   if (account === null)
     return `${identity.name}'s runs cannot start on this machine: no Unix account ${name} (${how}); an admin maps one: gantry user set ${identity.name} --unix-user ACCOUNT`

@@ -37,7 +37,6 @@ export const UnixUserName = Schema.String.pipe(
  * "ana.lima@lab.org", "José").
  */
 export const IdentityName = UserName.pipe(
-  // eslint-disable-next-line no-control-regex
   Schema.filter((s) => !/[\u0000-\u001f\u007f]/.test(s) || "a user name must not contain control characters (NUL, newline, tab, escape, ...)"),
   Schema.filter((s) => (s.trim() === s && s !== "" && s !== "." && s !== ".." && !s.includes("/")) || `a user name has no spaces at either end and no '/', and is not "." or "..": ${JSON.stringify(s.slice(0, 64))}`)
 )
