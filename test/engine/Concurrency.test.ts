@@ -21,7 +21,8 @@ describe("200 concurrent submissions with 50 idempotency keys, on SQLite", () =>
             const store = yield* Store
             const submissions = Array.from({ length: 200 }, (_, i) => ({
               command: ["true"],
-              user: UserName.make(`user${i % 7}`),
+              // keys are per user (issue 10): each key here is one user's
+              user: UserName.make(`user${(i % 50) % 7}`),
               idempotencyKey: `key-${i % 50}`,
               hold: true
             }))

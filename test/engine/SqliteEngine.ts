@@ -23,7 +23,7 @@ export const fakeGpus = (n: number): ReadonlyArray<GpuInfo> =>
  */
 const yielding = (store: StoreService): StoreService => ({
   ...store,
-  findByIdempotencyKey: (key) => Effect.zipRight(Effect.yieldNow(), store.findByIdempotencyKey(key)),
+  findByIdempotencyKey: (user, key) => Effect.zipRight(Effect.yieldNow(), store.findByIdempotencyKey(user, key)),
   getRun: (id) => Effect.zipRight(Effect.yieldNow(), store.getRun(id)),
   commit: (batch) => Effect.zipRight(Effect.yieldNow(), store.commit(batch))
 })

@@ -386,6 +386,23 @@ describe.concurrent("issue 10: project routing", () => {
   })
 })
 
+describe.concurrent("issue 10: idempotency keys are per user", () => {
+  it("two users with one key get two runs; the same user again gets their own run back", { timeout: 120_000 }, async ({ expect, onTestFinished }) => {
+    const s = sandbox(onTestFinished)
+    const d = await s.serve()
+    const [ana, bo] = await Promise.all([s.token("ana", mapped), s.token("bo", mapped)])
+    const submit = (token: string) => d.api<{ run: RunJson; duplicate: boolean }>("POST", "/api/queue/submit", { command: ["true"], hold: true, idempotencyKey: "nightly-7" }, { token })
+    const first = await submit(ana)
+    const other = await submit(bo)
+    const again = await submit(ana)
+    expect(first).toMatchObject({ duplicate: false, run: { user: "ana" } })
+    expect(other).toMatchObject({ duplicate: false, run: { user: "bo" } })
+    expect(other.run.id).not.toBe(first.run.id)
+    expect(again).toMatchObject({ duplicate: true, run: { id: first.run.id, user: "ana" } })
+    expect((await d.list()).map((r) => r.user).sort()).toEqual(["ana", "bo"])
+  })
+})
+
 describe("issue 10: concurrency", () => {
   it("500 concurrent submits from 5 users into a queue of depth 100: each accepted or 429, accepted = stored, no duplicate ids, each run its caller's", { timeout: 300_000 }, async ({ expect, onTestFinished }) => {
     const s = sandbox(onTestFinished)

@@ -152,8 +152,9 @@ export const makeCommands = ({ kernel, store, serial, committer, offline, decode
         const fresh = s.parentId === undefined ? Effect.suspend(() => submitNew(s)) : Effect.zipRight(checkParent(s), Effect.suspend(() => submitNew(s)))
         if (key === undefined) return s.parentId === undefined ? submitNew(s) : fresh
         // under the lock: nothing can store a run with this key between this look-up and the commit
-        const live = kernel.byIdempotencyKey(key)
-        const existing = live !== undefined ? Effect.succeed(live) : store.findByIdempotencyKey(key)
+        // keys are per user: another user's run with the same key is not this submission's
+        const live = kernel.byIdempotencyKey(s.user, key)
+        const existing = live !== undefined ? Effect.succeed(live) : store.findByIdempotencyKey(s.user, key)
         return Effect.flatMap(existing, (run) =>
           run !== undefined ? Effect.succeed<SubmitOutcome>({ _tag: "Accepted", run: copyOf(run), duplicate: true }) : fresh
         )

@@ -48,6 +48,7 @@ import { type MachineActor, Stepper, type StepState, TransitionCache } from "./S
 import type { Timers } from "./Timers.js"
 import { UsageTracker } from "./UsageTracker.js"
 import { workerMachine, type WorkerState } from "./WorkerMachine.js"
+import { idempotencyScope } from "./Store.js"
 
 
 /**
@@ -192,9 +193,9 @@ export class Kernel {
   isLive(id: RunId): boolean {
     return this.runs.has(id)
   }
-  /** The unfinished run with this idempotency key. */
-  byIdempotencyKey(key: string): Run | undefined {
-    const id = this.idempotency.get(key)
+  /** The unfinished run `user` submitted with this idempotency key. */
+  byIdempotencyKey(user: string, key: string): Run | undefined {
+    const id = this.idempotency.get(idempotencyScope(user, key))
     return id === undefined ? undefined : this.runs.get(id)
   }
 
@@ -499,7 +500,7 @@ export class Kernel {
   /** A stored, unfinished run back in memory: reachable by id and idempotency key, counted by its queue. */
   private load(run: RunRecord): void {
     this.runs.set(run.id, run)
-    if (run.idempotencyKey !== null) this.idempotency.set(run.idempotencyKey, run.id)
+    if (run.idempotencyKey !== null) this.idempotency.set(idempotencyScope(run.user, run.idempotencyKey), run.id)
     this.queues.move(run.queue, null, run.status)
   }
 
@@ -707,7 +708,7 @@ export class Kernel {
 
   private finish(run: RunRecord): void {
     this.runs.delete(run.id)
-    if (run.idempotencyKey !== null) this.idempotency.delete(run.idempotencyKey)
+    if (run.idempotencyKey !== null) this.idempotency.delete(idempotencyScope(run.user, run.idempotencyKey))
   }
 
   /** The run actor's terminate/kill actions. */

@@ -4,7 +4,7 @@
  */
 import type { Policy, QueueConfig, QueueName, Run, RunEvent, RunId } from "@gantry/core"
 import { Effect, Layer } from "effect"
-import { Store, type StoreService } from "./Store.js"
+import { idempotencyScope, Store, type StoreService } from "./Store.js"
 
 export interface MemoryStoreOptions {
   /** Keep run timelines (off for million-run simulations that only need metrics). */
@@ -35,7 +35,7 @@ export const makeMemoryStore = (options: MemoryStoreOptions = {}): StoreService 
           // a fresh copy per commit: a spread is ~60 ns and its garbage dies young, while
           // updating one kept copy in place (Object.assign) measured ~700 ns
           runs.set(run.id, { ...run })
-          if (run.idempotencyKey !== null) byKey.set(run.idempotencyKey, run.id)
+          if (run.idempotencyKey !== null) byKey.set(idempotencyScope(run.user, run.idempotencyKey), run.id)
           lastSeq = Math.max(lastSeq, run.seq)
         }
         if (keepTimelines)
@@ -53,8 +53,8 @@ export const makeMemoryStore = (options: MemoryStoreOptions = {}): StoreService 
         }
       }),
     getRun: (id) => Effect.sync(() => runs.get(id)),
-    findByIdempotencyKey: (key) => Effect.sync(() => {
-      const id = byKey.get(key)
+    findByIdempotencyKey: (user, key) => Effect.sync(() => {
+      const id = byKey.get(idempotencyScope(user, key))
       return id === undefined ? undefined : runs.get(id)
     }),
     listRuns: (filter) =>

@@ -37,11 +37,18 @@ export interface RunFilter {
   readonly limit?: number
 }
 
+/**
+ * The one string an idempotency key is known by: keys are per user, so the same key from two
+ * users names two runs (a user name holds no NUL).
+ */
+export const idempotencyScope = (user: string, key: string): string => `${user}\u0000${key}`
+
 export interface StoreService {
   readonly load: Effect.Effect<StoredState, StoreError>
   readonly commit: (batch: StoreBatch) => Effect.Effect<void, StoreError>
   readonly getRun: (id: RunId) => Effect.Effect<Run | undefined, StoreError>
-  readonly findByIdempotencyKey: (key: string) => Effect.Effect<Run | undefined, StoreError>
+  /** The latest run `user` submitted with this idempotency key: keys are per user (two users may use one key). */
+  readonly findByIdempotencyKey: (user: string, key: string) => Effect.Effect<Run | undefined, StoreError>
   readonly listRuns: (filter: RunFilter) => Effect.Effect<ReadonlyArray<Run>, StoreError>
   readonly timeline: (id: RunId) => Effect.Effect<ReadonlyArray<RunEvent>, StoreError>
   /** Deletes terminal runs that ended before `before`; returns how many. */

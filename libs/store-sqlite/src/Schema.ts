@@ -103,5 +103,12 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
     )`,
     `CREATE INDEX tokens_user ON tokens (user)`,
     `CREATE TABLE projects (name TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL)`
+  ),
+  // Idempotency keys are per user (issue 10): two users may submit with one key and get two
+  // runs. The index 0002 made unique over all users becomes unique per user (a database that
+  // passed 0002 has no duplicate key at all, so none per user either).
+  "0004_idempotency_key_per_user": statements(
+    `DROP INDEX runs_idempotency_key`,
+    `CREATE UNIQUE INDEX runs_idempotency_key ON runs (user, idempotency_key) WHERE idempotency_key IS NOT NULL`
   )
 }

@@ -184,7 +184,7 @@ export const listRunsQuery = (filter: RunFilter): { readonly text: string; reado
  */
 export const LOAD_RUNS = `SELECT data FROM runs INDEXED BY runs_unfinished WHERE ended_at IS NULL AND status IN (${UNFINISHED.map((s) => `'${s}'`).join(", ")}) ORDER BY seq`
 
-export const FIND_BY_IDEMPOTENCY_KEY = `SELECT data FROM runs WHERE idempotency_key = ? ORDER BY seq DESC LIMIT 1`
+export const FIND_BY_IDEMPOTENCY_KEY = `SELECT data FROM runs WHERE user = ? AND idempotency_key = ? ORDER BY seq DESC LIMIT 1`
 export const TIMELINE = `SELECT run_id, from_status, to_status, reason, at, attempt FROM run_events WHERE run_id = ? ORDER BY id`
 const EXPIRED = `ended_at IS NOT NULL AND ended_at < ? AND status IN (${TERMINAL.map((s) => `'${s}'`).join(", ")})`
 /** cleanup, in order (each takes `before` as its one parameter). */
@@ -268,9 +268,9 @@ export const makeStore = (journal: PendingJournal = new PendingJournal()): Effec
   const getRun = (id: RunId) =>
     sql.unsafe<{ data: string }>(`SELECT data FROM runs WHERE id = ?`, [id]).pipe(Effect.flatMap(firstRun), orStoreError("getRun"))
 
-  const findByIdempotencyKey = (key: string) =>
+  const findByIdempotencyKey = (user: string, key: string) =>
     sql
-      .unsafe<{ data: string }>(FIND_BY_IDEMPOTENCY_KEY, [key])
+      .unsafe<{ data: string }>(FIND_BY_IDEMPOTENCY_KEY, [user, key])
       .pipe(Effect.flatMap(firstRun), orStoreError("findByIdempotencyKey"))
 
   const listRuns = (filter: RunFilter): Effect.Effect<ReadonlyArray<Run>, StoreError> => {

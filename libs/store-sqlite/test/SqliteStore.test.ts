@@ -7,7 +7,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { SqlClient } from "@effect/sql"
 import { it } from "@effect/vitest"
-import { makeQueue, type RunEvent, RunId, type RunStatus, sharedPolicy } from "@gantry/core"
+import { makeQueue, type RunEvent, RunId, type RunStatus, sharedPolicy, UserName } from "@gantry/core"
 import { aRun } from "@gantry/core/testing"
 import { emptyBatch, Journal, type JournalEntry, type RunFilter, Store, StoreError } from "@gantry/engine"
 import { Context, Effect, Exit, Layer, Schedule } from "effect"
@@ -91,7 +91,7 @@ describe("SqliteStore: the file", () => {
           yield* store.commit({ ...emptyBatch, runs: [aRun({ id: "kept", seq: 7 })], queues: [makeQueue("gpu")], policy: sharedPolicy, drainedGpus: [{ index: 2, drained: true }] })
           return { migrations: yield* migrationRows, again: yield* SqliteStore.migrate }
         }).pipe(Effect.provide(SqliteStore.layer({ filename })))
-        expect(first.migrations).toEqual([{ migration_id: 1, name: "initial" }, { migration_id: 2, name: "idempotency_key_unique" }, { migration_id: 3, name: "directory" }])
+        expect(first.migrations).toEqual([{ migration_id: 1, name: "initial" }, { migration_id: 2, name: "idempotency_key_unique" }, { migration_id: 3, name: "directory" }, { migration_id: 4, name: "idempotency_key_per_user" }])
         expect(first.again).toEqual([])
 
         const second = yield* Effect.gen(function* () {
@@ -107,7 +107,7 @@ describe("SqliteStore: the file", () => {
         }).pipe(Effect.provide(SqliteStore.layer({ filename })))
         expect(second).toEqual({
           state: { runs: [aRun({ id: "kept", seq: 7 })], queues: [makeQueue("gpu")], policy: sharedPolicy, drainedGpus: [2], lastSeq: 7 },
-          migrations: [{ migration_id: 1, name: "initial" }, { migration_id: 2, name: "idempotency_key_unique" }, { migration_id: 3, name: "directory" }],
+          migrations: [{ migration_id: 1, name: "initial" }, { migration_id: 2, name: "idempotency_key_unique" }, { migration_id: 3, name: "directory" }, { migration_id: 4, name: "idempotency_key_per_user" }],
           journalMode: "wal",
           synchronous: 2,
           busyTimeout: 5000,
@@ -231,7 +231,7 @@ describe("SqliteStore: queries use indexes", () => {
 
   it.effect("idempotency lookup, timeline and cleanup are indexed", () =>
     Effect.gen(function* () {
-      expectIndexed(yield* plan(SqliteStore.FIND_BY_IDEMPOTENCY_KEY, ["k"]), "runs")
+      expectIndexed(yield* plan(SqliteStore.FIND_BY_IDEMPOTENCY_KEY, ["ana", "k"]), "runs")
       expectIndexed(yield* plan(SqliteStore.TIMELINE, ["r1"]), "run_events")
       expectIndexed(yield* plan(SqliteStore.CLEANUP[0], [0]), "run_events")
       expectIndexed(yield* plan(SqliteStore.CLEANUP[0], [0]), "runs")
@@ -343,7 +343,7 @@ describe("SqliteStore: GPU inventory", () => {
   )
 })
 
-describe("SqliteStore: one run per idempotency key (issue 9)", () => {
+describe("SqliteStore: one run per idempotency key and user (issues 9, 10)", () => {
   it.effect("refuses a second run with a key already stored, and the commit changes nothing", () =>
     Effect.gen(function* () {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gantry-idem-"))
@@ -352,13 +352,21 @@ describe("SqliteStore: one run per idempotency key (issue 9)", () => {
           const store = yield* Store
           yield* store.commit({ ...emptyBatch, runs: [{ ...aRun({ id: "1", seq: 1 }), idempotencyKey: "k" }] })
           const second = yield* Effect.either(store.commit({ ...emptyBatch, runs: [{ ...aRun({ id: "2", seq: 2 }), idempotencyKey: "k" }] }))
-          return { second, found: (yield* store.findByIdempotencyKey("k"))?.id, two: yield* store.getRun(RunId.make("2")) }
+          // keys are per user: another user's run with the same key is stored
+          yield* store.commit({ ...emptyBatch, runs: [{ ...aRun({ id: "3", seq: 3 }), user: UserName.make("someone-else"), idempotencyKey: "k" }] })
+          return {
+            second,
+            found: (yield* store.findByIdempotencyKey(aRun().user, "k"))?.id,
+            two: yield* store.getRun(RunId.make("2")),
+            other: (yield* store.findByIdempotencyKey("someone-else", "k"))?.id
+          }
         }).pipe(Effect.provide(SqliteStore.layer({ filename: path.join(dir, "gantry.db") })))
       )
       fs.rmSync(dir, { recursive: true, force: true })
       expect(result.second._tag).toBe("Left")
       expect(result.found).toBe("1")
       expect(result.two).toBeUndefined()
+      expect(result.other).toBe("3")
     })
   )
 })

@@ -218,9 +218,15 @@ const cases: ReadonlyArray<Case<unknown>> = [
     (store) =>
       Effect.gen(function* () {
         yield* commitRuns(store, { ...aRun({ id: "k", seq: 1 }), idempotencyKey: "deploy-7" }, aRun({ id: "nokey", seq: 2 }))
-        return { found: (yield* store.findByIdempotencyKey("deploy-7"))?.id, missing: yield* store.findByIdempotencyKey("deploy-8") }
+        const user = aRun().user
+        return {
+          found: (yield* store.findByIdempotencyKey(user, "deploy-7"))?.id,
+          missing: yield* store.findByIdempotencyKey(user, "deploy-8"),
+          // keys are per user: another user's key is not found for this one
+          otherUser: yield* store.findByIdempotencyKey(`${user}-other`, "deploy-7")
+        }
       }),
-    (r) => expect(r).toEqual({ found: "k", missing: undefined })
+    (r) => expect(r).toEqual({ found: "k", missing: undefined, otherUser: undefined })
   ),
   contractCase(
     "cleanup removes terminal runs ended before the cut-off, with their timelines, and counts them",
