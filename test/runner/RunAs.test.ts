@@ -20,6 +20,25 @@ interface Account {
   readonly extraGid: number
 }
 
+/** SIGKILL to every process whose real uid is `uid` (what a test's runs left behind). */
+const killProcessesOf = (uid: number): void => {
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue
+    let status: string
+    try {
+      status = fs.readFileSync(`/proc/${entry}/status`, "utf8")
+    } catch {
+      continue
+    }
+    if (Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]) !== uid) continue
+    try {
+      process.kill(Number(entry), "SIGKILL")
+    } catch {
+      // gone already
+    }
+  }
+}
+
 /** A throwaway account `gtr<hex>` in a throwaway supplementary group, removed (with its processes) when the test ends. */
 const anAccount = (onTestFinished: (fn: () => void) => void): Account => {
   const tag = randomBytes(4).toString("hex")
@@ -28,7 +47,7 @@ const anAccount = (onTestFinished: (fn: () => void) => void): Account => {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), `gantry-home-${tag}-`))
   execFileSync("groupadd", [group])
   onTestFinished(() => {
-    spawnSync("pkill", ["-KILL", "-u", name], { stdio: "ignore" })
+    killProcessesOf(Number(execFileSync("id", ["-u", name], { encoding: "utf8" }).trim()))
     spawnSync("userdel", ["-f", name], { stdio: "ignore" })
     spawnSync("groupdel", [group], { stdio: "ignore" })
     fs.rmSync(home, { recursive: true, force: true })
