@@ -218,11 +218,11 @@ describe.concurrent("SPEC §8 HTTP API", () => {
     await attempt("GET /api/queue/me", () => d.api("GET", "/api/queue/me"), 200)
     await attempt("GET /api/queue/position/{id}", () => d.api("GET", `/api/queue/position/${blocked}`), 200)
     await attempt("GET /api/system/status?include_allocation=true", () => d.api("GET", "/api/system/status?include_allocation=true"), 200)
-    // what the CLI refuses (64) is refused here too (400), and nothing is stored
-    await attempt("submit with an empty command", () => d.api("POST", "/api/queue/submit", { command: [], user: "ana" }), 400)
-    await attempt("submit with an empty program name", () => d.api("POST", "/api/queue/submit", { command: [""], user: "ana" }), 400)
-    await attempt("reject with an empty reason", () => d.api("POST", `/api/queue/${blocked}/reject?reason=`), 400)
-    await attempt("cleanup?days=0", () => d.api("POST", "/api/queue/cleanup?days=0"), 400)
+    // what the CLI refuses (64) is refused here too (422, as the common queue API's validation errors), and nothing is stored
+    await attempt("submit with an empty command", () => d.api("POST", "/api/queue/submit", { command: [], user: "ana" }), 422)
+    await attempt("submit with an empty program name", () => d.api("POST", "/api/queue/submit", { command: [""], user: "ana" }), 422)
+    await attempt("reject with an empty reason", () => d.api("POST", `/api/queue/${blocked}/reject?reason=`), 422)
+    await attempt("cleanup?days=0", () => d.api("POST", "/api/queue/cleanup?days=0"), 422)
     expect.soft(failures).toEqual([])
     expect((await d.list()).map((r) => [r.id, r.status])).toEqual([[blocked, "blocked"]])
   })

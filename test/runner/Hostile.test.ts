@@ -115,7 +115,8 @@ describe.concurrent.each(["offline", "daemon"] as const)("issue 9.9 cancelling a
       if (d !== undefined) {
         for (const [route, body] of [[`/api/queue/${id}/cancel`, undefined], ["/api/queue/cancel", { ids: [id] }]] as const) {
           const refused = await refusal(d, route, body)
-          expect(refused).toEqual({ status: 409, body: { _tag: "Conflict", code: "FAILED_PRECONDITION", error: "IllegalTransition", message: `run ${id} is ${status}: cannot cancel`, exit: 65 } })
+          const message = `run ${id} is ${status}: cannot cancel`
+          expect(refused).toEqual({ status: 409, body: { _tag: "Conflict", code: "FAILED_PRECONDITION", error: "IllegalTransition", message, exit: 65, detail: message } })
         }
       }
     }
@@ -200,7 +201,8 @@ describe.concurrent("issue 9.11 size limits", () => {
     const huge = Buffer.from(JSON.stringify(submitBody({ name: "n".repeat(30_000_000) })))
     const declared = await rawPost(d, "/api/queue/submit", huge, false)
     expect(declared).toMatchObject({ status: 413 })
-    expect(JSON.parse((declared as { text: string }).text)).toEqual({ _tag: "TooLarge", code: "PAYLOAD_TOO_LARGE", error: "TooLarge", message: `the request body is ${huge.length} bytes; the limit is 4 MiB`, exit: 65 })
+    const message = `the request body is ${huge.length} bytes; the limit is 4 MiB`
+    expect(JSON.parse((declared as { text: string }).text)).toEqual({ _tag: "TooLarge", code: "PAYLOAD_TOO_LARGE", error: "TooLarge", message, exit: 65, detail: message })
     const streamed = await rawPost(d, "/api/queue/submit", Buffer.from(JSON.stringify(submitBody({ name: "n".repeat(5 * 1024 * 1024) }))), true)
     expect(streamed).toMatchObject({ status: 413 })
     expect(JSON.parse((streamed as { text: string }).text)).toMatchObject({ code: "PAYLOAD_TOO_LARGE", message: "the request body is over the limit of 4 MiB", exit: 65 })
@@ -296,7 +298,7 @@ describe.concurrent("issue 9.12 a read command never creates a database", () => 
 // ------------------------------------------------------------------ 13: unchecked fields
 
 describe.concurrent("issue 9.13 malformed fields of a submission", () => {
-  it("over HTTP: 400 INVALID_ARGUMENT naming the field; nothing is stored", { timeout: 180_000 }, async ({ expect, onTestFinished }) => {
+  it("over HTTP: 422 INVALID_ARGUMENT naming the field, its detail each problem with its location; nothing is stored", { timeout: 180_000 }, async ({ expect, onTestFinished }) => {
     const s = sandbox(onTestFinished)
     const d = await s.serve()
     const notADir = path.join(s.work, "file")
@@ -317,7 +319,7 @@ describe.concurrent("issue 9.13 malformed fields of a submission", () => {
     const failures: Array<string> = []
     for (const [name, extra, message] of cases) {
       const refused = await refusal(d, "/api/queue/submit", submitBody(extra))
-      if (refused.status !== 400 || refused.body.code !== "INVALID_ARGUMENT" || refused.body.exit !== 64 || !message.test(String(refused.body.message)))
+      if (refused.status !== 422 || !Array.isArray(refused.body.detail) || refused.body.code !== "INVALID_ARGUMENT" || refused.body.exit !== 64 || !message.test(String(refused.body.message)))
         failures.push(`${name}: ${refused.status} ${JSON.stringify(refused.body).slice(0, 300)}`)
     }
     expect(failures).toEqual([])

@@ -325,6 +325,24 @@ describe.concurrent("issue 10: tokens", () => {
     expect((await s.json<{ name: string }>(["whoami"])).name).toBe("tester")
   })
 
+  it("a token works as X-API-Key too (what the common queue API's clients send); errors carry detail", { timeout: 60_000 }, async ({ expect, onTestFinished }) => {
+    const s = sandbox(onTestFinished)
+    const d = await s.serve()
+    const ana = await s.token("ana", mapped)
+    const rex = await s.token("rex", mapped)
+    await s.ok(["token", "revoke", /^gantry_([0-9a-f]{12})_/.exec(rex)![1]!])
+    const call = async (headers: Record<string, string>) => {
+      const response = await fetch(`${d.url}/api/users/me`, { headers })
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> }
+    }
+    expect(await call({ "X-API-Key": ana })).toEqual({ status: 200, body: expect.objectContaining({ name: "ana" }) })
+    expect(await call({ "x-api-key": ana })).toMatchObject({ status: 200 })
+    expect(await call({ "X-API-Key": rex })).toMatchObject({ status: 401, body: { code: "UNAUTHENTICATED", detail: expect.stringMatching(/has been revoked/) } })
+    expect(await call({ authorization: `Bearer ${rex}` })).toMatchObject({ status: 401, body: { detail: expect.stringMatching(/has been revoked/) } })
+    expect(await call({})).toMatchObject({ status: 401, body: { detail: expect.stringMatching(/^no token: send Authorization: Bearer TOKEN or X-API-Key: TOKEN/) } })
+    expect(await call({ "X-API-Key": "gantry_000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" })).toMatchObject({ status: 401, body: { detail: "unknown bearer token" } })
+  })
+
   it("submit options that claimed an identity are refused with a reason", { timeout: 60_000 }, async ({ expect, onTestFinished }) => {
     const s = sandbox(onTestFinished)
     for (const flag of ["--level", "--team"]) {

@@ -4,7 +4,7 @@
  * failures become the API's tagged errors with their exit codes.
  */
 import { FetchHttpClient, HttpApiClient, HttpClient, HttpClientRequest } from "@effect/platform"
-import { type ApiError, BadRequest, GantryApi, Internal } from "@gantry/api"
+import { type ApiError, Invalid, GantryApi, Internal } from "@gantry/api"
 import type { ProjectName, UserName } from "@gantry/core"
 import { Effect } from "effect"
 import type { Control } from "./Control.js"
@@ -14,7 +14,7 @@ const settle = <A, E>(effect: Effect.Effect<A, E>, url: string): Effect.Effect<A
   Effect.mapError(effect, (error): ApiError => {
     const tagged = error as { readonly _tag?: string; readonly message?: string }
     switch (tagged._tag) {
-      case "BadRequest":
+      case "Invalid":
       case "Unauthorized":
       case "Forbidden":
       case "NotFound":
@@ -25,7 +25,7 @@ const settle = <A, E>(effect: Effect.Effect<A, E>, url: string): Effect.Effect<A
         return error as ApiError
       case "HttpApiDecodeError":
       case "ParseError":
-        return new BadRequest({ code: "INVALID_ARGUMENT", error: tagged._tag, message: tagged.message ?? "invalid request", exit: 64 })
+        return new Invalid({ code: "INVALID_ARGUMENT", error: tagged._tag, message: tagged.message ?? "invalid request", exit: 64 })
       default:
         return new Internal({ code: "UNAVAILABLE", error: tagged._tag ?? "Unknown", message: `cannot reach the runner at ${url}: ${tagged.message ?? String(error)}`, exit: 69 })
     }

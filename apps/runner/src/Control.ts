@@ -7,7 +7,7 @@
  * behaves the same whichever way it reaches the runner.
  */
 import {
-  BadRequest,
+  Invalid,
   Conflict,
   Exhausted,
   Forbidden,
@@ -31,6 +31,7 @@ import {
   TooLarge,
   type UserChange,
   type UserJson,
+  type ValidationIssue,
   type ApiError
 } from "@gantry/api"
 import {
@@ -100,8 +101,8 @@ export const toApiError = (error: EngineError | StoreError): ApiError => {
   const { code, exit, http } = errorStatus(error)
   const fields = { code, error: error._tag, message: error.message, exit }
   switch (http) {
-    case 400:
-      return new BadRequest(fields)
+    case 422:
+      return new Invalid(fields)
     case 403:
       return new Forbidden(fields)
     case 404:
@@ -115,7 +116,7 @@ export const toApiError = (error: EngineError | StoreError): ApiError => {
   }
 }
 
-export const badRequest = (message: string): ApiError => new BadRequest({ code: "INVALID_ARGUMENT", error: "InvalidArgument", message, exit: 64 })
+export const invalidArgument = (message: string): ApiError => new Invalid({ code: "INVALID_ARGUMENT", error: "InvalidArgument", message, exit: 64 })
 
 /** A submission over `SubmissionLimits` (413, exit 65). */
 export const tooLarge = (message: string): ApiError => new TooLarge({ code: "PAYLOAD_TOO_LARGE", error: "TooLarge", message, exit: 65 })
@@ -132,18 +133,30 @@ export const issuesText = (error: ParseResult.ParseError): string => {
     .join("; ")
 }
 
+/** A ParseError as the common queue API's validation details: each problem with its location (`body`, then the field's path). */
+export const validationIssues = (where: string, error: ParseResult.ParseError): ReadonlyArray<ValidationIssue> =>
+  ParseResult.ArrayFormatter.formatErrorSync(error).map((i) => ({
+    loc: [where, ...i.path.map((p) => (typeof p === "number" ? p : String(p)))],
+    msg: i.message.length > 300 ? `${i.message.slice(0, 300)}…` : i.message,
+    type: i._tag === "Missing" ? "missing" : i._tag === "Unexpected" ? "extra_forbidden" : "value_error"
+  }))
+
 const decodeStrict = Schema.decodeUnknownEither(SubmitRequest, { onExcessProperty: "error", errors: "all" })
 
 /**
  * A submission as received (JSON, or the CLI's flags and --file): over a size limit it is
- * refused with 413 / exit 65 naming the field and the limit, malformed with 400 / exit 64
+ * refused with 413 / exit 65 naming the field and the limit, malformed with 422 / exit 64
  * naming the field; it is never stored.
  */
 export const decodeSubmission = (input: unknown): Effect.Effect<SubmitRequest, ApiError> => {
   const over = submissionOverLimit(input)
   if (over !== undefined) return Effect.fail(tooLarge(over.message))
   const decoded = decodeStrict(input)
-  return decoded._tag === "Right" ? Effect.succeed(decoded.right) : Effect.fail(badRequest(`submission: ${issuesText(decoded.left)}`))
+  return decoded._tag === "Right"
+    ? Effect.succeed(decoded.right)
+    : Effect.fail(
+        new Invalid({ code: "INVALID_ARGUMENT", error: "InvalidArgument", message: `submission: ${issuesText(decoded.left)}`, exit: 64, detail: validationIssues("body", decoded.left) })
+      )
 }
 
 /**
@@ -162,8 +175,10 @@ export const checkSubmission = (submission: Submission): Effect.Effect<void, Api
     } catch {
       stat = undefined
     }
-    if (stat === undefined) return Effect.fail(badRequest(`cwd: no directory ${cwd} on the runner's machine`))
-    if (!stat.isDirectory()) return Effect.fail(badRequest(`cwd: ${cwd} is not a directory`))
+    const refuse = (msg: string) =>
+      Effect.fail(new Invalid({ code: "INVALID_ARGUMENT", error: "InvalidArgument", message: `cwd: ${msg}`, exit: 64, detail: [{ loc: ["body", "cwd"], msg, type: "value_error" }] }))
+    if (stat === undefined) return refuse(`no directory ${cwd} on the runner's machine`)
+    if (!stat.isDirectory()) return refuse(`${cwd} is not a directory`)
     return Effect.void
   })
 
@@ -340,7 +355,7 @@ export const engineControls = (o: EngineControlOptions): Controls => {
         Effect.gen(function* () {
           const statuses = params.status === undefined ? undefined : statusList(params.status.split(",").map((s) => s.trim()).filter((s) => s !== ""))
           if (statuses !== undefined && statuses._tag === "Left")
-            return yield* Effect.fail(badRequest(`unknown status in "${params.status}" (one of ${RunStatus.literals.join(", ")})`))
+            return yield* Effect.fail(invalidArgument(`unknown status in "${params.status}" (one of ${RunStatus.literals.join(", ")})`))
           const status = statuses?._tag === "Right" ? statuses.right : params.include_completed === false ? RunStatus.literals.filter((s) => !isTerminal(s)) : undefined
           return yield* api(
             store.listRuns({
@@ -380,7 +395,7 @@ export const engineControls = (o: EngineControlOptions): Controls => {
       cleanup: (days) =>
         Effect.gen(function* () {
           yield* admin("clean up finished runs")
-          if (days < 1 || days > 365 || !Number.isInteger(days)) return yield* Effect.fail(badRequest(`--days must be a whole number from 1 to 365, not ${days}`))
+          if (days < 1 || days > 365 || !Number.isInteger(days)) return yield* Effect.fail(invalidArgument(`--days must be a whole number from 1 to 365, not ${days}`))
           const before = o.now() - days * DAY_MS
           // the runs' files (logs, exit files) go with their rows, after the rows are gone
           const doomed = (yield* api(store.listRuns({ status: RunStatus.literals.filter(isTerminal) }))).filter((r) => r.endedAt !== null && r.endedAt < before)

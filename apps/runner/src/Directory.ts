@@ -15,7 +15,7 @@
  * CLI on the daemon's own machine and account needs no token of its own.
  */
 import { SqlClient } from "@effect/sql"
-import { type ApiError, BadRequest, Conflict, Forbidden, NotFound } from "@gantry/api"
+import { type ApiError, Invalid, Conflict, Forbidden, NotFound } from "@gantry/api"
 import { type Identity, type Level, type Project, type QueueName } from "@gantry/core"
 import type { EngineService, StoreError } from "@gantry/engine"
 import { Directory as Sql, type StoredToken, type StoredUser } from "@gantry/store-sqlite"
@@ -36,7 +36,7 @@ export const newToken = (): { readonly id: string; readonly token: string } => {
 export const forbidden = (message: string): ApiError => new Forbidden({ code: "PERMISSION_DENIED", error: "PermissionDenied", message, exit: 77 })
 export const notFound = (error: string, message: string): ApiError => new NotFound({ code: "NOT_FOUND", error, message, exit: 66 })
 export const conflict = (error: string, message: string): ApiError => new Conflict({ code: "FAILED_PRECONDITION", error, message, exit: 65 })
-const invalid = (message: string): ApiError => new BadRequest({ code: "INVALID_ARGUMENT", error: "InvalidArgument", message, exit: 64 })
+const invalid = (message: string): ApiError => new Invalid({ code: "INVALID_ARGUMENT", error: "InvalidArgument", message, exit: 64 })
 
 /** What an admin may set on a user; absent fields keep their value (a new user: researcher, no team, no projects). */
 export interface UserChange {

@@ -9,30 +9,29 @@ import { type HttpApp, HttpApiBuilder, HttpApiSwagger, HttpServer, HttpServerErr
 import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
 import { Authorization, Caller, GantryApi, Unauthorized } from "@gantry/api"
 import { sizeText, SubmissionLimits } from "@gantry/core"
-import { Cause, Effect, Layer, Option, Redacted } from "effect"
+import { Cause, Effect, Layer, Redacted } from "effect"
 import { timingSafeEqual } from "node:crypto"
 import type { Server } from "node:http"
-import { badRequest, type Control, type Controls, decodeSubmission } from "./Control.js"
+import { invalidArgument, type Control, type Controls, decodeSubmission } from "./Control.js"
 import type { Directory } from "./Directory.js"
 
 /**
  * The submission as sent, judged before the Schema decodes it, so a submission over a limit
- * is told 413 (not a 400 "malformed"), and every refusal carries a code and an exit code.
+ * is told 413 (not a 422 "malformed"), and every refusal carries a code and an exit code.
  */
 const submitRaw = (control: Control, request: HttpServerRequest.HttpServerRequest) =>
   Effect.gen(function* () {
-    const text = yield* Effect.mapError(request.text, () => badRequest("the request body could not be read"))
+    const text = yield* Effect.mapError(request.text, () => invalidArgument("the request body could not be read"))
     let body: unknown
     try {
       body = text === "" ? null : (JSON.parse(text) as unknown)
     } catch {
-      return yield* Effect.fail(badRequest("the request body is not valid JSON"))
+      return yield* Effect.fail(invalidArgument("the request body is not valid JSON"))
     }
     return yield* control.submit(yield* decodeSubmission(body))
   })
 
-const tooLargeBody = (message: string) =>
-  HttpServerResponse.unsafeJson({ _tag: "TooLarge", code: "PAYLOAD_TOO_LARGE", error: "TooLarge", message, exit: 65 }, { status: 413 })
+const tooLargeBody = (message: string) => errorJson(413, "TooLarge", "PAYLOAD_TOO_LARGE", "TooLarge", message, 65)
 
 /** How long a refused streamed body may go on being sent (and thrown away) after the 413. */
 const LINGER_MS = 5_000
@@ -88,7 +87,7 @@ const bodyLimit = (app: HttpApp.Default): HttpApp.Default =>
     if (request.headers["transfer-encoding"] === undefined) return yield* app
     const read = yield* readStreamed(request, limit)
     if (read._tag === "TooLarge") return tooLargeBody(`the request body is over the limit of ${sizeText(limit)}`)
-    if (read._tag === "Failed") return HttpServerResponse.empty({ status: 400 })
+    if (read._tag === "Failed") return errorJson(422, "Invalid", "INVALID_ARGUMENT", "InvalidArgument", "the request body could not be read", 64)
     // the same request (its Node response, URL, headers) whose body is the one read here
     const text = read.body.toString("utf8")
     const whole: HttpServerRequest.HttpServerRequest = Object.create(request, {
@@ -101,27 +100,47 @@ const bodyLimit = (app: HttpApp.Default): HttpApp.Default =>
     return yield* Effect.provideService(app, HttpServerRequest.HttpServerRequest, whole)
   })
 
-const errorJson = (status: number, tag: string, code: string, error: string, message: string, exit: number, extra: Record<string, unknown> = {}) =>
-  HttpServerResponse.unsafeJson({ _tag: tag, code, error, message, exit, ...extra }, { status })
+/** An error body as the API's error classes encode it: `detail` is the message unless given (a validation error's issues). */
+const errorJson = (status: number, tag: string, code: string, error: string, message: string, exit: number, detail: unknown = message) =>
+  HttpServerResponse.unsafeJson({ _tag: tag, code, error, message, exit, detail }, { status })
+
+/**
+ * Where a refused field was: a query parameter of that name in the URL, else the body when one
+ * was sent, else the path.
+ */
+const locationOf = (request: HttpServerRequest.HttpServerRequest, field: unknown): string => {
+  const query = new URLSearchParams(request.url.split("?")[1] ?? "")
+  if (typeof field === "string" && query.has(field)) return "query"
+  const length = Number(request.headers["content-length"] ?? 0)
+  return length > 0 || request.headers["transfer-encoding"] !== undefined ? "body" : "path"
+}
 
 /**
  * Every refusal a body with a code (what the handlers fail with has one already): a route that
  * does not exist is a JSON 404 `NOT_FOUND`, and a request the API's schemas refuse (path,
- * query or body: @effect/platform's HttpApiDecodeError) a 400 `INVALID_ARGUMENT` naming the
- * field, with the schema's issues. An API-level middleware: it sees the router's failures
+ * query or body: @effect/platform's HttpApiDecodeError) a 422 `INVALID_ARGUMENT` naming the
+ * field, its `detail` the list of problems as FastAPI gives them (`[{loc, msg, type}]`). An API-level middleware: it sees the router's failures
  * before they are encoded (a serve middleware would see them after they were sent).
  */
 const errorBodies = HttpApiBuilder.middleware((app) =>
   Effect.catchAllCause(app, (cause) =>
     Effect.gen(function* () {
-      const failure = Cause.failureOption(cause)
-      const error = Option.isSome(failure) ? (failure.value as { readonly _tag?: unknown; readonly message?: unknown; readonly issues?: unknown }) : undefined
+      // a failure, or a defect (the platform dies with a RequestError when a body is not JSON)
+      const squashed: unknown = Cause.squash(cause)
+      const error = typeof squashed === "object" && squashed !== null ? (squashed as { readonly _tag?: unknown; readonly message?: unknown; readonly issues?: unknown }) : undefined
       if (error?._tag === "RouteNotFound") {
         const request = yield* HttpServerRequest.HttpServerRequest
         return errorJson(404, "NotFound", "NOT_FOUND", "RouteNotFound", `no route ${request.method} ${request.url.split("?")[0] ?? ""}`, 66)
       }
+      if (error?._tag === "RequestError") {
+        // a body that is not JSON (or could not be read), for a route that decodes one
+        return errorJson(422, "Invalid", "INVALID_ARGUMENT", "InvalidArgument", "the request body is not valid JSON", 64, [
+          { loc: ["body"], msg: "the request body is not valid JSON", type: "json_invalid" }
+        ])
+      }
       if (error?._tag === "HttpApiDecodeError") {
-        const issues = Array.isArray(error.issues) ? (error.issues as ReadonlyArray<{ readonly path?: ReadonlyArray<unknown>; readonly message?: unknown }>) : []
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const issues = Array.isArray(error.issues) ? (error.issues as ReadonlyArray<{ readonly _tag?: unknown; readonly path?: ReadonlyArray<unknown>; readonly message?: unknown }>) : []
         const message =
           issues.length > 0
             ? issues
@@ -129,7 +148,13 @@ const errorBodies = HttpApiBuilder.middleware((app) =>
                 .map((i) => `${(i.path ?? []).map((p) => `[${JSON.stringify(p)}]`).join("")} ${String(i.message ?? "")}`.trim())
                 .join("; ")
             : "the request is malformed"
-        return errorJson(400, "BadRequest", "INVALID_ARGUMENT", "HttpApiDecodeError", message.slice(0, 1000), 64, { issues })
+        // FastAPI's shape, which the common queue API's clients read: where, what, which kind
+        const detail = issues.map((i) => ({
+          loc: [locationOf(request, i.path?.[0]), ...(i.path ?? []).map((p) => (typeof p === "number" ? p : String(p)))],
+          msg: String(i.message ?? ""),
+          type: i._tag === "Missing" ? "missing" : i._tag === "Unexpected" ? "extra_forbidden" : "value_error"
+        }))
+        return errorJson(422, "Invalid", "INVALID_ARGUMENT", "HttpApiDecodeError", message.slice(0, 1000), 64, detail)
       }
       return yield* Effect.failCause(cause)
     })
@@ -197,27 +222,35 @@ const handlers = (controls: Controls) => {
 const unauthorized = (message: string) => new Unauthorized({ code: "UNAUTHENTICATED", error: "Unauthorized", message, exit: 77 })
 
 /**
- * A bearer token's identity: the daemon's session token is the owner (an admin); any other
- * is looked up (hashed) in the directory. No token, an unknown one or a revoked one: 401.
+ * A token's identity, from `Authorization: Bearer TOKEN` or `X-API-Key: TOKEN`: the daemon's
+ * session token is the owner (an admin); any other is looked up (hashed) in the directory. No
+ * token, an unknown one or a revoked one: 401.
  */
-const authorization = (sessionToken: string, directory: Directory) =>
-  Layer.succeed(Authorization, {
-    bearer: (given) =>
-      Effect.suspend(() => {
-        const token = Redacted.value(given)
-        if (token === "") return Effect.fail(unauthorized("no bearer token: send Authorization: Bearer TOKEN (gantry login URL stores one for the CLI)"))
-        if (token.length === sessionToken.length && timingSafeEqual(Buffer.from(token), Buffer.from(sessionToken))) return Effect.succeed(directory.owner)
-        const found = directory.authenticate(token)
-        switch (found._tag) {
-          case "Known":
-            return Effect.succeed(found.identity)
-          case "Revoked":
-            return Effect.fail(unauthorized(`token ${found.id} has been revoked`))
-          case "Unknown":
-            return Effect.fail(unauthorized("unknown bearer token"))
-        }
-      })
+const authorization = (sessionToken: string, directory: Directory) => {
+  const authenticate = (token: string) => {
+    if (token === "") return Effect.fail(unauthorized("no token: send Authorization: Bearer TOKEN or X-API-Key: TOKEN (gantry login URL stores one for the CLI)"))
+    if (token.length === sessionToken.length && timingSafeEqual(Buffer.from(token), Buffer.from(sessionToken))) return Effect.succeed(directory.owner)
+    const found = directory.authenticate(token)
+    switch (found._tag) {
+      case "Known":
+        return Effect.succeed(found.identity)
+      case "Revoked":
+        return Effect.fail(unauthorized(`token ${found.id} has been revoked`))
+      case "Unknown":
+        return Effect.fail(unauthorized("unknown bearer token"))
+    }
+  }
+  /** The bearer token of the request (the middleware tries it first; X-API-Key is tried when it fails). */
+  const bearerOf = Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
+    const header = request.headers.authorization ?? ""
+    return /^bearer /i.test(header) ? header.slice(7).trim() : ""
   })
+  return Layer.succeed(Authorization, {
+    bearer: (given) => Effect.suspend(() => authenticate(Redacted.value(given).trim())),
+    // tried after a bearer token failed: with no key, the bearer token's own refusal is the answer
+    apiKey: (given) => Effect.flatMap(bearerOf, (bearer) => authenticate(Redacted.value(given).trim() !== "" ? Redacted.value(given).trim() : bearer))
+  })
+}
 
 export interface ServerOptions {
   /** The Node server to serve on (the daemon keeps it to cut connections at shutdown). */

@@ -10,7 +10,7 @@
  * Every engine error crosses the wire as one of the tagged errors below, carrying the API
  * code and the CLI exit code of `errorStatus`, so a client never invents its own mapping.
  */
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity } from "@effect/platform"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "@effect/platform"
 import {
   Identity,
   IdentityName,
@@ -164,6 +164,15 @@ export const Changes = Schema.Struct({ version: Int })
 
 // ------------------------------------------------------------------ errors
 
+/** One problem of a request the schemas refuse, as FastAPI's validation errors have it. */
+export const ValidationIssue = Schema.Struct({
+  /** Where: "body", "path" or "query", then the field's path. */
+  loc: Schema.Array(Schema.Union(Schema.String, Schema.Number)),
+  msg: Schema.String,
+  type: Schema.String
+})
+export type ValidationIssue = typeof ValidationIssue.Type
+
 const errorFields = {
   /** Stable API code (INVALID_ARGUMENT, NOT_FOUND, ...). */
   code: Schema.String,
@@ -171,28 +180,81 @@ const errorFields = {
   error: Schema.String,
   message: Schema.String,
   /** The CLI's exit code for this error. */
-  exit: Int
+  exit: Int,
+  /**
+   * What clients of the common queue API read: the message, or for a request the schemas
+   * refuse (422) every problem with the field's location.
+   */
+  detail: Schema.Union(Schema.String, Schema.Array(ValidationIssue))
 }
-export class BadRequest extends Schema.TaggedError<BadRequest>()("BadRequest", errorFields, HttpApiSchema.annotations({ status: 400 })) {}
-export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", errorFields, HttpApiSchema.annotations({ status: 401 })) {}
-export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", errorFields, HttpApiSchema.annotations({ status: 403 })) {}
-export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", errorFields, HttpApiSchema.annotations({ status: 404 })) {}
-export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", errorFields, HttpApiSchema.annotations({ status: 409 })) {}
+
+/** An error's fields as made: `detail` is the message unless given (a validation error's issues). */
+interface ErrorProps {
+  readonly code: string
+  readonly error: string
+  readonly message: string
+  readonly exit: number
+  readonly detail?: string | ReadonlyArray<ValidationIssue>
+}
+const withDetail = (props: ErrorProps) => ({ ...props, detail: props.detail ?? props.message })
+
+/** A request the schemas or the engine refuse as malformed: 422 INVALID_ARGUMENT, exit 64. */
+export class Invalid extends Schema.TaggedError<Invalid>()("Invalid", errorFields, HttpApiSchema.annotations({ status: 422 })) {
+  constructor(props: ErrorProps, options?: Schema.MakeOptions) {
+    super(withDetail(props), options)
+  }
+}
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", errorFields, HttpApiSchema.annotations({ status: 401 })) {
+  constructor(props: ErrorProps, options?: Schema.MakeOptions) {
+    super(withDetail(props), options)
+  }
+}
+export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", errorFields, HttpApiSchema.annotations({ status: 403 })) {
+  constructor(props: ErrorProps, options?: Schema.MakeOptions) {
+    super(withDetail(props), options)
+  }
+}
+export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", errorFields, HttpApiSchema.annotations({ status: 404 })) {
+  constructor(props: ErrorProps, options?: Schema.MakeOptions) {
+    super(withDetail(props), options)
+  }
+}
+export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", errorFields, HttpApiSchema.annotations({ status: 409 })) {
+  constructor(props: ErrorProps, options?: Schema.MakeOptions) {
+    super(withDetail(props), options)
+  }
+}
 /** A request body or a submission over a size limit (`SubmissionLimits`): 413 PAYLOAD_TOO_LARGE, exit 65. */
-export class TooLarge extends Schema.TaggedError<TooLarge>()("TooLarge", errorFields, HttpApiSchema.annotations({ status: 413 })) {}
-export class Exhausted extends Schema.TaggedError<Exhausted>()("Exhausted", errorFields, HttpApiSchema.annotations({ status: 429 })) {}
-export class Internal extends Schema.TaggedError<Internal>()("Internal", errorFields, HttpApiSchema.annotations({ status: 500 })) {}
-export type ApiError = BadRequest | Unauthorized | Forbidden | NotFound | Conflict | TooLarge | Exhausted | Internal
+export class TooLarge extends Schema.TaggedError<TooLarge>()("TooLarge", errorFields, HttpApiSchema.annotations({ status: 413 })) {
+  constructor(props: ErrorProps, options?: Schema.MakeOptions) {
+    super(withDetail(props), options)
+  }
+}
+export class Exhausted extends Schema.TaggedError<Exhausted>()("Exhausted", errorFields, HttpApiSchema.annotations({ status: 429 })) {
+  constructor(props: ErrorProps, options?: Schema.MakeOptions) {
+    super(withDetail(props), options)
+  }
+}
+export class Internal extends Schema.TaggedError<Internal>()("Internal", errorFields, HttpApiSchema.annotations({ status: 500 })) {
+  constructor(props: ErrorProps, options?: Schema.MakeOptions) {
+    super(withDetail(props), options)
+  }
+}
+export type ApiError = Invalid | Unauthorized | Forbidden | NotFound | Conflict | TooLarge | Exhausted | Internal
 
 // ------------------------------------------------------------------ security
 
 /** Who is calling: the identity the daemon maps the bearer token to. */
 export class Caller extends Context.Tag("@gantry/api/Caller")<Caller, Identity>() {}
 
+/**
+ * A token as `Authorization: Bearer TOKEN`, or as `X-API-Key: TOKEN` (what the common queue
+ * API's own clients send).
+ */
 export class Authorization extends HttpApiMiddleware.Tag<Authorization>()("@gantry/api/Authorization", {
   failure: Unauthorized,
   provides: Caller,
-  security: { bearer: HttpApiSecurity.bearer }
+  security: { bearer: HttpApiSecurity.bearer, apiKey: HttpApiSecurity.apiKey({ key: "X-API-Key", in: "header" }) }
 }) {}
 
 // ------------------------------------------------------------------ endpoints
@@ -297,6 +359,17 @@ export const projectsGroup = HttpApiGroup.make("projects")
   .add(HttpApiEndpoint.patch("update")`/projects/${projectName}`.setPayload(strict(ProjectChange)).addSuccess(Project))
   .add(HttpApiEndpoint.del("delete")`/projects/${projectName}`.addSuccess(Schema.Struct({ ok: Schema.Boolean })))
 
+/**
+ * The OpenAPI document as the daemon answers: @effect/platform declares its own 400
+ * (HttpApiDecodeError) on every route, which the daemon never sends (a schema refusal is a 422
+ * `Invalid`, apps/runner Server.ts): the document leaves it out.
+ */
+function withoutDecodeError(spec: Record<string, unknown>): Record<string, unknown> {
+  const paths = spec.paths as Record<string, Record<string, { responses?: Record<string, unknown> }>>
+  for (const operations of Object.values(paths)) for (const operation of Object.values(operations)) delete operation.responses?.["400"]
+  return spec
+}
+
 export class GantryApi extends HttpApi.make("gantry")
   .add(queueGroup)
   .add(runsGroup)
@@ -304,7 +377,7 @@ export class GantryApi extends HttpApi.make("gantry")
   .add(systemGroup)
   .add(usersGroup)
   .add(projectsGroup)
-  .addError(BadRequest)
+  .addError(Invalid)
   .addError(Forbidden)
   .addError(NotFound)
   .addError(Conflict)
@@ -312,4 +385,5 @@ export class GantryApi extends HttpApi.make("gantry")
   .addError(Exhausted)
   .addError(Internal)
   .middleware(Authorization)
-  .prefix("/api") {}
+  .prefix("/api")
+  .annotate(OpenApi.Transform, withoutDecodeError) {}

@@ -25,11 +25,13 @@ describe("the HTTP API definition", () => {
 
   it("declares the error statuses every client maps to exit codes", () => {
     const submit = spec.paths["/api/queue/submit"]!.post!
-    expect(Object.keys(submit.responses).sort()).toEqual(["200", "400", "401", "403", "404", "409", "413", "429", "500"])
+    // a schema refusal is a 422 (the platform's own 400 is left out: the daemon never sends it)
+    expect(Object.keys(submit.responses).sort()).toEqual(["200", "401", "403", "404", "409", "413", "422", "429", "500"])
   })
 
-  it("requires the bearer token", () => {
+  it("requires a token, as a bearer token or an X-API-Key header", () => {
     expect(spec.components.securitySchemes).toHaveProperty("bearer")
-    expect(spec.security).toEqual([{ bearer: [] }])
+    expect(spec.components.securitySchemes).toMatchObject({ apiKey: { type: "apiKey", name: "X-API-Key", in: "header" } })
+    expect(spec.security).toEqual([{ bearer: [] }, { apiKey: [] }])
   })
 })

@@ -76,7 +76,7 @@ export const errorStatus = (error: EngineError): { readonly http: number; readon
   switch (error._tag) {
     case "InvalidSubmission":
     case "InvalidPolicy":
-      return { http: 400, code: "INVALID_ARGUMENT", exit: 64 }
+      return { http: 422, code: "INVALID_ARGUMENT", exit: 64 }
     case "RunNotFound":
     case "QueueNotFound":
     case "GpuNotFound":
