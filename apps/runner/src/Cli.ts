@@ -116,8 +116,8 @@ const runCommand = Command.make("run", submitOptions, (a) =>
 const runsOptions = {
   ...common,
   status: Options.text("status").pipe(Options.optional, Options.withDescription("comma-separated statuses")),
-  queue: Options.text("queue").pipe(Options.optional),
-  user: Options.text("user").pipe(Options.optional),
+  queue: Options.text("queue").pipe(Options.optional, Options.withDescription("only this queue's runs")),
+  user: Options.text("user").pipe(Options.optional, Options.withDescription("only this user's runs")),
   output: Options.text("output").pipe(Options.withAlias("o"), Options.optional, Options.withDescription("fields, e.g. id,status,metadata.run_name")),
   limit: Options.integer("limit").pipe(Options.withAlias("l"), Options.withDefault(50), Options.withDescription("newest N runs (0: all)")),
   watch: Options.boolean("watch").pipe(Options.withDescription("redraw whenever a run changes"))
@@ -155,7 +155,8 @@ const runsCommand = Command.make("runs", runsOptions, (a) =>
   })
 ).pipe(Command.withDescription("list runs, newest first"))
 
-const showOptions = { ...common, id: Args.text({ name: "id" }) }
+const runIdArg = Args.text({ name: "id" }).pipe(Args.withDescription("the run's id (gantry runs)"))
+const showOptions = { ...common, id: runIdArg }
 const showCommand = Command.make("show", showOptions, (a) =>
   Effect.gen(function* () {
     const id = yield* runId(a.id)
@@ -171,7 +172,7 @@ const showCommand = Command.make("show", showOptions, (a) =>
 
 // ------------------------------------------------------------------ logs
 
-const logsOptions = { ...common, follow: Options.boolean("follow").pipe(Options.withAlias("f")), id: Args.text({ name: "id" }) }
+const logsOptions = { ...common, follow: Options.boolean("follow").pipe(Options.withAlias("f"), Options.withDescription("go on printing until the run ends")), id: runIdArg }
 const logsCommand = Command.make("logs", logsOptions, (a) =>
   Effect.gen(function* () {
     const id = yield* runId(a.id)
@@ -197,9 +198,9 @@ const logsCommand = Command.make("logs", logsOptions, (a) =>
 
 // ------------------------------------------------------------------ run actions
 
-const idsArg = Args.text({ name: "id" }).pipe(Args.repeated)
+const idsArg = Args.text({ name: "id" }).pipe(Args.repeated, Args.withDescription("the runs' ids"))
 
-const cancelOptions = { ...common, all: Options.boolean("all"), ids: idsArg }
+const cancelOptions = { ...common, all: Options.boolean("all").pipe(Options.withDescription("every unfinished run: yours, or everyone's for a lead or an admin")), ids: idsArg }
 const cancelCommand = Command.make("cancel", cancelOptions, (a) =>
   Effect.gen(function* () {
     if (!a.all && a.ids.length === 0) return yield* usage("gantry cancel ID... | --all")
@@ -229,7 +230,7 @@ const runAction = (name: string, description: string, act: (control: Control, id
 const releaseCommand = runAction("release", "release a held run", (c, id) => c.release(id))
 const approveCommand = runAction("approve", "approve a blocked run", (c, id) => c.approve(id))
 
-const rejectOptions = { ...common, reason: Options.text("reason"), id: Args.text({ name: "id" }) }
+const rejectOptions = { ...common, reason: Options.text("reason").pipe(Options.withDescription("why (required; the submitter sees it)")), id: runIdArg }
 const rejectCommand = Command.make("reject", rejectOptions, (a) =>
   Effect.gen(function* () {
     const id = yield* runId(a.id)
@@ -243,7 +244,7 @@ const rejectCommand = Command.make("reject", rejectOptions, (a) =>
   })
 ).pipe(Command.withDescription("reject a blocked run"))
 
-const priorityOptions = { ...common, id: Args.text({ name: "id" }), priority: Args.text({ name: "priority" }) }
+const priorityOptions = { ...common, id: runIdArg, priority: Args.text({ name: "priority" }).pipe(Args.withDescription('the override, a whole number (the levels\' bases are 0-30), or "none" to clear it')) }
 const priorityCommand = Command.make("priority", priorityOptions, (a) =>
   Effect.gen(function* () {
     const id = yield* runId(a.id)
@@ -283,7 +284,11 @@ const queueUpdate = Command.make("update", queueOptions, (a) =>
   })
 ).pipe(Command.withDescription("change a queue's knobs (--pause / --resume)"))
 
-const queueDeleteOptions = { ...common, drain: Options.boolean("drain"), name: Args.text({ name: "name" }) }
+const queueDeleteOptions = {
+  ...common,
+  drain: Options.boolean("drain").pipe(Options.withDescription("stop taking submissions now and delete the queue once its runs have ended")),
+  name: Args.text({ name: "name" }).pipe(Args.withDescription("the queue's name"))
+}
 const queueDelete = Command.make("delete", queueDeleteOptions, (a) =>
   Effect.gen(function* () {
     const name = yield* queueName(a.name)
@@ -312,7 +317,7 @@ const printPolicy = (format: "table" | "json", policy: Policy) => (format === "j
 const limitsSetOptions = {
   ...common,
   file: Options.text("file").pipe(Options.optional, Options.withDescription("a whole policy as JSON; unknown fields are an error")),
-  settings: Args.text({ name: "key=value" }).pipe(Args.repeated)
+  settings: Args.text({ name: "key=value" }).pipe(Args.repeated, Args.withDescription("a policy field and its value, e.g. max-concurrent=3 user-max-concurrent=none fair-share=limits"))
 }
 const limitsSet = Command.make(
   "set",
@@ -359,7 +364,7 @@ const gpusCommand = Command.make("gpus", common, (a) =>
   )
 ).pipe(Command.withDescription("list GPUs and who holds them"))
 
-const gpuOptions = { ...common, index: Args.integer({ name: "index" }) }
+const gpuOptions = { ...common, index: Args.integer({ name: "index" }).pipe(Args.withDescription("the GPU's index (gantry gpus)")) }
 const gpuAction = (name: "drain" | "undrain") =>
   Command.make(name, gpuOptions, (a) =>
     Effect.gen(function* () {
@@ -385,7 +390,7 @@ const statsCommand = Command.make("stats", common, (a) =>
   )
 ).pipe(Command.withDescription("counts, GPUs and time spent per cycle phase"))
 
-const cleanupOptions = { ...common, days: Options.integer("days") }
+const cleanupOptions = { ...common, days: Options.integer("days").pipe(Options.withDescription("delete finished runs (and their logs) that ended more than this many days ago: 1-365")) }
 const cleanupCommand = Command.make("cleanup", cleanupOptions, (a) =>
   Effect.gen(function* () {
     if (a.days < 1 || a.days > 365) return yield* usage(`--days must be from 1 to 365, not ${a.days}`)
@@ -401,7 +406,7 @@ const processCommand = Command.make("process", common, (a) =>
 
 const serveOptions = {
   db: common.db,
-  host: Options.text("host").pipe(Options.withDefault("127.0.0.1")),
+  host: Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("address to listen on (another than loopback is warned about: plain HTTP)")),
   port: Options.integer("port").pipe(Options.withDefault(0), Options.withDescription("0 picks a free port")),
   gpus: Options.text("gpus").pipe(Options.optional, Options.withDescription('none, a count (2 = the first two), or indices 0,2,3 ("2," = GPU 2 alone); default: all'))
 }

@@ -97,7 +97,7 @@ const tokenList = Command.make("list", common, (a) =>
   withControl(a, (control) => Effect.flatMap(control.tokens, (tokens) => (a.format === "json" ? printJson(tokens) : print(tokensTable(tokens)))))
 ).pipe(Command.withDescription("list tokens (never the tokens themselves)"))
 
-const tokenRevokeOptions = { ...common, id: Args.text({ name: "id" }) }
+const tokenRevokeOptions = { ...common, id: Args.text({ name: "id" }).pipe(Args.withDescription("the token's id, 12 hex digits (gantry token list)")) }
 const tokenRevoke = Command.make("revoke", tokenRevokeOptions, (a) =>
   Effect.gen(function* () {
     if (!/^[0-9a-f]{12}$/.test(a.id)) return yield* usage(`a token id is 12 hex digits (gantry token list), not "${a.id}"`)
@@ -111,7 +111,7 @@ const userList = Command.make("list", common, (a) =>
   withControl(a, (control) => Effect.flatMap(control.users, (users) => (a.format === "json" ? printJson(users) : print(usersTable(users)))))
 ).pipe(Command.withDescription("list users"))
 
-const userSetOptions = { ...common, ...userFlags, name: Args.text({ name: "user" }) }
+const userSetOptions = { ...common, ...userFlags, name: Args.text({ name: "user" }).pipe(Args.withDescription("the user's name (created if new)")) }
 const userSet = Command.make("set", userSetOptions, (a) =>
   Effect.gen(function* () {
     const name = yield* decodeWith(IdentityName, "user name")(a.name)
@@ -138,7 +138,7 @@ const readStdinLine = (): string => {
 
 const loginOptions = {
   token: Options.text("token").pipe(Options.optional, Options.withDescription("the token (default: $GANTRY_TOKEN, else the first line of stdin)")),
-  url: Args.text({ name: "url" })
+  url: Args.text({ name: "url" }).pipe(Args.withDescription("the daemon's URL, as gantry serve prints it"))
 }
 export const loginCommand = Command.make("login", loginOptions, (a) =>
   Effect.gen(function* () {
@@ -161,7 +161,7 @@ export const loginCommand = Command.make("login", loginOptions, (a) =>
   })
 ).pipe(Command.withDescription("check a token with a daemon and keep it for later commands (which then go to that URL)"))
 
-const logoutOptions = { url: Args.text({ name: "url" }).pipe(Args.optional) }
+const logoutOptions = { url: Args.text({ name: "url" }).pipe(Args.withDescription("the URL to forget (default: the current one)"), Args.optional) }
 export const logoutCommand = Command.make("logout", logoutOptions, (a) =>
   Effect.gen(function* () {
     const saved = readCredentials()
@@ -188,7 +188,7 @@ const projectOptions = {
   ...common,
   defaultQueue: Options.text("default-queue").pipe(Options.optional, Options.withDescription("where the project's runs go when they name no queue")),
   queues: Options.text("queues").pipe(Options.optional, Options.withDescription('the only queues its runs may use, comma-separated ("any": no restriction)')),
-  name: Args.text({ name: "project" })
+  name: Args.text({ name: "project" }).pipe(Args.withDescription("the project's name"))
 }
 
 const projectCreate = Command.make("create", projectOptions, (a) =>
@@ -214,7 +214,7 @@ const projectUpdate = Command.make("update", projectOptions, (a) =>
   })
 ).pipe(Command.withDescription("change a project's default queue or queues (admins only)"))
 
-const projectDeleteOptions = { ...common, name: Args.text({ name: "project" }) }
+const projectDeleteOptions = { ...common, name: Args.text({ name: "project" }).pipe(Args.withDescription("the project's name")) }
 const projectDelete = Command.make("delete", projectDeleteOptions, (a) =>
   Effect.gen(function* () {
     const name = yield* decodeWith(ProjectName, "project name")(a.name)

@@ -94,7 +94,7 @@ export const submitOptions = {
   ),
   gpus: Options.integer("gpus").pipe(Options.optional, Options.withDescription("GPUs needed (default 1 on a machine with GPUs, else 0)")),
   deviceIds: Options.text("device-ids").pipe(Options.optional, Options.withDescription("exact GPU indices, e.g. 0,2")),
-  anyGpu: Options.boolean("any-gpu"),
+  anyGpu: Options.boolean("any-gpu").pipe(Options.withDescription("with --device-ids: any of those GPUs will do, not all of them")),
   priority: Options.integer("priority").pipe(Options.optional, Options.withDescription("a priority override (leads and admins only)")),
   as: Options.text("as").pipe(
     Options.withAlias("user"),
@@ -102,21 +102,21 @@ export const submitOptions = {
     Options.withDescription("submit on behalf of this user (admins only); the run's level and team are that user's")
   ),
   project: Options.text("project").pipe(Options.optional, Options.withDescription("the project (default: your first project); it decides the default queue")),
-  hold: Options.boolean("hold"),
-  requiresApproval: Options.boolean("requires-approval"),
-  noWait: Options.boolean("no-wait"),
-  dryRun: Options.boolean("dry-run"),
-  maxAttempts: Options.integer("max-attempts").pipe(Options.optional),
-  maxQueuedTime: Options.text("max-queued-time").pipe(Options.optional),
-  deadline: Options.text("deadline").pipe(Options.optional),
-  timeLimit: Options.text("time-limit").pipe(Options.optional),
-  name: Options.text("name").pipe(Options.optional),
+  hold: Options.boolean("hold").pipe(Options.withDescription("store it held: it starts only after gantry release ID")),
+  requiresApproval: Options.boolean("requires-approval").pipe(Options.withDescription("store it blocked until an admin approves it (gantry approve ID)")),
+  noWait: Options.boolean("no-wait").pipe(Options.withDescription("start now or refuse (exit 75), never queue")),
+  dryRun: Options.boolean("dry-run").pipe(Options.withDescription("say whether it would start now, on which GPUs, or why it would wait; store nothing")),
+  maxAttempts: Options.integer("max-attempts").pipe(Options.optional, Options.withDescription("attempts in all, the first included (default 1: no retry); 1-100")),
+  maxQueuedTime: Options.text("max-queued-time").pipe(Options.optional, Options.withDescription("fail it (queue-timeout) if still waiting after this long: 90s, 10m, 2h, 1d")),
+  deadline: Options.text("deadline").pipe(Options.optional, Options.withDescription("end it (deadline) this long after submission, waiting included: 90s, 10m, 2h, 1d")),
+  timeLimit: Options.text("time-limit").pipe(Options.optional, Options.withDescription("stop it (time-limit) after running this long: 90s, 10m, 2h, 1d")),
+  name: Options.text("name").pipe(Options.optional, Options.withDescription("a label shown in gantry runs (up to 256 characters)")),
   env: Options.text("env").pipe(Options.repeated, Options.withDescription("K=V, repeatable")),
   metadata: Options.text("metadata").pipe(Options.repeated, Options.withDescription("K=V (V parsed as JSON when it is), repeatable")),
-  cwd: Options.text("cwd").pipe(Options.optional),
-  idempotencyKey: Options.text("idempotency-key").pipe(Options.optional),
+  cwd: Options.text("cwd").pipe(Options.optional, Options.withDescription("working directory on the runner's machine (default: the current one)")),
+  idempotencyKey: Options.text("idempotency-key").pipe(Options.optional, Options.withDescription("submitting again with the same key (yours) returns the first run instead of a second")),
   file: Options.text("file").pipe(Options.optional, Options.withDescription("a JSON submission; flags override its fields")),
-  command: Args.text({ name: "command" }).pipe(Args.repeated)
+  command: Args.text({ name: "command" }).pipe(Args.repeated, Args.withDescription("the program to run and its arguments, after --"))
 }
 export type SubmitArgs = { readonly [K in keyof typeof submitOptions]: (typeof submitOptions)[K] extends Options.Options<infer A> ? A : (typeof submitOptions)[K] extends Args.Args<infer B> ? B : never }
 
@@ -173,16 +173,16 @@ export const buildSubmission = (a: SubmitArgs, env: NodeJS.ProcessEnv = process.
 
 export const queueOptions = {
   ...common,
-  priority: Options.integer("priority").pipe(Options.optional),
-  maxConcurrent: Options.text("max-concurrent").pipe(Options.optional),
-  runConcurrency: Options.text("run-concurrency").pipe(Options.optional),
-  depth: Options.text("depth").pipe(Options.optional),
+  priority: Options.integer("priority").pipe(Options.optional, Options.withDescription("queue priority: higher queues go first (SPEC §3)")),
+  maxConcurrent: Options.text("max-concurrent").pipe(Options.optional, Options.withDescription("running runs of the queue at once, children included, or none")),
+  runConcurrency: Options.text("run-concurrency").pipe(Options.optional, Options.withDescription("running top-level runs of the queue at once, or none")),
+  depth: Options.text("depth").pipe(Options.optional, Options.withDescription("waiting and running runs the queue holds; more are refused (429, exit 75), or none")),
   gpuPool: Options.text("gpu-pool").pipe(Options.optional, Options.withDescription('GPU indices, or "all"')),
-  gpuQuota: Options.text("gpu-quota").pipe(Options.optional),
-  pause: Options.boolean("pause"),
-  resume: Options.boolean("resume"),
+  gpuQuota: Options.text("gpu-quota").pipe(Options.optional, Options.withDescription("GPUs the queue's running runs may hold at once, or none")),
+  pause: Options.boolean("pause").pipe(Options.withDescription("accept submissions but start nothing")),
+  resume: Options.boolean("resume").pipe(Options.withDescription("start runs again after --pause")),
   file: Options.text("file").pipe(Options.optional, Options.withDescription("a JSON queue config; unknown fields are an error")),
-  name: Args.text({ name: "name" })
+  name: Args.text({ name: "name" }).pipe(Args.withDescription("the queue's name"))
 }
 export type QueueArgs = { readonly [K in keyof typeof queueOptions]: (typeof queueOptions)[K] extends Options.Options<infer A> ? A : (typeof queueOptions)[K] extends Args.Args<infer B> ? B : never }
 

@@ -7,7 +7,7 @@
  * ends the process quietly with 141, as SIGPIPE ends other Unix tools.
  */
 import { NodeContext } from "@effect/platform-node"
-import { Cause, Effect, Exit, Option } from "effect"
+import { Cause, Console, Effect, Exit, Option } from "effect"
 import { checkArgv, cli, commandSpecs, normalizeArgv, outcome } from "./Cli.js"
 
 /** 128 + SIGPIPE: what a shell reports for a tool whose reader closed the pipe. */
@@ -31,10 +31,30 @@ const exitWith = (code: number) => {
   void Promise.all([drained(process.stdout), drained(process.stderr)]).then(() => process.exit(code))
 }
 
+const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g
+const noColour = (stream: NodeJS.WriteStream) => !stream.isTTY || (process.env.NO_COLOR ?? "") !== ""
+const plain = (args: ReadonlyArray<unknown>) => args.map((a) => (typeof a === "string" ? a.replace(ANSI, "") : a))
+
+/**
+ * @effect/cli's help and usage errors (printed through Effect's Console) without colour codes
+ * when they go to a pipe or a file, or when NO_COLOR is set (no-color.org); a terminal keeps
+ * them. A run's own output (`logs`, `run`) is written as it is, never through here.
+ */
+const withoutColourInPipes = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Console.consoleWith((console) =>
+    Console.withConsole(effect, {
+      ...console,
+      log: (...args) => console.log(...(noColour(process.stdout) ? plain(args) : args)),
+      info: (...args) => console.info(...(noColour(process.stdout) ? plain(args) : args)),
+      error: (...args) => console.error(...(noColour(process.stderr) ? plain(args) : args)),
+      warn: (...args) => console.warn(...(noColour(process.stderr) ? plain(args) : args))
+    })
+  )
+
 const program = Effect.suspend(() => {
   const refused = checkArgv(process.argv, commandSpecs)
   return refused !== undefined ? Effect.fail(refused) : cli(normalizeArgv(process.argv))
-}).pipe(Effect.provide(NodeContext.layer))
+}).pipe(withoutColourInPipes, Effect.provide(NodeContext.layer))
 
 void Effect.runPromiseExit(program).then((exit) => {
   if (Exit.isSuccess(exit)) return exitWith(outcome.exitCode)
