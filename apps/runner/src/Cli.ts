@@ -115,7 +115,7 @@ const runCommand = Command.make("run", submitOptions, (a) =>
 
 const runsOptions = {
   ...common,
-  status: Options.text("status").pipe(Options.optional, Options.withDescription("comma-separated statuses")),
+  status: Options.text("status").pipe(Options.optional, Options.withDescription("comma-separated statuses: held, blocked, pending (or queued), running, stopping, completed, failed, cancelled, rejected")),
   queue: Options.text("queue").pipe(Options.optional, Options.withDescription("only this queue's runs")),
   user: Options.text("user").pipe(Options.optional, Options.withDescription("only this user's runs")),
   output: Options.text("output").pipe(Options.withAlias("o"), Options.optional, Options.withDescription("fields, e.g. id,status,metadata.run_name")),
@@ -312,7 +312,9 @@ const queuesCommand = Command.make("queues", common, (a) =>
 
 // ------------------------------------------------------------------ limits
 
-const printPolicy = (format: "table" | "json", policy: Policy) => (format === "json" ? printJson(policy) : print(F.policyTable(policy)))
+/** The policy, with the GPU count the global limit defaults to. */
+const printPolicy = (format: "table" | "json", policy: Policy, control: Control) =>
+  format === "json" ? printJson(policy) : Effect.flatMap(control.status, (status) => print(F.policyTable(policy, status.gpus.length)))
 
 const limitsSetOptions = {
   ...common,
@@ -336,14 +338,14 @@ const limitsSet = Command.make(
           let next: Policy = fromFile ?? current
           for (const [k, v] of pairs) next = yield* applySetting(next, k, v)
           const saved = yield* control.setLimits({ ...next, version: current.version + 1 })
-          yield* printPolicy(a.format, saved)
+          yield* printPolicy(a.format, saved, control)
         }),
         { create: true }
       )
     })
-).pipe(Command.withDescription("change limits and policy: max-concurrent=3 user-max-concurrent=none fair-share=limits ..."))
+).pipe(Command.withDescription("change limits and policy: preset=shared max-concurrent=3 user-max-concurrent=none fair-share=limits priority-lead=20 ..."))
 
-const limitsCommand = Command.make("limits", common, (a) => withControl(a, (control) => Effect.flatMap(control.limits, (p) => printPolicy(a.format, p)))).pipe(
+const limitsCommand = Command.make("limits", common, (a) => withControl(a, (control) => Effect.flatMap(control.limits, (p) => printPolicy(a.format, p, control)))).pipe(
   Command.withSubcommands([limitsSet]),
   Command.withDescription("show limits and policy")
 )

@@ -353,9 +353,19 @@ export const engineControls = (o: EngineControlOptions): Controls => {
         }),
       list: (params) =>
         Effect.gen(function* () {
-          const statuses = params.status === undefined ? undefined : statusList(params.status.split(",").map((s) => s.trim()).filter((s) => s !== ""))
+          // "queued" is the common queue API's word for pending
+          const statuses =
+            params.status === undefined
+              ? undefined
+              : statusList(
+                  params.status
+                    .split(",")
+                    .map((s) => s.trim())
+                    .filter((s) => s !== "")
+                    .map((s) => (s === "queued" ? "pending" : s))
+                )
           if (statuses !== undefined && statuses._tag === "Left")
-            return yield* Effect.fail(invalidArgument(`unknown status in "${params.status}" (one of ${RunStatus.literals.join(", ")})`))
+            return yield* Effect.fail(invalidArgument(`unknown status in "${params.status}" (one of ${RunStatus.literals.join(", ")}; queued is pending)`))
           const status = statuses?._tag === "Right" ? statuses.right : params.include_completed === false ? RunStatus.literals.filter((s) => !isTerminal(s)) : undefined
           return yield* api(
             store.listRuns({

@@ -2,7 +2,7 @@
  * What the CLI prints and parses: durations, `-o` field paths, tables, JSON.
  */
 import type { QueueInfoJson, RunDetail, RunJson, StatsJson } from "@gantry/api"
-import type { Policy } from "@gantry/core"
+import { effectiveMaxConcurrent, Level, type Policy } from "@gantry/core"
 
 // ------------------------------------------------------------------ durations
 
@@ -169,16 +169,33 @@ export const LIMIT_KEYS = ["max-concurrent", "user-max-concurrent", "team-max-co
 /** `max-concurrent` → `maxConcurrent`. */
 export const camel = (k: string) => k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
 
-export const policyTable = (policy: Policy): string =>
+/**
+ * Every policy field, as `limits set` names them. A limit that is null is "none", but the
+ * global one, whose null means the machine's GPU count (at least 1): it shows that number.
+ */
+export const policyTable = (policy: Policy, gpuCount: number): string =>
   table(
     ["setting", "value"],
     [
-      ...LIMIT_KEYS.map((k) => [k, policy.limits[camel(k) as keyof Policy["limits"]]]),
+      ...LIMIT_KEYS.map((k) => {
+        const value = policy.limits[camel(k) as keyof Policy["limits"]]
+        if (value !== null) return [k, value]
+        return [k, k === "max-concurrent" ? `${effectiveMaxConcurrent(policy, gpuCount)} (the GPU count, at least 1)` : "none"]
+      }),
       ["fair-share", policy.fairShare.mode],
       ["fair-share-half-life", formatDuration(policy.fairShare.halfLifeMs)],
       ["backfill", policy.backfill],
       ["kill-grace", formatDuration(policy.killGraceMs)],
       ["aging", policy.aging === null ? "off" : `+${policy.aging.agingStep} every ${formatDuration(policy.aging.agingIntervalMs)} after ${formatDuration(policy.aging.starvationThresholdMs)}`],
+      ...Level.literals.map((level) => [`priority-${level}`, policy.levelPriorities[level]]),
+      [
+        "approval",
+        policy.approvalRules.length === 0
+          ? "none"
+          : policy.approvalRules
+              .map((r) => [r.gpusAtLeast !== undefined ? `gpus ≥ ${r.gpusAtLeast}` : null, r.estimatedCostAbove !== undefined ? `cost > ${r.estimatedCostAbove}` : null].filter((x) => x !== null).join(" and ") || "every run")
+              .join("; ")
+      ],
       ["version", policy.version]
     ]
   )

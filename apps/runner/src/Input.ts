@@ -6,7 +6,7 @@
  */
 import { Args, Options, type Usage } from "@effect/cli"
 import type { SubmitRequest } from "@gantry/api"
-import { type Policy, QueueName, RunId } from "@gantry/core"
+import { defaultPolicy, type Policy, QueueName, RunId, sharedPolicy } from "@gantry/core"
 import { Data, Effect, Option, ParseResult, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -218,7 +218,18 @@ export const applySetting = (policy: Policy, key: string, value: string): Effect
     if ((F.LIMIT_KEYS as ReadonlyArray<string>).includes(key)) {
       return { ...policy, limits: { ...policy.limits, [F.camel(key)]: yield* limitValue(key, value) } }
     }
+    const level = /^priority-(admin|lead|researcher|viewer)$/.exec(key)?.[1] as keyof Policy["levelPriorities"] | undefined
+    if (level !== undefined) {
+      if (!/^-?\d+$/.test(value)) return yield* usage(`${key}: a whole number, not "${value}"`)
+      return { ...policy, levelPriorities: { ...policy.levelPriorities, [level]: Number(value) } }
+    }
     switch (key) {
+      case "preset": {
+        // the preset's every field but the version: later settings on the same line apply on top
+        const preset = value === "shared" ? sharedPolicy : value === "default" ? defaultPolicy : undefined
+        if (preset === undefined) return yield* usage(`preset: shared or default, not "${value}"`)
+        return { ...preset, version: policy.version }
+      }
       case "fair-share":
         if (value !== "off" && value !== "limits" && value !== "usage") return yield* usage(`fair-share: off, limits or usage, not "${value}"`)
         return { ...policy, fairShare: { ...policy.fairShare, mode: value } }
@@ -245,7 +256,7 @@ export const applySetting = (policy: Policy, key: string, value: string): Effect
       }
       default:
         return yield* usage(
-          `unknown setting "${key}" (one of ${[...F.LIMIT_KEYS, "fair-share", "fair-share-half-life", "backfill", "kill-grace", "aging", "starvation-threshold", "aging-step", "aging-interval"].join(", ")})`
+          `unknown setting "${key}" (one of ${["preset", ...F.LIMIT_KEYS, "fair-share", "fair-share-half-life", "backfill", "kill-grace", "aging", "starvation-threshold", "aging-step", "aging-interval", "priority-admin", "priority-lead", "priority-researcher", "priority-viewer"].join(", ")}; approval rules: --file)`
         )
     }
   })
