@@ -147,6 +147,11 @@ const CASES: ReadonlyArray<Case> = [
   },
   { route: "POST /api/queue/process", request: () => Promise.resolve({ method: "POST", url: "/api/queue/process" }), expect: ADMIN },
   { route: "POST /api/queue/cleanup", request: () => Promise.resolve({ method: "POST", url: "/api/queue/cleanup?days=30" }), expect: ADMIN },
+  {
+    route: "POST /api/runs/bulk",
+    request: () => Promise.resolve({ method: "POST", url: "/api/runs/bulk", body: { submissions: [{ command: ["true"], hold: true }, { command: ["true"], hold: true }] } }),
+    expect: SUBMIT
+  },
   { route: "GET /api/runs/:id", request: async (t) => ({ method: "GET", url: `/api/runs/${await othersRun(t)}` }), expect: READ },
   { route: "GET /api/runs/changes", request: get("/api/runs/changes?since=0&timeoutMs=0"), expect: READ },
   { route: "GET /api/queues", request: get("/api/queues"), expect: READ },

@@ -22,6 +22,7 @@ import { follow, printLogs } from "./Follow.js"
 import * as F from "./Format.js"
 import {
   applySetting,
+  buildBulk,
   buildSubmission,
   CliError,
   type CommandSpec,
@@ -33,6 +34,7 @@ import {
   queueOptions,
   readJsonFile,
   runId,
+  type SubmitArgs,
   submitOptions,
   usage
 } from "./Input.js"
@@ -46,8 +48,30 @@ export { outcome, VERSION } from "./CliCommon.js"
 
 // ------------------------------------------------------------------ submit / run
 
+/** `submit --from FILE.jsonl`: one request, one transaction; a refusal names the file's line. */
+const submitBulk = (a: SubmitArgs) =>
+  Effect.gen(function* () {
+    const bulk = yield* buildBulk(a)
+    const file = Option.getOrThrow(a.from)
+    yield* withControl(
+      a,
+      (control) =>
+        Effect.gen(function* () {
+          const runs = yield* Effect.mapError(control.submitMany(bulk.requests), (e) => {
+            const n = /^submission (\d+): /.exec(e.message)
+            const line = n === null ? undefined : bulk.lines[Number(n[1]) - 1]
+            return line === undefined ? e : new CliError({ message: `${file}:${line}: ${e.message.slice(n![0].length)} (nothing was submitted)`, exit: e.exit })
+          })
+          if (a.format === "json") return yield* printJson(runs)
+          yield* print(`${runs.length} runs submitted in one transaction: ${runs[0]!.id}${runs.length > 1 ? ` … ${runs.at(-1)!.id}` : ""}`)
+        }),
+      { create: true }
+    )
+  })
+
 const submitCommand = Command.make("submit", submitOptions, (a) =>
   Effect.gen(function* () {
+    if (Option.isSome(a.from)) return yield* submitBulk(a)
     const submission = yield* buildSubmission(a)
     yield* withControl(a, (control) =>
       Effect.gen(function* () {

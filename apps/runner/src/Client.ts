@@ -41,6 +41,7 @@ export const httpControl = (url: string, token: string): Effect.Effect<Control> 
     const control: Control = {
       mode: "daemon",
       submit: (payload) => s(client.queue.submit({ payload })),
+      submitMany: (submissions) => s(Effect.map(client.runs.bulk({ payload: { submissions } }), (r) => r.runs)),
       list: (urlParams) => s(client.queue.list({ urlParams })),
       show: (id) => s(client.runs.show({ path: { id } })),
       position: (id) => s(client.queue.position({ path: { id } })),

@@ -30,6 +30,7 @@ import {
   type TokenRequest,
   TooLarge,
   type UserChange,
+  Unauthorized,
   type UserJson,
   type ValidationIssue,
   type ApiError
@@ -59,6 +60,8 @@ export interface Control {
   /** "daemon" when a serving runner answers; "offline" when the CLI runs its own engine. */
   readonly mode: "daemon" | "offline"
   readonly submit: (request: SubmitRequest) => Effect.Effect<SubmitResult, ApiError>
+  /** Many submissions in one transaction: all stored, or none and the refused one named ("submission N: ..."). */
+  readonly submitMany: (requests: ReadonlyArray<SubmitRequest>) => Effect.Effect<ReadonlyArray<RunJson>, ApiError>
   readonly list: (params: ListParams) => Effect.Effect<ReadonlyArray<RunJson>, ApiError>
   readonly show: (id: RunId) => Effect.Effect<RunDetail, ApiError>
   readonly position: (id: RunId) => Effect.Effect<PositionJson, ApiError>
@@ -113,6 +116,29 @@ export const toApiError = (error: EngineError | StoreError): ApiError => {
       return new Exhausted(fields)
     default:
       return new Conflict(fields)
+  }
+}
+
+/** The same error, its message (and a text detail) prefixed: which of many it is about. */
+export const prefixed = (e: ApiError, prefix: string): ApiError => {
+  const fields = { code: e.code, error: e.error, message: `${prefix}${e.message}`, exit: e.exit, detail: typeof e.detail === "string" ? `${prefix}${e.detail}` : e.detail }
+  switch (e._tag) {
+    case "Invalid":
+      return new Invalid(fields)
+    case "Unauthorized":
+      return new Unauthorized(fields)
+    case "Forbidden":
+      return new Forbidden(fields)
+    case "NotFound":
+      return new NotFound(fields)
+    case "Conflict":
+      return new Conflict(fields)
+    case "TooLarge":
+      return new TooLarge(fields)
+    case "Exhausted":
+      return new Exhausted(fields)
+    case "Internal":
+      return new Internal(fields)
   }
 }
 
@@ -350,6 +376,17 @@ export const engineControls = (o: EngineControlOptions): Controls => {
           const submission = yield* submissionOf(request)
           yield* checkSubmission(submission)
           return (yield* api(engine.submit(submission))) as SubmitResult
+        }),
+      submitMany: (requests) =>
+        Effect.gen(function* () {
+          const submissions: Array<Submission> = []
+          for (let i = 0; i < requests.length; i++) {
+            const named = (e: ApiError) => prefixed(e, `submission ${i + 1}: `)
+            const submission = yield* Effect.mapError(submissionOf(requests[i]!), named)
+            yield* Effect.mapError(checkSubmission(submission), named)
+            submissions.push(submission)
+          }
+          return yield* api(engine.submitMany(submissions))
         }),
       list: (params) =>
         Effect.gen(function* () {

@@ -116,6 +116,10 @@ export const submitOptions = {
   cwd: Options.text("cwd").pipe(Options.optional, Options.withDescription("working directory on the runner's machine (default: the current one)")),
   idempotencyKey: Options.text("idempotency-key").pipe(Options.optional, Options.withDescription("submitting again with the same key (yours) returns the first run instead of a second")),
   file: Options.text("file").pipe(Options.optional, Options.withDescription("a JSON submission; flags override its fields")),
+  from: Options.text("from").pipe(
+    Options.optional,
+    Options.withDescription("a JSONL file, one submission per line (as --file has them): all stored in one transaction, or none and the bad line named")
+  ),
   command: Args.text({ name: "command" }).pipe(Args.repeated, Args.withDescription("the program to run and its arguments, after --"))
 }
 export type SubmitArgs = { readonly [K in keyof typeof submitOptions]: (typeof submitOptions)[K] extends Options.Options<infer A> ? A : (typeof submitOptions)[K] extends Args.Args<infer B> ? B : never }
@@ -169,6 +173,59 @@ export const buildSubmission = (a: SubmitArgs, env: NodeJS.ProcessEnv = process.
     }
     // too large: exit 65 naming the field and the limit; malformed: exit 64
     return yield* Effect.mapError(decodeSubmission(fields), (e) => new CliError({ message: e.message, exit: e.exit }))
+  })
+
+/** What a line of a `--from` file became, and which line it was. */
+export interface BulkFile {
+  readonly requests: ReadonlyArray<SubmitRequest>
+  /** The file's line number of each request (blank lines are skipped). */
+  readonly lines: ReadonlyArray<number>
+}
+
+/**
+ * `submit --from FILE.jsonl`: each non-blank line a submission as `--file` takes one (its
+ * `cwd` relative to where the command is typed, `$GANTRY_QUEUE` when it names no queue),
+ * checked here line by line; the first bad line is named (`FILE:LINE: ...`) and nothing is sent.
+ * No other submission flag may come with it: every field is the file's.
+ */
+export const buildBulk = (a: SubmitArgs, env: NodeJS.ProcessEnv = process.env): Effect.Effect<BulkFile, CliError> =>
+  Effect.gen(function* () {
+    const file = Option.getOrThrow(a.from)
+    const common = new Set(["format", "db", "url", "token", "from"])
+    for (const [key, value] of Object.entries(a)) {
+      if (common.has(key)) continue
+      const v: unknown = value
+      const given = Option.isOption(v) ? Option.isSome(v) : v === true || (Array.isArray(v) && v.length > 0)
+      if (given) return yield* usage(`--from takes every field from ${file}: give ${key === "command" ? "the command" : `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`} there, on each line`)
+    }
+    let text: string
+    try {
+      text = fs.readFileSync(file, "utf8")
+    } catch (e) {
+      return yield* usage(`${file}: ${e instanceof Error ? e.message : String(e)}`)
+    }
+    const requests: Array<SubmitRequest> = []
+    const lines: Array<number> = []
+    const rows = text.split("\n")
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!.trim()
+      if (row === "") continue
+      const at = `${file}:${i + 1}`
+      let value: unknown
+      try {
+        value = JSON.parse(row)
+      } catch (e) {
+        return yield* usage(`${at}: not JSON: ${e instanceof Error ? e.message : String(e)}`)
+      }
+      if (value === null || typeof value !== "object" || Array.isArray(value)) return yield* usage(`${at}: expected a JSON object (one submission)`)
+      const fields: Record<string, unknown> = { cwd: process.cwd(), ...(value as Record<string, unknown>) }
+      if (fields.queue === undefined && env.GANTRY_QUEUE !== undefined && env.GANTRY_QUEUE !== "") fields.queue = env.GANTRY_QUEUE
+      if (typeof fields.cwd === "string" && fields.cwd !== "" && !fields.cwd.includes("\u0000")) fields.cwd = path.resolve(fields.cwd)
+      requests.push(yield* Effect.mapError(decodeSubmission(fields), (e) => new CliError({ message: `${at}: ${e.message}`, exit: e.exit })))
+      lines.push(i + 1)
+    }
+    if (requests.length === 0) return yield* usage(`${file}: no submissions (one JSON object per line)`)
+    return { requests, lines }
   })
 
 export const queueOptions = {

@@ -184,6 +184,7 @@ const handlers = (controls: Controls) => {
   )
   const runs = HttpApiBuilder.group(GantryApi, "runs", (h) =>
     h
+      .handle("bulk", ({ payload }) => as((c) => Effect.map(c.submitMany(payload.submissions), (runs) => ({ runs }))))
       .handle("show", ({ path }) => as((c) => c.show(path.id)))
       .handle("changes", ({ urlParams }) => as((c) => Effect.map(c.changes(urlParams.since, urlParams.timeoutMs ?? 25_000), (version) => ({ version }))))
   )

@@ -321,7 +321,12 @@ export const queueGroup = HttpApiGroup.make("queue")
       .addSuccess(Schema.Struct({ removed: Int }))
   )
 
+/** Many submissions, stored in one transaction or not at all (`gantry submit --from FILE.jsonl`). */
+export const BulkRequest = Schema.Struct({ submissions: Schema.Array(SubmitRequest).pipe(Schema.minItems(1)) })
+export type BulkRequest = typeof BulkRequest.Type
+
 export const runsGroup = HttpApiGroup.make("runs")
+  .add(HttpApiEndpoint.post("bulk", "/runs/bulk").setPayload(strict(BulkRequest)).addSuccess(Schema.Struct({ runs: Schema.Array(RunJson) })))
   .add(HttpApiEndpoint.get("show")`/runs/${id}`.addSuccess(RunDetail))
   .add(
     HttpApiEndpoint.get("changes", "/runs/changes")

@@ -20,6 +20,7 @@ import { Effect, Either, ParseResult, Schema } from "effect"
 import type { Committer } from "./Commit.js"
 import type { EngineService, SubmitOutcome } from "./Engine.js"
 import {
+  BulkRefused,
   type EngineError,
   GpuNotFound,
   IllegalTransition,
@@ -53,7 +54,7 @@ export interface CommandDeps {
 
 type Commands = Pick<
   EngineService,
-  "submit" | "cancel" | "release" | "approve" | "reject" | "setPriority" | "updatePolicy" | "drainGpu" | "createQueue" | "updateQueue" | "deleteQueue" | "trigger"
+  "submit" | "submitMany" | "cancel" | "release" | "approve" | "reject" | "setPriority" | "updatePolicy" | "drainGpu" | "createQueue" | "updateQueue" | "deleteQueue" | "trigger"
 >
 
 /** A run by id: the live record, else one not committed yet, else the store's. */
@@ -115,6 +116,45 @@ export const makeCommands = ({ kernel, store, serial, committer, offline, decode
       return { _tag: "Accepted", run: copyOf(run), duplicate: false } as const
     })
   }
+
+  /**
+   * Many submissions in one commit (`gantry submit --from FILE.jsonl`): every one is judged as
+   * `submit` judges one (the depth of a queue counts the ones before it), then all are stored
+   * in one transaction and admitted; a refused one refuses them all, naming it (BulkRefused).
+   * What only makes sense for one submission is refused in a bulk one: dryRun, noWait, an
+   * idempotency key (the file is one transaction: it is stored whole or not at all) and
+   * parentId (children are submitted by their parent run).
+   */
+  const submitMany = (inputs: ReadonlyArray<Submission>): Effect.Effect<ReadonlyArray<Run>, EngineError | StoreError> =>
+    locked(
+      Effect.suspend((): Effect.Effect<ReadonlyArray<Run>, EngineError | StoreError> => {
+        const at = kernel.now()
+        const runs: Array<Run> = []
+        const added = new Map<string, number>()
+        for (let index = 0; index < inputs.length; index++) {
+          const refuse = (error: Exclude<EngineError, BulkRefused>) => Effect.fail(new BulkRefused({ index, error }))
+          const valid = decoded(inputs[index]!)
+          if (Either.isLeft(valid)) return refuse(valid.left as Exclude<EngineError, BulkRefused>)
+          const s = valid.right
+          const single = s.dryRun === true ? "dryRun" : s.noWait === true ? "noWait" : s.idempotencyKey !== undefined ? "idempotencyKey" : s.parentId !== undefined ? "parentId" : null
+          if (single !== null) return refuse(new InvalidSubmission({ message: `${single} is for a single submission, not a bulk one` }))
+          const built = buildRun(kernel, s, at, kernel.seq + 1 + index)
+          if (Either.isLeft(built)) return refuse(built.left as Exclude<EngineError, BulkRefused>)
+          const run = built.right
+          const queue = kernel.queueConfig(run.queue)!
+          const before = added.get(run.queue) ?? 0
+          if (queue.depth !== null && queueDepthUsed(kernel.queueCounts(run.queue)!) + before >= queue.depth)
+            return refuse(new QueueFull({ queue: run.queue, depth: queue.depth }))
+          added.set(run.queue, before + 1)
+          runs.push(run)
+        }
+        const events = runs.map((run) => kernel.submittedEvent(run))
+        return commitThen({ runs, events }, () => {
+          for (let i = 0; i < runs.length; i++) kernel.admit(runs[i]!, events[i]!)
+          return runs.map(copyOf)
+        })
+      })
+    )
 
   /** The parent a child names must exist (live, or stored). */
   const checkParent = (s: Submission): Effect.Effect<void, EngineError | StoreError> => {
@@ -206,6 +246,7 @@ export const makeCommands = ({ kernel, store, serial, committer, offline, decode
 
   return {
     submit,
+    submitMany,
     cancel,
     release: (id) => stepRun(id, { type: "RELEASE" }, "release"),
     approve: (id) => stepRun(id, { type: "APPROVE" }, "approve"),

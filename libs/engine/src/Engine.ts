@@ -60,6 +60,12 @@ export interface EngineStats {
 
 export interface EngineService {
   readonly submit: (submission: Submission) => Effect.Effect<SubmitOutcome, EngineError | StoreError>
+  /**
+   * Many submissions in one commit: all stored and accepted, or none, the refused one named
+   * (`BulkRefused`, with its index and the refusal). dryRun, noWait, idempotency keys and
+   * parentId are for single submissions and refused here.
+   */
+  readonly submitMany: (submissions: ReadonlyArray<Submission>) => Effect.Effect<ReadonlyArray<Run>, EngineError | StoreError>
   /** Cancels all the given runs at once: the cycle that follows sees all of it. */
   readonly cancel: (ids: ReadonlyArray<RunId>) => Effect.Effect<ReadonlyArray<RunId>, EngineError | StoreError>
   readonly release: (id: RunId) => Effect.Effect<Run, EngineError | StoreError>

@@ -57,6 +57,16 @@ export class InvalidPolicy extends Data.TaggedError("InvalidPolicy")<{ readonly 
 /** A submission (or a request) over a size limit (`SubmissionLimits` of @gantry/core): HTTP 413, CLI exit 65. */
 export class TooLarge extends Data.TaggedError("TooLarge")<{ readonly field: string; readonly message: string }> {}
 
+/**
+ * One submission of a bulk submission was refused, so none was stored: which one (0-based) and
+ * why. Its status and codes are those of the refusal.
+ */
+export class BulkRefused extends Data.TaggedError("BulkRefused")<{ readonly index: number; readonly error: Exclude<EngineError, BulkRefused> }> {
+  override get message() {
+    return `submission ${this.index + 1}: ${this.error.message}`
+  }
+}
+
 export type EngineError =
   | InvalidSubmission
   | RunNotFound
@@ -70,6 +80,7 @@ export type EngineError =
   | InvalidPolicy
   | RunnerRequired
   | TooLarge
+  | BulkRefused
 
 /** HTTP status, API code and CLI exit code of each error. */
 export const errorStatus = (error: EngineError): { readonly http: number; readonly code: string; readonly exit: number } => {
@@ -93,5 +104,7 @@ export const errorStatus = (error: EngineError): { readonly http: number; readon
       return { http: 403, code: "PERMISSION_DENIED", exit: 77 }
     case "TooLarge":
       return { http: 413, code: "PAYLOAD_TOO_LARGE", exit: 65 }
+    case "BulkRefused":
+      return errorStatus(error.error)
   }
 }

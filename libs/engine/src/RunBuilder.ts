@@ -14,7 +14,8 @@ import type { Kernel, RunRecord } from "./Kernel.js"
 
 const canOverride = (level: Submission["level"]) => level === "lead" || level === "admin"
 
-export const buildRun = (kernel: Kernel, s: Submission, at: number): Either.Either<RunRecord, EngineError> => {
+/** `seq`: the run's sequence number (the next one unless a bulk submission numbers its runs). */
+export const buildRun = (kernel: Kernel, s: Submission, at: number, seq: number = kernel.seq + 1): Either.Either<RunRecord, EngineError> => {
   if (s.command.length === 0 || s.command[0] === "") return Either.left(new InvalidSubmission({ message: "command: name a program to run" }))
   const queueName = s.queue ?? DEFAULT_QUEUE
   const queue = kernel.queueConfig(queueName)
@@ -45,7 +46,6 @@ export const buildRun = (kernel: Kernel, s: Submission, at: number): Either.Eith
     return Either.left(new InvalidSubmission({ message: "noWait cannot be combined with hold or requiresApproval" }))
   const estimatedCost = s.estimatedCost ?? null
   const needsApproval = s.requiresApproval === true || matchesApprovalRule(kernel.policy.approvalRules, { gpus, estimatedCost })
-  const seq = kernel.seq + 1
   // the first status is the statechart's answer to SUBMIT
   const life = freshLifecycle(kernel.firstStatus(s.hold === true, needsApproval), at)
   return Either.right({
