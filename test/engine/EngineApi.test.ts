@@ -321,3 +321,40 @@ describe("Engine API: live actors can be inspected", () => {
     expect(seen).toEqual(expect.arrayContaining(["START", "EXIT", "WAKE", "CYCLE_DONE"]))
   })
 })
+
+describe("Engine API: submitMany (issue 11)", () => {
+  it("stores every submission in one commit, in order, with consecutive ids", () => {
+    const h = new Harness({ gpus: 1 })
+    const runs = Effect.runSync(h.engine.submitMany([sub({ name: "a", hold: true }), sub({ name: "b", hold: true }), sub({ name: "c", hold: true })]))
+    expect(runs.map((r) => [r.id, r.name, r.status])).toEqual([
+      ["1", "a", "held"],
+      ["2", "b", "held"],
+      ["3", "c", "held"]
+    ])
+    expect(new Set(runs.map((r) => r.submittedAt)).size).toBe(1)
+    expect(stats(h.engine).held).toBe(3)
+  })
+
+  it.each<[string, ReadonlyArray<Partial<Submission>>, number, string]>([
+    ["an unknown queue on the last", [{}, {}, { queue: q("nope") }], 2, "QueueNotFound"],
+    ["a queue's depth reached within the bulk", [{ queue: q("small") }, { queue: q("small") }, { queue: q("small") }], 2, "QueueFull"],
+    ["a dry run", [{}, { dryRun: true }], 1, "InvalidSubmission"],
+    ["an idempotency key", [{ idempotencyKey: "k" }], 0, "InvalidSubmission"],
+    ["a priority override from a researcher", [{}, { priority: 5 }], 1, "PermissionDenied"]
+  ])("refuses them all for %s, naming the submission (BulkRefused), and stores nothing", (_, subs, index, tag) => {
+    const h = new Harness({ gpus: 1, queues: [makeQueue("small", { depth: 2 })] })
+    const before = stats(h.engine)
+    const result = attempt(h.engine.submitMany(subs.map((o) => sub({ hold: true, ...o }))))
+    expect(result._tag).toBe("Left")
+    if (result._tag === "Left") {
+      expect(result.left._tag).toBe("BulkRefused")
+      if (result.left._tag === "BulkRefused") {
+        expect(result.left.index).toBe(index)
+        expect(result.left.error._tag).toBe(tag)
+        expect(result.left.message).toMatch(new RegExp(`^submission ${index + 1}: `))
+      }
+    }
+    expect(stats(h.engine)).toEqual(before)
+    expect(Effect.runSync(h.engine.getRun(RunId.make("1")).pipe(Effect.either))._tag).toBe("Left")
+  })
+})
