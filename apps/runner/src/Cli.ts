@@ -432,7 +432,7 @@ const processCommand = Command.make("process", common, (a) =>
 
 const serveOptions = {
   db: common.db,
-  host: Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("address to listen on (another than loopback is warned about: plain HTTP)")),
+  host: Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("address to listen on (one other than loopback gets a warning: the API is plain HTTP)")),
   port: Options.integer("port").pipe(Options.withDefault(0), Options.withDescription("0 picks a free port")),
   gpus: Options.text("gpus").pipe(Options.optional, Options.withDescription('none, a count (2 = the first two), or indices 0,2,3 ("2," = GPU 2 alone); default: all'))
 }
