@@ -98,31 +98,11 @@ export interface Control {
 
 const DAY_MS = 86_400_000
 
-/** The API error for an engine or store error: the status, code and exit code of `errorStatus`. */
-export const toApiError = (error: EngineError | StoreError): ApiError => {
-  if (error._tag === "StoreError") return new Internal({ code: "INTERNAL", error: "StoreError", message: error.message, exit: 74 })
-  const { code, exit, http } = errorStatus(error)
-  const fields = { code, error: error._tag, message: error.message, exit }
-  switch (http) {
-    case 422:
-      return new Invalid(fields)
-    case 403:
-      return new Forbidden(fields)
-    case 404:
-      return new NotFound(fields)
-    case 413:
-      return new TooLarge(fields)
-    case 429:
-      return new Exhausted(fields)
-    default:
-      return new Conflict(fields)
-  }
-}
+type ErrorFields = { readonly code: string; readonly error: string; readonly message: string; readonly exit: number; readonly detail?: ApiError["detail"] }
 
-/** The same error, its message (and a text detail) prefixed: which of many it is about. */
-export const prefixed = (e: ApiError, prefix: string): ApiError => {
-  const fields = { code: e.code, error: e.error, message: `${prefix}${e.message}`, exit: e.exit, detail: typeof e.detail === "string" ? `${prefix}${e.detail}` : e.detail }
-  switch (e._tag) {
+/** The API error of a kind (its tag) with these fields. */
+const apiErrorOf = (tag: ApiError["_tag"], fields: ErrorFields): ApiError => {
+  switch (tag) {
     case "Invalid":
       return new Invalid(fields)
     case "Unauthorized":
@@ -141,6 +121,19 @@ export const prefixed = (e: ApiError, prefix: string): ApiError => {
       return new Internal(fields)
   }
 }
+
+const TAG_OF_STATUS: Readonly<Record<number, ApiError["_tag"]>> = { 403: "Forbidden", 404: "NotFound", 413: "TooLarge", 422: "Invalid", 429: "Exhausted" }
+
+/** The API error for an engine or store error: the status, code and exit code of `errorStatus`. */
+export const toApiError = (error: EngineError | StoreError): ApiError => {
+  if (error._tag === "StoreError") return new Internal({ code: "INTERNAL", error: "StoreError", message: error.message, exit: 74 })
+  const { code, exit, http } = errorStatus(error)
+  return apiErrorOf(TAG_OF_STATUS[http] ?? "Conflict", { code, error: error._tag, message: error.message, exit })
+}
+
+/** The same error, its message (and a text detail) prefixed: which of many it is about. */
+export const prefixed = (e: ApiError, prefix: string): ApiError =>
+  apiErrorOf(e._tag, { code: e.code, error: e.error, message: `${prefix}${e.message}`, exit: e.exit, detail: typeof e.detail === "string" ? `${prefix}${e.detail}` : e.detail })
 
 export const invalidArgument = (message: string): ApiError => new Invalid({ code: "INVALID_ARGUMENT", error: "InvalidArgument", message, exit: 64 })
 

@@ -23,19 +23,24 @@ export interface ProcessIdentity {
   readonly bootId?: string | null
 }
 
+/** /proc/<pid>/<file> as text; null for no such process (or a pid that is not one). */
+const procFile = (pid: number, file: "stat" | "status"): string | null => {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return null
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, "utf8")
+  } catch {
+    return null
+  }
+}
+
 /**
  * The fields of /proc/<pid>/stat after `comm`, so index 0 is field 3 (state). `comm` is the
  * executable's name in parentheses and may itself hold spaces and parentheses, so the fields
  * start after the last ')' of the line.
  */
 const statFields = (pid: number): ReadonlyArray<string> | null => {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return null
-  let stat: string
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-  } catch {
-    return null
-  }
+  const stat = procFile(pid, "stat")
+  if (stat === null) return null
   const close = stat.lastIndexOf(")")
   if (close < 0) return null
   return stat.slice(close + 1).trim().split(/\s+/)
@@ -117,13 +122,8 @@ export const groupMembers = (pgid: number): Array<ProcessEntry> =>
  * process.
  */
 export const processUid = (pid: number): number | null => {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return null
-  let status: string
-  try {
-    status = readFileSync(`/proc/${pid}/status`, "utf8")
-  } catch {
-    return null
-  }
+  const status = procFile(pid, "status")
+  if (status === null) return null
   const real = /^Uid:\s+(\d+)/m.exec(status)?.[1]
   return real === undefined ? null : Number(real)
 }
