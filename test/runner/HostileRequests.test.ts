@@ -13,6 +13,8 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import { createRequire } from "node:module"
+import { IdentityName, Level, QueueName } from "@gantry/core"
+import { Schema } from "effect"
 import fc from "fast-check"
 import { describe, it } from "vitest"
 import type { Daemon, RunJson, Sandbox } from "./Gantry.js"
@@ -157,17 +159,15 @@ const templates = (f: Fixture): ReadonlyArray<Template> => [
 const OVERSIZED = Buffer.alloc(5 * 1024 * 1024, 0x61)
 
 const isString = (v: unknown): v is string => typeof v === "string"
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
-/** What each field a body defect breaks accepts: the defect is a value it does not. */
+/** What each field a body defect breaks accepts (the schemas the API decodes with): the defect is a value it does not. */
 const VALID: Readonly<Record<string, (v: unknown) => boolean>> = {
   command: (v) => Array.isArray(v) && v.length > 0 && v.every(isString) && v[0] !== "",
   ids: (v) => Array.isArray(v) && v.every((x) => isString(x) && x !== ""),
   priority: (v) => v === null || Number.isInteger(v),
-  name: (v) => isString(v) && NAME.test(v),
-  defaultQueue: (v) => isString(v) && NAME.test(v),
-  level: (v) => v === "admin" || v === "lead" || v === "researcher" || v === "viewer",
-  // a user name: 1-128 characters, no control character
-  user: (v) => isString(v) && v.length >= 1 && v.length <= 128 && !/[\u0000-\u001f\u007f]/.test(v)
+  name: Schema.is(QueueName),
+  defaultQueue: Schema.is(QueueName),
+  level: Schema.is(Level),
+  user: Schema.is(IdentityName)
 }
 
 /** A request of `t` with at least one defect. */

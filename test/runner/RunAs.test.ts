@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { processUid } from "@gantry/platform-node"
 import { describe, it } from "vitest"
 import { HttpError, type RunJson, sandbox } from "./Gantry.js"
 
@@ -23,14 +24,7 @@ interface Account {
 /** SIGKILL to every process whose real uid is `uid` (what a test's runs left behind). */
 const killProcessesOf = (uid: number): void => {
   for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue
-    let status: string
-    try {
-      status = fs.readFileSync(`/proc/${entry}/status`, "utf8")
-    } catch {
-      continue
-    }
-    if (Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]) !== uid) continue
+    if (!/^\d+$/.test(entry) || processUid(Number(entry)) !== uid) continue
     try {
       process.kill(Number(entry), "SIGKILL")
     } catch {
