@@ -1,6 +1,6 @@
 import { makeQueue, QueueName, RunId, type Submission, UserName } from "@gantry/core"
 import type { EngineService } from "@gantry/engine"
-import { Chunk, Effect, Queue } from "effect"
+import { Chunk, Effect, Fiber, Queue } from "effect"
 import { describe, expect, it } from "vitest"
 import { Harness } from "../properties/Harness.js"
 
@@ -356,5 +356,33 @@ describe("Engine API: submitMany (issue 11)", () => {
     }
     expect(stats(h.engine)).toEqual(before)
     expect(Effect.runSync(h.engine.getRun(RunId.make("1")).pipe(Effect.either))._tag).toBe("Left")
+  })
+})
+
+describe("Engine API: process", () => {
+  /** The answer of a `process` started now, once the simulated clock has run its cycle. */
+  const processed = (h: Harness) => {
+    const fiber = Effect.runFork(h.engine.process)
+    h.run(h.now)
+    return Effect.runPromise(Fiber.join(fiber))
+  }
+
+  it("runs a cycle now and answers the runs it started; a cycle that starts nothing answers none", async () => {
+    const h = new Harness({ gpus: 2, queues: [makeQueue("q", { paused: true })] })
+    const a = h.submit({ user: "ana", queue: "q" })
+    const b = h.submit({ user: "bob", queue: "q" })
+    const c = h.submit({ user: "cy", queue: "q", gpus: 2 })
+    h.run(h.now)
+    expect(await processed(h)).toEqual([])
+    Effect.runSync(h.engine.updateQueue(q("q"), { paused: false }))
+    expect(await processed(h)).toEqual([a, b])
+    expect([h.statusOf(a), h.statusOf(b), h.statusOf(c)]).toEqual(["running", "running", "pending"])
+    expect(await processed(h)).toEqual([])
+  })
+
+  it("a stopped engine answers none at once", () => {
+    const h = new Harness({ gpus: 1 })
+    Effect.runSync(h.engine.shutdown)
+    expect(Effect.runSync(h.engine.process)).toEqual([])
   })
 })

@@ -19,7 +19,7 @@ import {
   type Submission,
   type WaitReason
 } from "@gantry/core"
-import { Cause, Context, Effect, Exit, Layer, PubSub, type Queue, Runtime, type Scope, Stream } from "effect"
+import { Cause, Context, Effect, Exit, Layer, PubSub, Queue, Runtime, type Scope, Stream } from "effect"
 import type { InspectionEvent, Observer } from "xstate"
 import { makeCommands } from "./Commands.js"
 import { makeCommitter } from "./Commit.js"
@@ -86,6 +86,11 @@ export interface EngineService {
   readonly shutdown: Effect.Effect<void>
   /** Runs a cycle now (operators' explicit trigger; harmless). */
   readonly trigger: Effect.Effect<void>
+  /**
+   * Runs a cycle now and answers once a cycle begun after this call has finished, with the
+   * runs started meanwhile (the common queue API's `process`). A stopped engine answers none.
+   */
+  readonly process: Effect.Effect<ReadonlyArray<RunId>>
   /**
    * The committed run transitions from the moment this is run until its scope closes: each
    * one once the store has it (so whatever the store returns after it includes it), in the
@@ -199,11 +204,22 @@ export const make = (options: EngineOptions = {}) =>
         return Effect.die(defect)
       }
     }
+    /** Cycles begun and finished so far, and the `process` calls waiting for one to finish. */
+    let begun = 0
+    let finishedCycles = 0
+    const cycleWaiters = new Set<{ readonly cycle: number; readonly done: () => void }>()
     /** The scheduler's runCycle action: one cycle under the lock (after the command or cycle holding it). */
     const runCycle = () =>
       serial.enter(() => {
+        begun++
         const finished = () => {
           serial.release()
+          finishedCycles++
+          for (const waiter of cycleWaiters)
+            if (waiter.cycle <= finishedCycles) {
+              cycleWaiters.delete(waiter)
+              waiter.done()
+            }
           timers.schedule(() => kernel.cycleDone(), 0)
         }
         if (!offline) return runMaybeSync(cycleNow(), finished)
@@ -241,10 +257,32 @@ export const make = (options: EngineOptions = {}) =>
       () => Effect.sync(() => void committer.subscribers--)
     )
 
+    /** The next cycle to begin, once it has finished (none if the engine has stopped: no cycle will). */
+    const nextCycle = Effect.async<void>((resume) => {
+      if (kernel.isClosed) return resume(Effect.void)
+      const waiter = { cycle: begun + 1, done: () => resume(Effect.void) }
+      cycleWaiters.add(waiter)
+      kernel.wake("process")
+      return Effect.sync(() => void cycleWaiters.delete(waiter))
+    })
+    const process = Effect.scoped(
+      Effect.gen(function* () {
+        const committed = yield* subscribe
+        yield* nextCycle
+        const events = yield* Queue.takeAll(committed)
+        return [...events].filter((e) => e.to === "running").map((e) => e.runId)
+      })
+    )
+
     const service: EngineService = {
       ...makeCommands({ kernel, store, serial, committer, offline, decodeSubmissions: options.decodeSubmissions !== false }),
       ...makeQueries(kernel, store, cycle),
-      shutdown: Effect.sync(() => kernel.close()),
+      process,
+      shutdown: Effect.sync(() => {
+        kernel.close()
+        for (const waiter of cycleWaiters) waiter.done()
+        cycleWaiters.clear()
+      }),
       subscribe,
       events: Stream.unwrapScoped(Effect.map(subscribe, (queue) => Stream.fromQueue(queue)))
     }

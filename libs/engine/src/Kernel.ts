@@ -380,6 +380,11 @@ export class Kernel {
     this.queues.stop()
   }
 
+  /** Whether the engine has stopped (no cycle will run again). */
+  get isClosed(): boolean {
+    return this.closed
+  }
+
   wake(reason: string): void {
     if (this.closed) return
     this.wakeups.add(reason)

@@ -2,9 +2,9 @@
  * The in-memory Store: every run, its timeline and the configuration in maps. Used by
  * the simulator and by tests; the runner uses the SQLite store.
  */
-import type { Policy, QueueConfig, QueueName, Run, RunEvent, RunId } from "@gantry/core"
+import type { Policy, QueueConfig, QueueName, Run, RunEvent, RunId, RunStatus } from "@gantry/core"
 import { Effect, Layer } from "effect"
-import { idempotencyScope, Store, type StoreService } from "./Store.js"
+import { idempotencyScope, Store, type StoreService, WAIT_SAMPLE } from "./Store.js"
 
 export interface MemoryStoreOptions {
   /** Keep run timelines (off for million-run simulations that only need metrics). */
@@ -62,8 +62,19 @@ export const makeMemoryStore = (options: MemoryStoreOptions = {}): StoreService 
         const all = [...runs.values()]
           .filter((r) => (filter.status === undefined || filter.status.includes(r.status)) && (filter.queue === undefined || r.queue === filter.queue) && (filter.user === undefined || r.user === filter.user))
           .sort((a, b) => b.seq - a.seq)
-        return filter.limit === undefined ? all : all.slice(0, filter.limit)
+        const from = filter.offset ?? 0
+        return filter.limit === undefined ? all.slice(from) : all.slice(from, from + filter.limit)
       }),
+    summary: Effect.sync(() => {
+      const byStatus: Partial<Record<RunStatus, number>> = {}
+      for (const run of runs.values()) byStatus[run.status] = (byStatus[run.status] ?? 0) + 1
+      const started = [...runs.values()]
+        .filter((r) => r.startedAt !== null)
+        .sort((a, b) => b.seq - a.seq)
+        .slice(0, WAIT_SAMPLE)
+      const meanWaitMs = started.length === 0 ? null : started.reduce((sum, r) => sum + (r.startedAt! - r.eligibleAt), 0) / started.length
+      return { byStatus, meanWaitMs }
+    }),
     timeline: (id) => Effect.sync(() => timelines.get(id) ?? []),
     cleanup: (before) =>
       Effect.sync(() => {

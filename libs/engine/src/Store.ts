@@ -35,7 +35,23 @@ export interface RunFilter {
   readonly user?: string
   /** Newest first; at most this many. */
   readonly limit?: number
+  /** Newest first, skipping this many (with `limit`: pages). */
+  readonly offset?: number
 }
+
+/** How many runs have each status, and how long the latest ones to start waited. */
+export interface RunSummary {
+  /** Every stored run, by status (statuses with none are left out). */
+  readonly byStatus: Partial<Record<RunStatus, number>>
+  /**
+   * The mean queue wait (start − eligible: since submission, approval, release or retry) of
+   * the latest `WAIT_SAMPLE` runs that started; null when none has.
+   */
+  readonly meanWaitMs: number | null
+}
+
+/** How many of the latest started runs `RunSummary.meanWaitMs` averages over. */
+export const WAIT_SAMPLE = 1000
 
 /**
  * The one string an idempotency key is known by: keys are per user, so the same key from two
@@ -51,6 +67,7 @@ export interface StoreService {
   readonly findByIdempotencyKey: (user: string, key: string) => Effect.Effect<Run | undefined, StoreError>
   readonly listRuns: (filter: RunFilter) => Effect.Effect<ReadonlyArray<Run>, StoreError>
   readonly timeline: (id: RunId) => Effect.Effect<ReadonlyArray<RunEvent>, StoreError>
+  readonly summary: Effect.Effect<RunSummary, StoreError>
   /** Deletes terminal runs that ended before `before`; returns how many. */
   readonly cleanup: (before: number) => Effect.Effect<number, StoreError>
 }

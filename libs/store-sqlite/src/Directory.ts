@@ -1,6 +1,6 @@
 /**
  * The runner's directory on SQLite: users (identities), their bearer tokens (stored hashed,
- * never in the clear) and projects (SPEC §1, §8). The runner keeps a copy in memory and
+ * never in the clear), projects (SPEC §1, §8) and saved run templates. The runner keeps a copy in memory and
  * writes here first (apps/runner Directory.ts); these are the statements, each one
  * transaction.
  */
@@ -12,6 +12,8 @@ import { orStoreError, parseJson } from "./internal/errors.js"
 
 /** A user as stored: the identity, whether it is the database's owner, when it was created. */
 export interface StoredUser {
+  /** The user's number (the common queue API's `user_id`): given at creation, never reused. */
+  readonly id: number
   readonly identity: Identity
   /** The daemon's owner: the first admin, created with the database. */
   readonly owner: boolean
@@ -34,6 +36,7 @@ const decodeIdentity = Schema.decodeUnknown(Identity)
 const decodeProject = Schema.decodeUnknown(Project)
 
 interface UserRow {
+  readonly id: number
   readonly name: string
   readonly level: string
   readonly team: string | null
@@ -49,25 +52,25 @@ const userOf = (row: UserRow): Effect.Effect<StoredUser, StoreError> =>
     const identity = yield* decodeIdentity({ name: row.name, level: row.level, team: row.team, projects, unixUser: row.unix_user }).pipe(
       orStoreError(`user ${row.name} is corrupt`)
     )
-    return { identity, owner: row.owner === 1, createdAt: row.created_at }
+    return { id: row.id, identity, owner: row.owner === 1, createdAt: row.created_at }
   })
 
 /** Every user, by name. */
 export const users: Effect.Effect<ReadonlyArray<StoredUser>, StoreError, SqlClient.SqlClient> = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  sql.unsafe<UserRow>(`SELECT name, level, team, projects, unix_user, owner, created_at FROM users ORDER BY name`)
+  sql.unsafe<UserRow>(`SELECT id, name, level, team, projects, unix_user, owner, created_at FROM users ORDER BY name`)
 ).pipe(
   orStoreError("users"),
   Effect.flatMap((rows) => Effect.forEach(rows, userOf))
 )
 
-/** Creates or replaces a user (its tokens stay). */
+/** Creates or replaces a user (its tokens stay; its number never changes). */
 export const putUser = (user: StoredUser): Effect.Effect<void, StoreError, SqlClient.SqlClient> =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => {
     const i = user.identity
     return sql.unsafe(
-      `INSERT INTO users (name, level, team, projects, unix_user, owner, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO users (id, name, level, team, projects, unix_user, owner, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (name) DO UPDATE SET level = excluded.level, team = excluded.team, projects = excluded.projects, unix_user = excluded.unix_user`,
-      [i.name, i.level, i.team, JSON.stringify(i.projects), i.unixUser, user.owner ? 1 : 0, user.createdAt]
+      [user.id, i.name, i.level, i.team, JSON.stringify(i.projects), i.unixUser, user.owner ? 1 : 0, user.createdAt]
     )
   }).pipe(Effect.asVoid, orStoreError("putUser"))
 
@@ -174,3 +177,51 @@ export const deleteProject = (name: string, members: ReadonlyArray<StoredUser>):
       })
     )
   ).pipe(orStoreError("deleteProject"))
+
+/** A saved run template: a submission as JSON (the runner decodes it), who saved it and when. */
+export interface StoredTemplate {
+  readonly name: string
+  readonly submission: unknown
+  readonly createdBy: string
+  readonly createdAt: number
+  readonly updatedAt: number
+}
+
+interface TemplateRow {
+  readonly name: string
+  readonly data: string
+  readonly created_by: string
+  readonly created_at: number
+  readonly updated_at: number
+}
+
+/** Every saved template, by name. */
+export const templates: Effect.Effect<ReadonlyArray<StoredTemplate>, StoreError, SqlClient.SqlClient> = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  sql.unsafe<TemplateRow>(`SELECT name, data, created_by, created_at, updated_at FROM templates ORDER BY name`)
+).pipe(
+  orStoreError("templates"),
+  Effect.flatMap((rows) =>
+    Effect.forEach(rows, (row) =>
+      Effect.map(parseJson<unknown>(`template ${row.name}`, row.data), (submission) => ({
+        name: row.name,
+        submission,
+        createdBy: row.created_by,
+        createdAt: row.created_at,
+        updatedAt: row.updated_at
+      }))
+    )
+  )
+)
+
+/** Creates or replaces a template (its creator and creation time stay). */
+export const putTemplate = (template: StoredTemplate): Effect.Effect<void, StoreError, SqlClient.SqlClient> =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.unsafe(
+      `INSERT INTO templates (name, data, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`,
+      [template.name, JSON.stringify(template.submission), template.createdBy, template.createdAt, template.updatedAt]
+    )
+  ).pipe(Effect.asVoid, orStoreError("putTemplate"))
+
+export const deleteTemplate = (name: string): Effect.Effect<void, StoreError, SqlClient.SqlClient> =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DELETE FROM templates WHERE name = ?`, [name])).pipe(Effect.asVoid, orStoreError("deleteTemplate"))

@@ -110,5 +110,21 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
   "0004_idempotency_key_per_user": statements(
     `DROP INDEX runs_idempotency_key`,
     `CREATE UNIQUE INDEX runs_idempotency_key ON runs (user, idempotency_key) WHERE idempotency_key IS NOT NULL`
+  ),
+  // Issue 11. Users get a number (the common queue API's `user_id`), kept for good: a rowid
+  // may change on VACUUM, so it is a column of its own, numbered in creation order. Saved
+  // run templates (`gantry config save NAME`, the API's `config_name`): a submission as
+  // JSON, who saved it and when.
+  "0005_user_ids_and_templates": statements(
+    `ALTER TABLE users ADD COLUMN id INTEGER`,
+    `UPDATE users SET id = (SELECT COUNT(*) FROM users u WHERE u.created_at < users.created_at OR (u.created_at = users.created_at AND u.name <= users.name))`,
+    `CREATE UNIQUE INDEX users_id ON users (id)`,
+    `CREATE TABLE templates (
+      name TEXT PRIMARY KEY NOT NULL,
+      data TEXT NOT NULL,
+      created_by TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL
+    )`
   )
 }

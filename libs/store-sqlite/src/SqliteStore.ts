@@ -21,7 +21,8 @@ import {
   type StoreBatch,
   StoreError,
   type StoredState,
-  type StoreService
+  type StoreService,
+  WAIT_SAMPLE
 } from "@gantry/engine"
 import { Cause, Context, Effect, Layer, Runtime } from "effect"
 import { orStoreError, parseJson, storeError } from "./internal/errors.js"
@@ -149,6 +150,7 @@ export const listRunsQuery = (filter: RunFilter): { readonly text: string; reado
   const limit =
     filter.limit === undefined || filter.limit === Infinity ? undefined : Number.isNaN(filter.limit) ? 0 : Math.max(0, Math.floor(filter.limit))
   if (limit === 0) return null
+  const offset = filter.offset === undefined || !Number.isFinite(filter.offset) ? 0 : Math.max(0, Math.floor(filter.offset))
   const rest: Array<string> = []
   const restParams: Array<unknown> = []
   if (filter.queue !== undefined) {
@@ -160,10 +162,12 @@ export const listRunsQuery = (filter: RunFilter): { readonly text: string; reado
     restParams.push(filter.user)
   }
   const where = (conditions: ReadonlyArray<string>) => (conditions.length === 0 ? "" : ` WHERE ${conditions.join(" AND ")}`)
-  const limitText = limit === undefined ? "" : ` LIMIT ${limit}`
+  // each arm of the union holds the first offset + limit rows of its status: the page is among them
+  const armLimitText = limit === undefined ? "" : ` LIMIT ${limit + offset}`
+  const limitText = limit === undefined ? (offset > 0 ? ` LIMIT -1 OFFSET ${offset}` : "") : ` LIMIT ${limit}${offset > 0 ? ` OFFSET ${offset}` : ""}`
   if (statuses !== undefined && statuses.length > 1 && limit !== undefined) {
     const arms = statuses.map(
-      () => `SELECT * FROM (SELECT seq, data FROM runs${where(["status = ?", ...rest])} ORDER BY seq DESC${limitText})`
+      () => `SELECT * FROM (SELECT seq, data FROM runs${where(["status = ?", ...rest])} ORDER BY seq DESC${armLimitText})`
     )
     return {
       text: `SELECT data FROM (${arms.join(" UNION ALL ")}) ORDER BY seq DESC${limitText}`,
@@ -183,6 +187,13 @@ export const listRunsQuery = (filter: RunFilter): { readonly text: string; reado
  * unfinished run: a million pending runs would be sorted on every start).
  */
 export const LOAD_RUNS = `SELECT data FROM runs INDEXED BY runs_unfinished WHERE ended_at IS NULL AND status IN (${UNFINISHED.map((s) => `'${s}'`).join(", ")}) ORDER BY seq`
+
+/** summary: every run by status (a walk of the runs_status_seq index). */
+export const COUNT_BY_STATUS = `SELECT status, COUNT(*) AS n FROM runs GROUP BY status`
+/** summary: the mean wait of the latest runs that started, newest first by seq. */
+export const MEAN_WAIT = `SELECT AVG(wait) AS mean, COUNT(*) AS n FROM (
+  SELECT json_extract(data, '$.startedAt') - json_extract(data, '$.eligibleAt') AS wait FROM runs
+  WHERE json_extract(data, '$.startedAt') IS NOT NULL ORDER BY seq DESC LIMIT ${WAIT_SAMPLE})`
 
 export const FIND_BY_IDEMPOTENCY_KEY = `SELECT data FROM runs WHERE user = ? AND idempotency_key = ? ORDER BY seq DESC LIMIT 1`
 export const TIMELINE = `SELECT run_id, from_status, to_status, reason, at, attempt FROM run_events WHERE run_id = ? ORDER BY id`
@@ -306,7 +317,15 @@ export const makeStore = (journal: PendingJournal = new PendingJournal()): Effec
       )
       .pipe(orStoreError("cleanup"))
 
-  return { load, commit, getRun, findByIdempotencyKey, listRuns, timeline, cleanup }
+  const summary = Effect.gen(function* () {
+    const counts = yield* sql.unsafe<{ status: RunStatus; n: number }>(COUNT_BY_STATUS)
+    const [wait] = yield* sql.unsafe<{ mean: number | null; n: number }>(MEAN_WAIT)
+    const byStatus: Partial<Record<RunStatus, number>> = {}
+    for (const row of counts) byStatus[row.status] = row.n
+    return { byStatus, meanWaitMs: wait === undefined || wait.n === 0 ? null : wait.mean }
+  }).pipe(orStoreError("summary"))
+
+  return { load, commit, getRun, findByIdempotencyKey, listRuns, timeline, summary, cleanup }
 })
 
 // ------------------------------------------------------------------------------- the Journal

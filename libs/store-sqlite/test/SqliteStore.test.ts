@@ -91,7 +91,7 @@ describe("SqliteStore: the file", () => {
           yield* store.commit({ ...emptyBatch, runs: [aRun({ id: "kept", seq: 7 })], queues: [makeQueue("gpu")], policy: sharedPolicy, drainedGpus: [{ index: 2, drained: true }] })
           return { migrations: yield* migrationRows, again: yield* SqliteStore.migrate }
         }).pipe(Effect.provide(SqliteStore.layer({ filename })))
-        expect(first.migrations).toEqual([{ migration_id: 1, name: "initial" }, { migration_id: 2, name: "idempotency_key_unique" }, { migration_id: 3, name: "directory" }, { migration_id: 4, name: "idempotency_key_per_user" }])
+        expect(first.migrations).toEqual([{ migration_id: 1, name: "initial" }, { migration_id: 2, name: "idempotency_key_unique" }, { migration_id: 3, name: "directory" }, { migration_id: 4, name: "idempotency_key_per_user" }, { migration_id: 5, name: "user_ids_and_templates" }])
         expect(first.again).toEqual([])
 
         const second = yield* Effect.gen(function* () {
@@ -107,7 +107,7 @@ describe("SqliteStore: the file", () => {
         }).pipe(Effect.provide(SqliteStore.layer({ filename })))
         expect(second).toEqual({
           state: { runs: [aRun({ id: "kept", seq: 7 })], queues: [makeQueue("gpu")], policy: sharedPolicy, drainedGpus: [2], lastSeq: 7 },
-          migrations: [{ migration_id: 1, name: "initial" }, { migration_id: 2, name: "idempotency_key_unique" }, { migration_id: 3, name: "directory" }, { migration_id: 4, name: "idempotency_key_per_user" }],
+          migrations: [{ migration_id: 1, name: "initial" }, { migration_id: 2, name: "idempotency_key_unique" }, { migration_id: 3, name: "directory" }, { migration_id: 4, name: "idempotency_key_per_user" }, { migration_id: 5, name: "user_ids_and_templates" }],
           journalMode: "wal",
           synchronous: 2,
           busyTimeout: 5000,

@@ -229,6 +229,35 @@ const cases: ReadonlyArray<Case<unknown>> = [
     (r) => expect(r).toEqual({ found: "k", missing: undefined, otherUser: undefined })
   ),
   contractCase(
+    "listRuns pages with an offset, newest first, with or without a status filter",
+    (store) =>
+      Effect.gen(function* () {
+        yield* commitRuns(store, ...listFixture)
+        return {
+          second: ids(yield* store.listRuns({ limit: 3, offset: 3 })),
+          pendingOrRunning: ids(yield* store.listRuns({ status: ["pending", "running"], limit: 2, offset: 2 })),
+          rest: ids(yield* store.listRuns({ offset: 10 })),
+          past: ids(yield* store.listRuns({ status: ["pending"], limit: 5, offset: 9 }))
+        }
+      }),
+    (r) => expect(r).toEqual({ second: ["L9", "L8", "L7"], pendingOrRunning: ["L7", "L4"], rest: ["L2", "L1"], past: [] })
+  ),
+  contractCase(
+    "summary counts every run by status and averages the queue wait (start - eligible) of the latest runs that started",
+    (store) =>
+      Effect.gen(function* () {
+        const empty = yield* store.summary
+        const started = (id: string, seq: number, eligibleAt: number, startedAt: number): Run => ({ ...aRun({ id, seq, eligibleAt }), status: "running", startedAt })
+        yield* commitRuns(store, ...listFixture, started("w1", 200, 1_000, 4_000), ended(started("w2", 201, 2_000, 3_000), "completed", 9_000))
+        return { empty, full: yield* store.summary }
+      }),
+    (r) =>
+      expect(r).toEqual({
+        empty: { byStatus: {}, meanWaitMs: null },
+        full: { byStatus: { pending: 4, running: 3, completed: 3, failed: 1, held: 1, cancelled: 1, stopping: 1 }, meanWaitMs: 2_000 }
+      })
+  ),
+  contractCase(
     "cleanup removes terminal runs ended before the cut-off, with their timelines, and counts them",
     (store) =>
       Effect.gen(function* () {
