@@ -386,3 +386,15 @@ describe("Engine API: process", () => {
     expect(Effect.runSync(h.engine.process)).toEqual([])
   })
 })
+
+describe("Engine API: positions", () => {
+  it("gives every pending run the place position gives it, in SPEC §3 order", () => {
+    const h = new Harness({ gpus: 1 })
+    h.submit({ user: "ana" })
+    h.run(h.now)
+    const ids = [h.submit({ user: "bob" }), h.submit({ user: "cy", level: "lead" }), h.submit({ user: "dee" }), h.submit({ user: "eve", level: "admin" })]
+    const all = Effect.runSync(h.engine.positions)
+    expect(ids.map((id) => all.get(id))).toEqual([3, 2, 4, 1])
+    for (const id of ids) expect(Effect.runSync(h.engine.position(id)).position).toBe(all.get(id))
+  })
+})

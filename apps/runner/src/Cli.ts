@@ -37,6 +37,7 @@ import {
 import { resolvePaths } from "./Paths.js"
 import { print, printJson, VERSION, withControl } from "./CliCommon.js"
 import { runCommand, submitCommand } from "./CliSubmit.js"
+import { configCommand, configSpecs } from "./CliConfig.js"
 import { directorySpecs, loginCommand, logoutCommand, projectCommand, projectsCommand, tokenCommand, userCommand, whoamiCommand } from "./CliDirectory.js"
 
 export { checkArgv, CliError, normalizeArgv } from "./Input.js"
@@ -335,7 +336,11 @@ const cleanupCommand = Command.make("cleanup", cleanupOptions, (a) =>
 ).pipe(Command.withDescription("delete finished runs older than N days"))
 
 const processCommand = Command.make("process", common, (a) =>
-  withControl(a, (control) => Effect.flatMap(control.trigger, () => (a.format === "json" ? printJson({ ok: true }) : print("cycle triggered"))))
+  withControl(a, (control) =>
+    Effect.flatMap(control.process, (started) =>
+      a.format === "json" ? printJson({ started }) : print(started.length === 0 ? "cycle run: started nothing" : `cycle run: started ${started.join(" ")}`)
+    )
+  )
 ).pipe(Command.withDescription("run a scheduling cycle now (never needed; harmless)"))
 
 // ------------------------------------------------------------------ serve
@@ -415,7 +420,8 @@ export const gantry = Command.make("gantry").pipe(
     loginCommand,
     logoutCommand,
     projectsCommand,
-    projectCommand
+    projectCommand,
+    configCommand
   ]),
   Command.withDescription("gantry: a scheduler for ML runs on a shared GPU server")
 )
@@ -449,7 +455,8 @@ export const commandSpecs: ReadonlyMap<string, CommandSpec> = new Map(
       ["stats", common],
       ["cleanup", cleanupOptions],
       ["process", common],
-      ...directorySpecs
+      ...directorySpecs,
+      ...configSpecs
     ] as const
   ).map(([name, options]) => [name, { flags: flagsOf(options), takesCommand: name === "submit" || name === "run" }])
 )

@@ -27,8 +27,8 @@ const identityText = (i: Identity) =>
 
 const usersTable = (users: ReadonlyArray<UserJson>) =>
   F.table(
-    ["user", "level", "team", "projects", "unix account", "created"],
-    users.map((u) => [u.owner ? `${u.identity.name} (owner)` : u.identity.name, u.identity.level, u.identity.team, u.identity.projects.join(",") || null, u.identity.unixUser ?? `(${u.identity.name})`, when(u.createdAt)])
+    ["#", "user", "level", "team", "projects", "unix account", "created"],
+    users.map((u) => [u.id, u.owner ? `${u.identity.name} (owner)` : u.identity.name, u.identity.level, u.identity.team, u.identity.projects.join(",") || null, u.identity.unixUser ?? `(${u.identity.name})`, when(u.createdAt)])
   )
 
 const tokensTable = (tokens: ReadonlyArray<TokenJson>) =>

@@ -5,7 +5,7 @@
  */
 import { FetchHttpClient, HttpApiClient, HttpClient, HttpClientRequest } from "@effect/platform"
 import { type ApiError, Invalid, GantryApi, Internal } from "@gantry/api"
-import type { ProjectName, UserName } from "@gantry/core"
+import type { ProjectName, RunId, UserName } from "@gantry/core"
 import { Effect } from "effect"
 import type { Control } from "./Control.js"
 
@@ -40,21 +40,22 @@ export const httpControl = (url: string, token: string): Effect.Effect<Control> 
     const s = <A, E>(effect: Effect.Effect<A, E>) => settle(effect, url)
     const control: Control = {
       mode: "daemon",
-      submit: (payload) => s(client.queue.submit({ payload })),
+      submit: (payload) => s(client.runs.submit({ payload })),
       submitMany: (submissions) => s(Effect.map(client.runs.bulk({ payload: { submissions } }), (r) => r.runs)),
-      list: (urlParams) => s(client.queue.list({ urlParams })),
+      list: (urlParams) => s(client.runs.list({ urlParams })),
       show: (id) => s(client.runs.show({ path: { id } })),
-      position: (id) => s(client.queue.position({ path: { id } })),
-      cancel: (ids, all) => s(Effect.map(client.queue.cancelMany({ payload: { ids, all } }), (r) => r.cancelled)),
-      release: (id) => s(client.queue.release({ path: { id } })),
-      approve: (id) => s(client.queue.approve({ path: { id } })),
-      reject: (id, reason) => s(client.queue.reject({ path: { id }, urlParams: { reason } })),
-      priority: (id, priority) => s(client.queue.priority({ path: { id }, payload: { priority } })),
-      limits: s(client.queue.limits()),
-      setLimits: (payload) => s(client.queue.setLimits({ payload })),
-      trigger: s(Effect.asVoid(client.queue.process())),
-      cleanup: (days) => s(Effect.map(client.queue.cleanup({ urlParams: { days } }), (r) => r.removed)),
-      stats: s(client.queue.stats()),
+      position: (id) => s(client.runs.position({ path: { id } })),
+      cancel: (ids, all) => s(Effect.map(client.runs.cancel({ payload: { ids, all } }), (r) => r.cancelled)),
+      release: (id) => s(client.runs.release({ path: { id } })),
+      approve: (id) => s(client.runs.approve({ path: { id } })),
+      reject: (id, reason) => s(client.runs.reject({ path: { id }, payload: { reason } })),
+      priority: (id, priority) => s(client.runs.priority({ path: { id }, payload: { priority } })),
+      limits: s(client.policy.show()),
+      setLimits: (payload) => s(client.policy.set({ payload })),
+      // the common queue API's process and cleanup say what gantry's CLI prints
+      process: s(Effect.map(client.commonQueue.process(), (r) => r.job_ids.map((id) => id as RunId))),
+      cleanup: (days) => s(Effect.map(client.commonQueue.cleanup({ urlParams: { days } }), (r) => r.deleted)),
+      stats: s(client.system.stats()),
       queues: s(client.queues.list()),
       createQueue: (payload) => s(client.queues.create({ payload })),
       updateQueue: (name, payload) => s(client.queues.update({ path: { name }, payload })),
@@ -71,7 +72,11 @@ export const httpControl = (url: string, token: string): Effect.Effect<Control> 
       projects: s(client.projects.list()),
       createProject: (payload) => s(client.projects.create({ payload })),
       updateProject: (name, payload) => s(client.projects.update({ path: { name: name as ProjectName }, payload })),
-      deleteProject: (name) => s(Effect.asVoid(client.projects.delete({ path: { name: name as ProjectName } })))
+      deleteProject: (name) => s(Effect.asVoid(client.projects.delete({ path: { name: name as ProjectName } }))),
+      templates: s(client.configs.list()),
+      template: (name) => s(client.configs.show({ path: { name } })),
+      saveTemplate: (name, payload) => s(client.configs.save({ path: { name }, payload })),
+      deleteTemplate: (name) => s(Effect.asVoid(client.configs.delete({ path: { name } })))
     }
     return control
   }).pipe(Effect.provide(FetchHttpClient.layer))

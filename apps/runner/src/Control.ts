@@ -24,6 +24,8 @@ import {
   type RunJson,
   type StatsJson,
   SubmitRequest,
+  type TemplateJson,
+  TemplateSubmission,
   type SubmitResult,
   type SystemStatus,
   type TokenJson,
@@ -51,7 +53,7 @@ import {
 } from "@gantry/core"
 import { type EngineError, type EngineService, errorStatus, type GpuInfo, type StoreError, type StoreService } from "@gantry/engine"
 import { NodeExecutor } from "@gantry/platform-node"
-import type { StoredToken, StoredUser } from "@gantry/store-sqlite"
+import type { StoredTemplate, StoredToken, StoredUser } from "@gantry/store-sqlite"
 import { Effect, Fiber, ParseResult, Schema, Stream } from "effect"
 import * as fs from "node:fs"
 import { type Directory, forbidden, notFound } from "./Directory.js"
@@ -72,7 +74,8 @@ export interface Control {
   readonly priority: (id: RunId, priority: number | null) => Effect.Effect<RunJson, ApiError>
   readonly limits: Effect.Effect<Policy, ApiError>
   readonly setLimits: (policy: Policy) => Effect.Effect<Policy, ApiError>
-  readonly trigger: Effect.Effect<void, ApiError>
+  /** Runs a cycle now; the runs it started. */
+  readonly process: Effect.Effect<ReadonlyArray<RunId>, ApiError>
   readonly cleanup: (days: number) => Effect.Effect<number, ApiError>
   readonly stats: Effect.Effect<StatsJson, ApiError>
   readonly queues: Effect.Effect<ReadonlyArray<QueueInfoJson>, ApiError>
@@ -94,6 +97,11 @@ export interface Control {
   readonly createProject: (project: Project) => Effect.Effect<Project, ApiError>
   readonly updateProject: (name: string, change: ProjectChange) => Effect.Effect<Project, ApiError>
   readonly deleteProject: (name: string) => Effect.Effect<void, ApiError>
+  readonly templates: Effect.Effect<ReadonlyArray<TemplateJson>, ApiError>
+  readonly template: (name: string) => Effect.Effect<TemplateJson, ApiError>
+  /** Saves (or replaces: its creator or an admin) a run template. */
+  readonly saveTemplate: (name: string, submission: TemplateSubmission) => Effect.Effect<TemplateJson, ApiError>
+  readonly deleteTemplate: (name: string) => Effect.Effect<void, ApiError>
 }
 
 const DAY_MS = 86_400_000
@@ -265,7 +273,15 @@ export interface Controls {
   readonly close: () => void
 }
 
-const userJson = (u: StoredUser): UserJson => ({ identity: u.identity, owner: u.owner, createdAt: u.createdAt })
+const userJson = (u: StoredUser): UserJson => ({ id: u.id, identity: u.identity, owner: u.owner, createdAt: u.createdAt })
+const decodeTemplate = Schema.decodeUnknownEither(TemplateSubmission)
+/** A stored template as the API shows it (one that no longer decodes is the store's error). */
+const templateJson = (t: StoredTemplate): Effect.Effect<TemplateJson, ApiError> => {
+  const submission = decodeTemplate(t.submission)
+  return submission._tag === "Right"
+    ? Effect.succeed({ name: t.name, submission: submission.right, createdBy: t.createdBy, createdAt: t.createdAt, updatedAt: t.updatedAt })
+    : Effect.fail(new Internal({ code: "INTERNAL", error: "StoreError", message: `template ${t.name} is corrupt: ${issuesText(submission.left)}`, exit: 74 }))
+}
 const tokenJson = (t: StoredToken): TokenJson => ({
   id: t.id,
   user: t.user as TokenJson["user"],
@@ -402,7 +418,8 @@ export const engineControls = (o: EngineControlOptions): Controls => {
               ...(status !== undefined ? { status } : {}),
               ...(params.queue !== undefined ? { queue: params.queue } : {}),
               ...(params.user !== undefined ? { user: params.user } : {}),
-              ...(params.limit !== undefined ? { limit: params.limit } : {})
+              ...(params.limit !== undefined ? { limit: params.limit } : {}),
+              ...(params.offset !== undefined ? { offset: params.offset } : {})
             })
           )
         }),
@@ -431,7 +448,7 @@ export const engineControls = (o: EngineControlOptions): Controls => {
       priority: (id, priority) => Effect.zipRight(require(Access.setPriority(caller), "a lead or an admin may set a priority override"), api(engine.setPriority(id, priority))),
       limits: engine.policy,
       setLimits: (policy) => Effect.zipRight(admin("change limits and policy"), api(engine.updatePolicy(policy))),
-      trigger: Effect.zipRight(admin("trigger a cycle (process)"), engine.trigger),
+      process: Effect.zipRight(admin("run a scheduling cycle (process)"), engine.process),
       cleanup: (days) =>
         Effect.gen(function* () {
           yield* admin("clean up finished runs")
@@ -468,7 +485,32 @@ export const engineControls = (o: EngineControlOptions): Controls => {
       projects: Effect.sync(() => directory.projects()),
       createProject: (project) => Effect.zipRight(admin("create projects"), directoryApi(directory.createProject(project))),
       updateProject: (name, change) => Effect.zipRight(admin("change projects"), directoryApi(directory.updateProject(name, change))),
-      deleteProject: (name) => Effect.zipRight(admin("delete projects"), directoryApi(directory.deleteProject(name)))
+      deleteProject: (name) => Effect.zipRight(admin("delete projects"), directoryApi(directory.deleteProject(name))),
+      templates: Effect.forEach(directory.templates(), templateJson),
+      template: (name) => {
+        const stored = directory.template(name)
+        return stored === undefined ? Effect.fail(notFound("TemplateNotFound", `no template ${name} (gantry config list)`)) : templateJson(stored)
+      },
+      saveTemplate: (name, submission) =>
+        Effect.gen(function* () {
+          yield* require(Access.submit(caller), "researchers, leads and admins may save run templates")
+          // the rules of a submission, but for its owner: sizes, fields, a working directory here
+          const checked = yield* decodeSubmission({ ...submission, user: caller.name })
+          yield* checkSubmission(checked as Submission)
+          const ownTemplate = (existing: StoredTemplate) =>
+            existing.createdBy === caller.name || Access.administer(caller)
+              ? Effect.void
+              : Effect.fail(forbidden(`template ${name} is ${existing.createdBy}'s: only its creator or an admin may change it`))
+          return yield* templateJson(yield* directoryApi(directory.saveTemplate(caller.name, name, submission, ownTemplate)))
+        }),
+      deleteTemplate: (name) =>
+        directoryApi(
+          directory.deleteTemplate(name, (existing) =>
+            existing.createdBy === caller.name || Access.administer(caller)
+              ? Effect.void
+              : Effect.fail(forbidden(`template ${name} is ${existing.createdBy}'s: only its creator or an admin may delete it`))
+          )
+        )
     }
   }
   return {

@@ -147,7 +147,16 @@ export const serve = (o: ServeOptions) =>
         now: () => Date.now()
       })
       const httpServer = createServer()
-      const httpContext = yield* Layer.build(Server.layer(controls, { server: httpServer, host: o.host, port: o.port, token, directory }))
+      const httpContext = yield* Layer.build(
+        Server.layer(controls, {
+          server: httpServer,
+          host: o.host,
+          port: o.port,
+          token,
+          directory,
+          common: { engine, store: Context.get(storeContext, Store), inventory, now: () => Date.now() }
+        })
+      )
       const url = yield* Effect.provide(Server.boundUrl, httpContext)
       yield* Lease.update({ ...me, url }).pipe(Effect.provideService(SqlClient.SqlClient, sql))
       o.onReady?.({ url, gpus: inventory.length, owner: directory.ownerName, runsAs: runAs.switching ? null : os.userInfo().username })

@@ -1,6 +1,7 @@
 /**
  * The runner's directory (SPEC §1, §8): users with their level, team, projects and Unix
- * account; their bearer tokens; projects. It lives in the database (libs/store-sqlite
+ * account (and a number, the common queue API's `user_id`); their bearer tokens; projects;
+ * saved run templates (the common API's `config_name`). It lives in the database (libs/store-sqlite
  * Directory.ts) and, for answering every request without a query, in memory here. Every
  * change is validated against memory, committed, and only then applied to memory (the same
  * rule as the engine's commands), one change at a time.
@@ -18,7 +19,7 @@ import { SqlClient } from "@effect/sql"
 import { type ApiError, Invalid, Conflict, Forbidden, NotFound } from "@gantry/api"
 import { type Identity, type Level, type Project, type QueueName } from "@gantry/core"
 import type { EngineService, StoreError } from "@gantry/engine"
-import { Directory as Sql, type StoredToken, type StoredUser } from "@gantry/store-sqlite"
+import { Directory as Sql, type StoredTemplate, type StoredToken, type StoredUser } from "@gantry/store-sqlite"
 import { Effect } from "effect"
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
 import * as os from "node:os"
@@ -70,6 +71,7 @@ export class Directory {
   private readonly tokensByHash = new Map<string, StoredToken>()
   private readonly tokensById = new Map<string, StoredToken>()
   private readonly projectsByName = new Map<string, Project>()
+  private readonly templatesByName = new Map<string, StoredTemplate>()
   /** One change at a time: validate, commit, apply. */
   private readonly lock = Effect.unsafeMakeSemaphore(1)
 
@@ -94,6 +96,7 @@ export class Directory {
     return Effect.gen(function* () {
       yield* Sql.ensureOwner({
         identity: { name: options.owner as Identity["name"], level: "admin", team: null, projects: [], unixUser: options.ownerUnixUser as Identity["unixUser"] },
+        id: 1,
         owner: true,
         createdAt: options.now()
       })
@@ -103,6 +106,7 @@ export class Directory {
       for (const u of users) directory.usersByName.set(u.identity.name, u)
       for (const t of yield* Sql.tokens) directory.remember(t)
       for (const p of yield* Sql.projects) directory.projectsByName.set(p.name, p)
+      for (const t of yield* Sql.templates) directory.templatesByName.set(t.name, t)
       return directory
     })
   }
@@ -126,6 +130,24 @@ export class Directory {
 
   user(name: string): StoredUser | undefined {
     return this.usersByName.get(name)
+  }
+
+  /** A user's number, or null for a name the directory does not know. */
+  userNumber(name: string): number | null {
+    return this.usersByName.get(name)?.id ?? null
+  }
+
+  /** The user with this number. */
+  userByNumber(id: number): StoredUser | undefined {
+    for (const user of this.usersByName.values()) if (user.id === id) return user
+    return undefined
+  }
+
+  /** The number a new user gets: one past the highest (numbers are never reused while the highest lives). */
+  private nextUserNumber(): number {
+    let highest = 0
+    for (const user of this.usersByName.values()) highest = Math.max(highest, user.id)
+    return highest + 1
   }
 
   users(): ReadonlyArray<StoredUser> {
@@ -179,7 +201,7 @@ export class Directory {
       Effect.gen(this, function* () {
         const existing = this.usersByName.get(name)
         const identity = yield* this.checkUser(name, change, existing)
-        const user: StoredUser = { identity, owner: existing?.owner ?? false, createdAt: existing?.createdAt ?? this.now() }
+        const user: StoredUser = { id: existing?.id ?? this.nextUserNumber(), identity, owner: existing?.owner ?? false, createdAt: existing?.createdAt ?? this.now() }
         yield* Sql.putUser(user)
         this.usersByName.set(name, user)
         return user
@@ -193,7 +215,7 @@ export class Directory {
       Effect.gen(this, function* () {
         const existing = this.usersByName.get(user)
         const identity = yield* this.checkUser(user, change, existing)
-        const stored: StoredUser = { identity, owner: existing?.owner ?? false, createdAt: existing?.createdAt ?? this.now() }
+        const stored: StoredUser = { id: existing?.id ?? this.nextUserNumber(), identity, owner: existing?.owner ?? false, createdAt: existing?.createdAt ?? this.now() }
         const { id, token } = newToken()
         const record: StoredToken = { id, user, hash: hashToken(token), label, createdAt: this.now(), createdBy: by, revokedAt: null, revokedBy: null }
         yield* Sql.insertToken(stored, record)
@@ -265,6 +287,46 @@ export class Directory {
         yield* Sql.deleteProject(name, members)
         this.projectsByName.delete(name)
         for (const u of members) this.usersByName.set(u.identity.name, u)
+      })
+    )
+  }
+
+  // ---------------------------------------------------------------- templates
+
+  template(name: string): StoredTemplate | undefined {
+    return this.templatesByName.get(name)
+  }
+
+  templates(): ReadonlyArray<StoredTemplate> {
+    return [...this.templatesByName.values()].sort((a, b) => (a.name < b.name ? -1 : 1))
+  }
+
+  /**
+   * Saves a template under `name` for `by`; an existing one is replaced only when
+   * `mayReplace` allows it (its creator or an admin: the caller's rule).
+   */
+  saveTemplate(by: string, name: string, submission: unknown, mayReplace: (existing: StoredTemplate) => Effect.Effect<void, ApiError>): Run<StoredTemplate> {
+    return this.change(
+      Effect.gen(this, function* () {
+        const existing = this.templatesByName.get(name)
+        if (existing !== undefined) yield* mayReplace(existing)
+        const at = this.now()
+        const template: StoredTemplate = { name, submission, createdBy: existing?.createdBy ?? by, createdAt: existing?.createdAt ?? at, updatedAt: at }
+        yield* Sql.putTemplate(template)
+        this.templatesByName.set(name, template)
+        return template
+      })
+    )
+  }
+
+  deleteTemplate(name: string, mayDelete: (existing: StoredTemplate) => Effect.Effect<void, ApiError>): Run<void> {
+    return this.change(
+      Effect.gen(this, function* () {
+        const existing = this.templatesByName.get(name)
+        if (existing === undefined) return yield* Effect.fail(notFound("TemplateNotFound", `no template ${name} (gantry config list)`))
+        yield* mayDelete(existing)
+        yield* Sql.deleteTemplate(name)
+        this.templatesByName.delete(name)
       })
     )
   }

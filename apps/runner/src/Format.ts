@@ -91,7 +91,7 @@ export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<Readonl
 const shellWord = (w: string) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(w) ? w : `'${w.replaceAll("'", "'\\''")}'`)
 export const commandLine = (command: ReadonlyArray<string>): string => command.map(shellWord).join(" ")
 
-const truncate = (s: string, n: number) => (s.length <= n ? s : `${s.slice(0, n - 1)}…`)
+export const truncate = (s: string, n: number) => (s.length <= n ? s : `${s.slice(0, n - 1)}…`)
 
 /** The status with its reason: `failed(time-limit)`, `completed`, `rejected(too big)`. */
 export const statusText = (run: RunJson): string => {

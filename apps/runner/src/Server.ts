@@ -1,6 +1,7 @@
 /**
- * The daemon's HTTP server: the API of @gantry/api implemented over the runner's `Controls`,
- * bound to 127.0.0.1 by default, OpenAPI docs at /docs. Every request carries a bearer token:
+ * The daemon's HTTP server: the API of @gantry/api implemented over the runner's `Controls`
+ * (the common queue API's routes in CommonApi.ts), bound to 127.0.0.1 by default; its OpenAPI
+ * document at /api/openapi.json and browsable at /docs, both without a token. Every request carries a bearer token:
  * a user's (the directory's) or the daemon's session token (the owner's); its identity is the
  * `Caller`, and the Control made for that caller decides what it may do (Control.ts `Access`).
  * A request body over `SubmissionLimits.requestBytes` is refused (413) before it is read whole.
@@ -13,6 +14,8 @@ import { Cause, Effect, Layer, Redacted } from "effect"
 import { timingSafeEqual } from "node:crypto"
 import type { Server } from "node:http"
 import { invalidArgument, type Control, type Controls, decodeSubmission } from "./Control.js"
+import * as CommonApi from "./CommonApi.js"
+import type { CommonSource } from "./CommonApi.js"
 import type { Directory } from "./Directory.js"
 
 /**
@@ -161,32 +164,25 @@ const errorBodies = HttpApiBuilder.middleware((app) =>
   )
 )
 
-const handlers = (controls: Controls) => {
+const handlers = (controls: Controls, source: CommonSource) => {
   /** The Control of this request's caller. */
   const as = <A, E, R>(use: (control: Control) => Effect.Effect<A, E, R>) => Effect.flatMap(Caller, (caller) => use(controls.forCaller(caller)))
-  const queue = HttpApiBuilder.group(GantryApi, "queue", (h) =>
-    h
-      .handle("list", ({ urlParams }) => as((c) => c.list(urlParams)))
-      .handle("stats", () => as((c) => c.stats))
-      .handle("me", ({ urlParams }) => Effect.flatMap(Caller, (caller) => controls.forCaller(caller).list({ ...urlParams, user: caller.name })))
-      .handle("position", ({ path }) => as((c) => c.position(path.id)))
-      .handleRaw("submit", ({ request }) => as((c) => submitRaw(c, request)))
-      .handle("cancelMany", ({ payload }) => as((c) => Effect.map(c.cancel(payload.ids, payload.all === true), (cancelled) => ({ cancelled }))))
-      .handle("cancel", ({ path }) => as((c) => Effect.map(c.cancel([path.id], false), (cancelled) => ({ cancelled }))))
-      .handle("release", ({ path }) => as((c) => c.release(path.id)))
-      .handle("approve", ({ path }) => as((c) => c.approve(path.id)))
-      .handle("reject", ({ path, urlParams }) => as((c) => c.reject(path.id, urlParams.reason)))
-      .handle("priority", ({ path, payload }) => as((c) => c.priority(path.id, payload.priority)))
-      .handle("limits", () => as((c) => c.limits))
-      .handle("setLimits", ({ payload }) => as((c) => c.setLimits(payload)))
-      .handle("process", () => as((c) => Effect.as(c.trigger, { ok: true })))
-      .handle("cleanup", ({ urlParams }) => as((c) => Effect.map(c.cleanup(urlParams.days), (removed) => ({ removed }))))
-  )
   const runs = HttpApiBuilder.group(GantryApi, "runs", (h) =>
     h
+      .handle("list", ({ urlParams }) => as((c) => c.list(urlParams)))
+      .handleRaw("submit", ({ request }) => as((c) => submitRaw(c, request)))
       .handle("bulk", ({ payload }) => as((c) => Effect.map(c.submitMany(payload.submissions), (runs) => ({ runs }))))
-      .handle("show", ({ path }) => as((c) => c.show(path.id)))
+      .handle("cancel", ({ payload }) => as((c) => Effect.map(c.cancel(payload.ids, payload.all === true), (cancelled) => ({ cancelled }))))
       .handle("changes", ({ urlParams }) => as((c) => Effect.map(c.changes(urlParams.since, urlParams.timeoutMs ?? 25_000), (version) => ({ version }))))
+      .handle("show", ({ path }) => as((c) => c.show(path.id)))
+      .handle("position", ({ path }) => as((c) => c.position(path.id)))
+      .handle("release", ({ path }) => as((c) => c.release(path.id)))
+      .handle("approve", ({ path }) => as((c) => c.approve(path.id)))
+      .handle("reject", ({ path, payload }) => as((c) => c.reject(path.id, payload.reason)))
+      .handle("priority", ({ path, payload }) => as((c) => c.priority(path.id, payload.priority)))
+  )
+  const policy = HttpApiBuilder.group(GantryApi, "policy", (h) =>
+    h.handle("show", () => as((c) => c.limits)).handle("set", ({ payload }) => as((c) => c.setLimits(payload)))
   )
   const queues = HttpApiBuilder.group(GantryApi, "queues", (h) =>
     h
@@ -198,6 +194,7 @@ const handlers = (controls: Controls) => {
   const system = HttpApiBuilder.group(GantryApi, "system", (h) =>
     h
       .handle("status", () => as((c) => c.status))
+      .handle("stats", () => as((c) => c.stats))
       .handle("drain", ({ path }) => as((c) => Effect.as(c.drain(path.index, true), { ok: true })))
       .handle("undrain", ({ path }) => as((c) => Effect.as(c.drain(path.index, false), { ok: true })))
   )
@@ -217,7 +214,14 @@ const handlers = (controls: Controls) => {
       .handle("update", ({ path, payload }) => as((c) => c.updateProject(path.name, payload)))
       .handle("delete", ({ path }) => as((c) => Effect.as(c.deleteProject(path.name), { ok: true })))
   )
-  return Layer.mergeAll(queue, runs, queues, system, users, projects)
+  const configs = HttpApiBuilder.group(GantryApi, "configs", (h) =>
+    h
+      .handle("list", () => as((c) => c.templates))
+      .handle("show", ({ path }) => as((c) => c.template(path.name)))
+      .handle("save", ({ path, payload }) => as((c) => c.saveTemplate(path.name, payload)))
+      .handle("delete", ({ path }) => as((c) => Effect.as(c.deleteTemplate(path.name), { ok: true })))
+  )
+  return Layer.mergeAll(runs, policy, queues, system, users, projects, configs, CommonApi.layer(controls, source))
 }
 
 const unauthorized = (message: string) => new Unauthorized({ code: "UNAUTHENTICATED", error: "Unauthorized", message, exit: 77 })
@@ -261,14 +265,18 @@ export interface ServerOptions {
   /** The daemon's session token (published in the lease row): the owner's. */
   readonly token: string
   readonly directory: Directory
+  /** What the common queue API's answers are read from (CommonApi.ts). */
+  readonly common: Omit<CommonSource, "directory">
 }
 
 /** Serves the API; the layer's HttpServer tells the bound address (port 0 picks a free one). */
 export const layer = (controls: Controls, options: ServerOptions) =>
   HttpApiBuilder.serve(bodyLimit).pipe(
     Layer.provide(errorBodies),
+    // the API's description needs no token (every call it describes does)
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
-    Layer.provide(HttpApiBuilder.api(GantryApi).pipe(Layer.provide(handlers(controls)), Layer.provide(authorization(options.token, options.directory)))),
+    Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/api/openapi.json" })),
+    Layer.provide(HttpApiBuilder.api(GantryApi).pipe(Layer.provide(handlers(controls, { ...options.common, directory: options.directory })), Layer.provide(authorization(options.token, options.directory)))),
     Layer.provideMerge(NodeHttpServer.layer(() => options.server, { host: options.host, port: options.port }))
   )
 

@@ -1,16 +1,19 @@
 /**
  * The runner's HTTP API (SPEC §8), defined once with @effect/platform's HttpApi: the daemon
  * implements it (apps/runner Server.ts), the CLI derives its client from it, and the OpenAPI
- * document comes from it (`GET /docs`).
+ * document comes from it (`GET /api/openapi.json`, browsable at `/docs`).
  *
- * Paths follow the common GPU-server queue API (`/api/queue/...`, `/api/system/status`);
- * what that API lacks (queues, GPUs, a run's timeline, waiting for changes) is added under
- * `/api/queues`, `/api/gpus` and `/api/runs`.
+ * Two families of routes, one document:
+ * - the common GPU-server queue API (`/api/queue…`, `/api/system/status`, `/api/cloud/jobs…`:
+ *   QueueApi.ts), in that API's own shapes, so its clients work unchanged;
+ * - gantry's own, richer routes, which gantry's CLI uses: runs (`/api/runs…`), the policy,
+ *   queues, GPUs, users and tokens, projects and saved run templates (`/api/configs`).
  *
- * Every engine error crosses the wire as one of the tagged errors below, carrying the API
- * code and the CLI exit code of `errorStatus`, so a client never invents its own mapping.
+ * Every engine error crosses the wire as one of the tagged errors of Common.ts, carrying the
+ * API code, the CLI exit code of `errorStatus` and a `detail`, so a client never invents its
+ * own mapping.
  */
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "@effect/platform"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
 import {
   Identity,
   IdentityName,
@@ -30,7 +33,27 @@ import {
   UserName,
   WaitReason
 } from "@gantry/core"
-import { Context, Schema } from "effect"
+import { Schema } from "effect"
+import {
+  Authorization,
+  BooleanFromString,
+  Conflict,
+  Exhausted,
+  Forbidden,
+  gpuIndex,
+  id,
+  Internal,
+  Invalid,
+  IntFromString,
+  NotFound,
+  projectName,
+  queueName,
+  strict,
+  TooLarge,
+  tokenId,
+  userName
+} from "./Common.js"
+import { commonJobsGroup, commonQueueGroup, commonSystemGroup } from "./QueueApi.js"
 
 // ------------------------------------------------------------------ values
 
@@ -121,7 +144,7 @@ export const SubmitRequest = Schema.Struct({ ...Submission.fields, user: Schema.
 export type SubmitRequest = typeof SubmitRequest.Type
 
 /** A user as the directory keeps it (admins see every field). */
-export const UserJson = Schema.Struct({ identity: Identity, owner: Schema.Boolean, createdAt: Schema.Number })
+export const UserJson = Schema.Struct({ id: Int, identity: Identity, owner: Schema.Boolean, createdAt: Schema.Number })
 export type UserJson = typeof UserJson.Type
 
 /** What an admin may set on a user; absent fields keep their value. */
@@ -159,180 +182,69 @@ export type NewToken = typeof NewToken.Type
 export const ProjectChange = Schema.partial(Project.omit("name"))
 export type ProjectChange = typeof ProjectChange.Type
 
+/** A saved template's name: letters, digits, '.', '_' and '-', not starting with '.', '_' or '-'. */
+export const TemplateName = Schema.String.pipe(
+  Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, { message: () => "a template name: letters, digits, '.', '_', '-' (128 at most), starting with a letter or digit" })
+)
+
+/** What a template holds: a submission without its submitter (whoever submits it owns the run). */
+export const TemplateSubmission = SubmitRequest.pipe(Schema.omit("user"))
+export type TemplateSubmission = typeof TemplateSubmission.Type
+
+/** A saved run template (`gantry config save NAME --file task.json`). */
+export const TemplateJson = Schema.Struct({
+  name: TemplateName,
+  submission: TemplateSubmission,
+  createdBy: Schema.String,
+  createdAt: Schema.Number,
+  updatedAt: Schema.Number
+})
+export type TemplateJson = typeof TemplateJson.Type
+
 /** A counter of run transitions the daemon has seen, for long-polling clients. */
 export const Changes = Schema.Struct({ version: Int })
 
-// ------------------------------------------------------------------ errors
-
-/** One problem of a request the schemas refuse, as FastAPI's validation errors have it. */
-export const ValidationIssue = Schema.Struct({
-  /** Where: "body", "path" or "query", then the field's path. */
-  loc: Schema.Array(Schema.Union(Schema.String, Schema.Number)),
-  msg: Schema.String,
-  type: Schema.String
-})
-export type ValidationIssue = typeof ValidationIssue.Type
-
-const errorFields = {
-  /** Stable API code (INVALID_ARGUMENT, NOT_FOUND, ...). */
-  code: Schema.String,
-  /** The engine error's tag (QueueFull, RunNotFound, ...). */
-  error: Schema.String,
-  message: Schema.String,
-  /** The CLI's exit code for this error. */
-  exit: Int,
-  /**
-   * What clients of the common queue API read: the message, or for a request the schemas
-   * refuse (422) every problem with the field's location.
-   */
-  detail: Schema.Union(Schema.String, Schema.Array(ValidationIssue))
-}
-
-/** An error's fields as made: `detail` is the message unless given (a validation error's issues). */
-interface ErrorProps {
-  readonly code: string
-  readonly error: string
-  readonly message: string
-  readonly exit: number
-  readonly detail?: string | ReadonlyArray<ValidationIssue>
-}
-const withDetail = (props: ErrorProps) => ({ ...props, detail: props.detail ?? props.message })
-
-/** A request the schemas or the engine refuse as malformed: 422 INVALID_ARGUMENT, exit 64. */
-export class Invalid extends Schema.TaggedError<Invalid>()("Invalid", errorFields, HttpApiSchema.annotations({ status: 422 })) {
-  constructor(props: ErrorProps, options?: Schema.MakeOptions) {
-    super(withDetail(props), options)
-  }
-}
-export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", errorFields, HttpApiSchema.annotations({ status: 401 })) {
-  constructor(props: ErrorProps, options?: Schema.MakeOptions) {
-    super(withDetail(props), options)
-  }
-}
-export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", errorFields, HttpApiSchema.annotations({ status: 403 })) {
-  constructor(props: ErrorProps, options?: Schema.MakeOptions) {
-    super(withDetail(props), options)
-  }
-}
-export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", errorFields, HttpApiSchema.annotations({ status: 404 })) {
-  constructor(props: ErrorProps, options?: Schema.MakeOptions) {
-    super(withDetail(props), options)
-  }
-}
-export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", errorFields, HttpApiSchema.annotations({ status: 409 })) {
-  constructor(props: ErrorProps, options?: Schema.MakeOptions) {
-    super(withDetail(props), options)
-  }
-}
-/** A request body or a submission over a size limit (`SubmissionLimits`): 413 PAYLOAD_TOO_LARGE, exit 65. */
-export class TooLarge extends Schema.TaggedError<TooLarge>()("TooLarge", errorFields, HttpApiSchema.annotations({ status: 413 })) {
-  constructor(props: ErrorProps, options?: Schema.MakeOptions) {
-    super(withDetail(props), options)
-  }
-}
-export class Exhausted extends Schema.TaggedError<Exhausted>()("Exhausted", errorFields, HttpApiSchema.annotations({ status: 429 })) {
-  constructor(props: ErrorProps, options?: Schema.MakeOptions) {
-    super(withDetail(props), options)
-  }
-}
-export class Internal extends Schema.TaggedError<Internal>()("Internal", errorFields, HttpApiSchema.annotations({ status: 500 })) {
-  constructor(props: ErrorProps, options?: Schema.MakeOptions) {
-    super(withDetail(props), options)
-  }
-}
-export type ApiError = Invalid | Unauthorized | Forbidden | NotFound | Conflict | TooLarge | Exhausted | Internal
-
-// ------------------------------------------------------------------ security
-
-/** Who is calling: the identity the daemon maps the bearer token to. */
-export class Caller extends Context.Tag("@gantry/api/Caller")<Caller, Identity>() {}
-
-/**
- * A token as `Authorization: Bearer TOKEN`, or as `X-API-Key: TOKEN` (what the common queue
- * API's own clients send).
- */
-export class Authorization extends HttpApiMiddleware.Tag<Authorization>()("@gantry/api/Authorization", {
-  failure: Unauthorized,
-  provides: Caller,
-  security: { bearer: HttpApiSecurity.bearer, apiKey: HttpApiSecurity.apiKey({ key: "X-API-Key", in: "header" }) }
-}) {}
-
 // ------------------------------------------------------------------ endpoints
 
-/** Request bodies refuse unknown fields (a typo must not be silently dropped). */
-const strict = <S extends Schema.Schema.Any>(schema: S): S => schema.annotations({ parseOptions: { onExcessProperty: "error" } }) as S
-
-const id = HttpApiSchema.param("id", RunId)
-const queueName = HttpApiSchema.param("name", QueueName)
-const userName = HttpApiSchema.param("name", IdentityName)
-const projectName = HttpApiSchema.param("name", ProjectName)
-const tokenId = HttpApiSchema.param("id", Schema.String.pipe(Schema.pattern(/^[0-9a-f]{12}$/)))
-/**
- * A whole number in a path or query: decimal digits only (NumberFromString alone would take
- * "0x1", "1e3" or " 1" for numbers).
- */
-const IntFromString = Schema.String.pipe(
-  Schema.pattern(/^-?\d{1,15}$/, { message: () => "a whole number in decimal digits" }),
-  Schema.compose(Schema.NumberFromString),
-  Schema.int()
-)
-const gpuIndex = HttpApiSchema.param("index", IntFromString.pipe(Schema.nonNegative()))
-
-
-const BooleanFromString = Schema.Literal("true", "false").pipe(Schema.transform(Schema.Boolean, { decode: (s) => s === "true", encode: (b) => (b ? "true" : "false") }))
-
 export const ListParams = Schema.Struct({
-  /** Comma-separated statuses. */
+  /** Comma-separated statuses (`queued` is pending). */
   status: Schema.optional(Schema.String),
   queue: Schema.optional(QueueName),
   user: Schema.optional(Schema.String),
   limit: Schema.optional(IntFromString.pipe(Schema.positive())),
+  offset: Schema.optional(IntFromString.pipe(Schema.nonNegative())),
   include_completed: Schema.optional(BooleanFromString)
 })
 export type ListParams = typeof ListParams.Type
-
-export const queueGroup = HttpApiGroup.make("queue")
-  .add(HttpApiEndpoint.get("list", "/queue").setUrlParams(ListParams).addSuccess(Schema.Array(RunJson)))
-  .add(HttpApiEndpoint.get("stats", "/queue/stats").addSuccess(StatsJson))
-  /** The caller's own runs (the token's user), newest first. */
-  .add(HttpApiEndpoint.get("me", "/queue/me").setUrlParams(ListParams.omit("user")).addSuccess(Schema.Array(RunJson)))
-  .add(HttpApiEndpoint.get("position")`/queue/position/${id}`.addSuccess(PositionJson))
-  .add(HttpApiEndpoint.post("submit", "/queue/submit").setPayload(strict(SubmitRequest)).addSuccess(SubmitResult))
-  .add(
-    HttpApiEndpoint.post("cancelMany", "/queue/cancel")
-      .setPayload(Schema.Struct({ ids: Schema.Array(RunId), all: Schema.optional(Schema.Boolean) }))
-      .addSuccess(Schema.Struct({ cancelled: Schema.Array(RunId) }))
-  )
-  .add(HttpApiEndpoint.post("cancel")`/queue/${id}/cancel`.addSuccess(Schema.Struct({ cancelled: Schema.Array(RunId) })))
-  .add(HttpApiEndpoint.post("release")`/queue/${id}/release`.addSuccess(RunJson))
-  .add(HttpApiEndpoint.post("approve")`/queue/${id}/approve`.addSuccess(RunJson))
-  .add(HttpApiEndpoint.post("reject")`/queue/${id}/reject`.setUrlParams(Schema.Struct({ reason: Schema.NonEmptyTrimmedString })).addSuccess(RunJson))
-  .add(
-    HttpApiEndpoint.post("priority")`/queue/${id}/priority`
-      .setPayload(Schema.Struct({ priority: Schema.NullOr(Schema.Int) }))
-      .addSuccess(RunJson)
-  )
-  .add(HttpApiEndpoint.get("limits", "/queue/concurrency").addSuccess(Policy))
-  .add(HttpApiEndpoint.post("setLimits", "/queue/concurrency").setPayload(strict(Policy)).addSuccess(Policy))
-  .add(HttpApiEndpoint.post("process", "/queue/process").addSuccess(Schema.Struct({ ok: Schema.Boolean })))
-  .add(
-    HttpApiEndpoint.post("cleanup", "/queue/cleanup")
-      .setUrlParams(Schema.Struct({ days: IntFromString.pipe(Schema.between(1, 365)) }))
-      .addSuccess(Schema.Struct({ removed: Int }))
-  )
 
 /** Many submissions, stored in one transaction or not at all (`gantry submit --from FILE.jsonl`). */
 export const BulkRequest = Schema.Struct({ submissions: Schema.Array(SubmitRequest).pipe(Schema.minItems(1)) })
 export type BulkRequest = typeof BulkRequest.Type
 
+export const CancelRequest = Schema.Struct({ ids: Schema.Array(RunId), all: Schema.optional(Schema.Boolean) })
+
+/** Runs: submit (one or many), list, show, wait for changes, and act on them. */
 export const runsGroup = HttpApiGroup.make("runs")
+  .add(HttpApiEndpoint.get("list", "/runs").setUrlParams(ListParams).addSuccess(Schema.Array(RunJson)))
+  .add(HttpApiEndpoint.post("submit", "/runs").setPayload(strict(SubmitRequest)).addSuccess(SubmitResult))
   .add(HttpApiEndpoint.post("bulk", "/runs/bulk").setPayload(strict(BulkRequest)).addSuccess(Schema.Struct({ runs: Schema.Array(RunJson) })))
-  .add(HttpApiEndpoint.get("show")`/runs/${id}`.addSuccess(RunDetail))
+  .add(HttpApiEndpoint.post("cancel", "/runs/cancel").setPayload(strict(CancelRequest)).addSuccess(Schema.Struct({ cancelled: Schema.Array(RunId) })))
   .add(
     HttpApiEndpoint.get("changes", "/runs/changes")
       .setUrlParams(Schema.Struct({ since: IntFromString.pipe(Schema.nonNegative()), timeoutMs: Schema.optional(IntFromString.pipe(Schema.between(0, 60_000))) }))
       .addSuccess(Changes)
   )
+  .add(HttpApiEndpoint.get("show")`/runs/${id}`.addSuccess(RunDetail))
+  .add(HttpApiEndpoint.get("position")`/runs/${id}/position`.addSuccess(PositionJson))
+  .add(HttpApiEndpoint.post("release")`/runs/${id}/release`.addSuccess(RunJson))
+  .add(HttpApiEndpoint.post("approve")`/runs/${id}/approve`.addSuccess(RunJson))
+  .add(HttpApiEndpoint.post("reject")`/runs/${id}/reject`.setPayload(strict(Schema.Struct({ reason: Schema.NonEmptyTrimmedString }))).addSuccess(RunJson))
+  .add(HttpApiEndpoint.post("priority")`/runs/${id}/priority`.setPayload(strict(Schema.Struct({ priority: Schema.NullOr(Schema.Int) }))).addSuccess(RunJson))
+
+/** The scheduling policy (limits, aging, fair share, backfill, priorities, approval rules). */
+export const policyGroup = HttpApiGroup.make("policy")
+  .add(HttpApiEndpoint.get("show", "/policy").addSuccess(Policy))
+  .add(HttpApiEndpoint.put("set", "/policy").setPayload(strict(Policy)).addSuccess(Policy))
 
 export const queuesGroup = HttpApiGroup.make("queues")
   .add(HttpApiEndpoint.get("list", "/queues").addSuccess(Schema.Array(QueueInfoJson)))
@@ -344,8 +256,10 @@ export const queuesGroup = HttpApiGroup.make("queues")
       .addSuccess(Schema.Struct({ ok: Schema.Boolean }))
   )
 
+/** The daemon, its counters and its GPUs. */
 export const systemGroup = HttpApiGroup.make("system")
-  .add(HttpApiEndpoint.get("status", "/system/status").addSuccess(SystemStatus))
+  .add(HttpApiEndpoint.get("status", "/system").addSuccess(SystemStatus))
+  .add(HttpApiEndpoint.get("stats", "/stats").addSuccess(StatsJson))
   .add(HttpApiEndpoint.post("drain")`/gpus/${gpuIndex}/drain`.addSuccess(Schema.Struct({ ok: Schema.Boolean })))
   .add(HttpApiEndpoint.post("undrain")`/gpus/${gpuIndex}/undrain`.addSuccess(Schema.Struct({ ok: Schema.Boolean })))
 
@@ -364,6 +278,15 @@ export const projectsGroup = HttpApiGroup.make("projects")
   .add(HttpApiEndpoint.patch("update")`/projects/${projectName}`.setPayload(strict(ProjectChange)).addSuccess(Project))
   .add(HttpApiEndpoint.del("delete")`/projects/${projectName}`.addSuccess(Schema.Struct({ ok: Schema.Boolean })))
 
+const templateName = HttpApiSchema.param("name", TemplateName)
+
+/** Saved run templates: what the common API's `config_name` names. */
+export const configsGroup = HttpApiGroup.make("configs")
+  .add(HttpApiEndpoint.get("list", "/configs").addSuccess(Schema.Array(TemplateJson)))
+  .add(HttpApiEndpoint.get("show")`/configs/${templateName}`.addSuccess(TemplateJson))
+  .add(HttpApiEndpoint.put("save")`/configs/${templateName}`.setPayload(strict(TemplateSubmission)).addSuccess(TemplateJson))
+  .add(HttpApiEndpoint.del("delete")`/configs/${templateName}`.addSuccess(Schema.Struct({ ok: Schema.Boolean })))
+
 /**
  * The OpenAPI document as the daemon answers: @effect/platform declares its own 400
  * (HttpApiDecodeError) on every route, which the daemon never sends (a schema refusal is a 422
@@ -376,12 +299,16 @@ function withoutDecodeError(spec: Record<string, unknown>): Record<string, unkno
 }
 
 export class GantryApi extends HttpApi.make("gantry")
-  .add(queueGroup)
+  .add(commonQueueGroup)
+  .add(commonSystemGroup)
+  .add(commonJobsGroup)
   .add(runsGroup)
+  .add(policyGroup)
   .add(queuesGroup)
   .add(systemGroup)
   .add(usersGroup)
   .add(projectsGroup)
+  .add(configsGroup)
   .addError(Invalid)
   .addError(Forbidden)
   .addError(NotFound)

@@ -112,6 +112,8 @@ export interface EngineService {
   readonly deleteQueue: (name: QueueName, options?: { readonly drain?: boolean }) => Effect.Effect<void, EngineError | StoreError>
   /** Where a waiting run stands: how many pending runs go before it (SPEC §3) and why it waits. */
   readonly position: (id: RunId) => Effect.Effect<Position, EngineError | StoreError>
+  /** Every pending run's 1-based place in SPEC §3 order (`position` for all of them at once). */
+  readonly positions: Effect.Effect<ReadonlyMap<RunId, number>>
 }
 
 export interface QueueInfo {

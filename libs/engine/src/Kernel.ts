@@ -235,6 +235,14 @@ export class Kernel {
     return { position: ahead + 1, reason: decide(snapshot).reasonOf(id) }
   }
 
+  /** Every pending run's place in SPEC §3 order (1-based, as `position` gives it), from one snapshot and one sort. */
+  positions(): ReadonlyMap<RunId, number> {
+    const snapshot = this.snapshotAt(this.now())
+    const keyed = [...this.pending.runs()].map((run) => ({ id: run.id, key: orderKeyOf(snapshot, run) }))
+    keyed.sort((a, b) => (precedes(a.key, b.key) ? -1 : precedes(b.key, a.key) ? 1 : 0))
+    return new Map(keyed.map((k, i) => [k.id, i + 1]))
+  }
+
   /** Held and blocked runs across queues. */
   waitingCounts(): { readonly held: number; readonly blocked: number } {
     return this.queues.waiting()

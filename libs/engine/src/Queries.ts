@@ -11,7 +11,7 @@ import { copyOf } from "./Frozen.js"
 import type { Kernel } from "./Kernel.js"
 import type { StoreService } from "./Store.js"
 
-type Queries = Pick<EngineService, "getRun" | "timeline" | "stats" | "gpus" | "policy" | "queues" | "position">
+type Queries = Pick<EngineService, "getRun" | "timeline" | "stats" | "gpus" | "policy" | "queues" | "position" | "positions">
 
 export const makeQueries = (kernel: Kernel, store: StoreService, cycle: Cycle): Queries => ({
   getRun: (id) => Effect.map(findRun(kernel, store, id), copyOf),
@@ -45,6 +45,7 @@ export const makeQueries = (kernel: Kernel, store: StoreService, cycle: Cycle): 
   queues: Effect.sync(() =>
     kernel.queueNames().map((name): QueueInfo => ({ config: kernel.queueConfig(name)!, state: kernel.queueState(name)!, counts: kernel.queueCounts(name)! }))
   ),
+  positions: Effect.sync(() => kernel.positions()),
   position: (id) =>
     Effect.map(findRun(kernel, store, id), (run) => {
       const place = kernel.position(id)
