@@ -240,11 +240,13 @@ export const runsGroup = HttpApiGroup.make("runs")
   .add(HttpApiEndpoint.post("approve")`/runs/${id}/approve`.addSuccess(RunJson))
   .add(HttpApiEndpoint.post("reject")`/runs/${id}/reject`.setPayload(strict(Schema.Struct({ reason: Schema.NonEmptyTrimmedString }))).addSuccess(RunJson))
   .add(HttpApiEndpoint.post("priority")`/runs/${id}/priority`.setPayload(strict(Schema.Struct({ priority: Schema.NullOr(Schema.Int) }))).addSuccess(RunJson))
+  .middleware(Authorization)
 
 /** The scheduling policy (limits, aging, fair share, backfill, priorities, approval rules). */
 export const policyGroup = HttpApiGroup.make("policy")
   .add(HttpApiEndpoint.get("show", "/policy").addSuccess(Policy))
   .add(HttpApiEndpoint.put("set", "/policy").setPayload(strict(Policy)).addSuccess(Policy))
+  .middleware(Authorization)
 
 export const queuesGroup = HttpApiGroup.make("queues")
   .add(HttpApiEndpoint.get("list", "/queues").addSuccess(Schema.Array(QueueInfoJson)))
@@ -255,6 +257,7 @@ export const queuesGroup = HttpApiGroup.make("queues")
       .setUrlParams(Schema.Struct({ drain: Schema.optional(BooleanFromString) }))
       .addSuccess(Schema.Struct({ ok: Schema.Boolean }))
   )
+  .middleware(Authorization)
 
 /** The daemon, its counters and its GPUs. */
 export const systemGroup = HttpApiGroup.make("system")
@@ -262,6 +265,7 @@ export const systemGroup = HttpApiGroup.make("system")
   .add(HttpApiEndpoint.get("stats", "/stats").addSuccess(StatsJson))
   .add(HttpApiEndpoint.post("drain")`/gpus/${gpuIndex}/drain`.addSuccess(Schema.Struct({ ok: Schema.Boolean })))
   .add(HttpApiEndpoint.post("undrain")`/gpus/${gpuIndex}/undrain`.addSuccess(Schema.Struct({ ok: Schema.Boolean })))
+  .middleware(Authorization)
 
 /** Users and their tokens (admin only, but for `me`). */
 export const usersGroup = HttpApiGroup.make("users")
@@ -271,12 +275,14 @@ export const usersGroup = HttpApiGroup.make("users")
   .add(HttpApiEndpoint.get("tokens", "/tokens").addSuccess(Schema.Array(TokenJson)))
   .add(HttpApiEndpoint.post("createToken", "/tokens").setPayload(strict(TokenRequest)).addSuccess(NewToken))
   .add(HttpApiEndpoint.del("revokeToken")`/tokens/${tokenId}`.addSuccess(TokenJson))
+  .middleware(Authorization)
 
 export const projectsGroup = HttpApiGroup.make("projects")
   .add(HttpApiEndpoint.get("list", "/projects").addSuccess(Schema.Array(Project)))
   .add(HttpApiEndpoint.post("create", "/projects").setPayload(strict(Project)).addSuccess(Project))
   .add(HttpApiEndpoint.patch("update")`/projects/${projectName}`.setPayload(strict(ProjectChange)).addSuccess(Project))
   .add(HttpApiEndpoint.del("delete")`/projects/${projectName}`.addSuccess(Schema.Struct({ ok: Schema.Boolean })))
+  .middleware(Authorization)
 
 const templateName = HttpApiSchema.param("name", TemplateName)
 
@@ -286,6 +292,7 @@ export const configsGroup = HttpApiGroup.make("configs")
   .add(HttpApiEndpoint.get("show")`/configs/${templateName}`.addSuccess(TemplateJson))
   .add(HttpApiEndpoint.put("save")`/configs/${templateName}`.setPayload(strict(TemplateSubmission)).addSuccess(TemplateJson))
   .add(HttpApiEndpoint.del("delete")`/configs/${templateName}`.addSuccess(Schema.Struct({ ok: Schema.Boolean })))
+  .middleware(Authorization)
 
 /**
  * The OpenAPI document as the daemon answers: @effect/platform declares its own 400
@@ -316,6 +323,5 @@ export class GantryApi extends HttpApi.make("gantry")
   .addError(TooLarge)
   .addError(Exhausted)
   .addError(Internal)
-  .middleware(Authorization)
   .prefix("/api")
   .annotate(OpenApi.Transform, withoutDecodeError) {}

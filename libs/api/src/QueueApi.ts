@@ -17,7 +17,7 @@
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
 import { RunId } from "@gantry/core"
 import { Schema } from "effect"
-import { IntFromString, strict } from "./Common.js"
+import { Authorization, IntFromString, strict } from "./Common.js"
 
 const Int = Schema.Int
 const NullOrInt = Schema.NullOr(Int)
@@ -228,6 +228,7 @@ export const commonQueueGroup = HttpApiGroup.make("commonQueue")
       .setUrlParams(Schema.Struct({ days: Schema.optional(IntFromString.pipe(Schema.between(1, 365))) }))
       .addSuccess(CleanedUp)
   )
+  .middleware(Authorization)
 
 // ------------------------------------------------------------------ /api/system/status
 
@@ -264,11 +265,13 @@ export const CommonSystemStatus = Schema.Struct({
 })
 export type CommonSystemStatus = typeof CommonSystemStatus.Type
 
-export const commonSystemGroup = HttpApiGroup.make("commonSystem").add(
-  HttpApiEndpoint.get("status", "/system/status")
-    .setUrlParams(Schema.Struct({ include_allocation: Schema.optional(FlagFromString) }))
-    .addSuccess(CommonSystemStatus)
-)
+export const commonSystemGroup = HttpApiGroup.make("commonSystem")
+  .add(
+    HttpApiEndpoint.get("status", "/system/status")
+      .setUrlParams(Schema.Struct({ include_allocation: Schema.optional(FlagFromString) }))
+      .addSuccess(CommonSystemStatus)
+  )
+  .middleware(Authorization)
 
 // ------------------------------------------------------------------ /api/cloud/jobs
 
@@ -316,3 +319,4 @@ export const commonJobsGroup = HttpApiGroup.make("commonJobs")
   .add(HttpApiEndpoint.get("list", "/cloud/jobs").setUrlParams(CloudJobParams).addSuccess(Schema.Struct({ jobs: Schema.Array(CloudJob), total: Int })))
   .add(HttpApiEndpoint.get("get")`/cloud/jobs/${jobId}`.addSuccess(Schema.Struct({ job: CloudJob })))
   .add(HttpApiEndpoint.post("cancel")`/cloud/jobs/${jobId}/cancel`.addSuccess(Schema.Struct({ success: Schema.Boolean, job_id: Schema.String, status: Schema.String })))
+  .middleware(Authorization)
