@@ -31,7 +31,8 @@ const configSave = Command.make("save", configSaveOptions, (a) =>
     const name = yield* decodeWith(TemplateName, "template name")(a.name)
     const submission = yield* Effect.flatMap(readJsonFile(a.file), decodeWith(TemplateSubmission, a.file))
     yield* withControl(a, (control) =>
-      Effect.flatMap(control.saveTemplate(name, submission), (t) => (a.format === "json" ? printJson(t) : print(`template ${t.name} saved`)))
+      Effect.flatMap(control.saveTemplate(name, submission), (t) => (a.format === "json" ? printJson(t) : print(`template ${t.name} saved`))),
+      { create: true }
     )
   })
 ).pipe(Command.withDescription("save a run template under NAME (what the common queue API's config_name names)"))
