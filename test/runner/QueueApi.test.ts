@@ -91,8 +91,8 @@ const SYSTEM: Shape = {
   timestamp: "number",
   load_avg_5min: "number|null",
   memory_percent: "number|null",
-  gpus: { list: { index: "int", name: "string", backend: "string|null", utilization_percent: "number|null" } },
-  gpu_inventory: { backend: "string|null", count: "int", capabilities: "object" },
+  gpus: { list: { index: "int", name: "string", backend: "string|null", utilization_percent: "number|null", memory_percent: "number|null" } },
+  gpu_inventory: { backend: "string|null", count: "int", capabilities: { supports_cuda: "boolean", supports_mps: "boolean", supports_rocm: "boolean" } },
   gpu_allocation: {
     optional: {
       allocated_gpus: "int[]",
@@ -303,7 +303,9 @@ describe("issue 11: the common queue API as its clients call it", () => {
     // GET /api/system/status, with and without the allocation
     const system = await ok("GET", "/api/system/status", t.vic!, SYSTEM)
     expect(system).not.toHaveProperty("gpu_allocation")
-    expect(system.gpu_inventory).toEqual({ backend: "cuda", count: 2, capabilities: {} })
+    expect(system.gpu_inventory).toEqual({ backend: "cuda", count: 2, capabilities: { supports_cuda: true, supports_mps: false, supports_rocm: false } })
+    // fake GPUs have no load to read
+    expect((system.gpus as ReadonlyArray<{ utilization_percent: number | null }>).map((g) => g.utilization_percent)).toEqual([null, null])
     const allocation = (await ok("GET", "/api/system/status?include_allocation=true", t.vic!, SYSTEM)).gpu_allocation as Record<string, unknown>
     expect(allocation).toMatchObject({ running_local_jobs: 2 })
     expect((allocation.devices as ReadonlyArray<{ job_id: string | null }>).map((g) => g.job_id).sort()).toEqual([runB, waiting].sort())
@@ -391,5 +393,33 @@ describe("issue 11: the common queue API as its clients call it", () => {
     expect(Object.keys(stats.body.by_user as object).sort()).toEqual(["al", "ana", "bo"])
     const waiting = (await call(d, "GET", "/api/queue?status=pending", t.ada!)).body.entries as ReadonlyArray<{ user_id: number; position: number }>
     expect(waiting.map((e) => e.position).sort()).toEqual([0, 1])
+  })
+
+  it("/api/system/status reads each GPU's load from nvidia-smi (a fake one on PATH: the hardware edge)", { timeout: 60_000 }, async ({ expect, onTestFinished }) => {
+    const fs = await import("node:fs")
+    const path = await import("node:path")
+    const bin = fs.mkdtempSync(path.join((await import("node:os")).tmpdir(), "gantry-smi-"))
+    onTestFinished(() => fs.rmSync(bin, { recursive: true, force: true }))
+    // nvidia-smi's two queries: the inventory (once, at start) and the load (per status, cached 2 s)
+    fs.writeFileSync(
+      path.join(bin, "nvidia-smi"),
+      `#!/bin/sh
+case "$1" in
+  --query-gpu=index,uuid,name,memory.total) printf '0, GPU-aaaa, NVIDIA H100 80GB HBM3, 81559\n1, GPU-bbbb, NVIDIA H100 80GB HBM3, 81559\n' ;;
+  --query-gpu=index,utilization.gpu,memory.used,memory.total) printf '0, 97, 40779, 81559\n1, [N/A], [N/A], 81559\n' ;;
+  *) echo "unexpected: $*" >&2; exit 64 ;;
+esac
+`,
+      { mode: 0o755 }
+    )
+    const s = sandbox(onTestFinished, { env: { GANTRY_FAKE_GPUS: "", PATH: `${bin}:${process.env.PATH ?? ""}` } })
+    const d = await s.serve()
+    const a = await call(d, "GET", "/api/system/status", d.token)
+    expect(a.status).toBe(200)
+    expect(problems(a.body, SYSTEM)).toEqual([])
+    expect(a.body.gpus).toEqual([
+      { index: 0, name: "NVIDIA H100 80GB HBM3", backend: "cuda", utilization_percent: 97, memory_percent: 50 },
+      { index: 1, name: "NVIDIA H100 80GB HBM3", backend: "cuda", utilization_percent: null, memory_percent: null }
+    ])
   })
 })

@@ -29,6 +29,7 @@ import {
 } from "@gantry/api"
 import { agingBoost, effectiveMaxConcurrent, type Identity, isTerminal, type Policy, type Run, type RunId, RunStatus } from "@gantry/core"
 import type { EngineError, EngineService, GpuInfo, StoreError, StoreService } from "@gantry/engine"
+import type { GpuLoad } from "@gantry/platform-node"
 import { Effect, Layer, Schema } from "effect"
 import * as os from "node:os"
 import { Access, type Control, type Controls, decodeSubmission, invalidArgument, toApiError } from "./Control.js"
@@ -40,6 +41,8 @@ export interface CommonSource {
   readonly store: StoreService
   readonly directory: Directory
   readonly inventory: ReadonlyArray<GpuInfo>
+  /** The GPUs' load now (libs/platform-node `NvidiaSmiGpus.loadSampler`); empty when unknown. */
+  readonly load: Effect.Effect<ReadonlyArray<GpuLoad>>
   readonly now: () => number
 }
 
@@ -392,12 +395,19 @@ export const layer = (controls: Controls, source: CommonSource) => {
       Effect.gen(function* () {
         const gpus = yield* engine.gpus
         const backend = source.inventory.length > 0 ? "cuda" : null
+        const load = new Map((yield* source.load).map((l) => [l.index, l]))
         const status: CommonSystemStatus = {
           timestamp: source.now() / 1000,
           load_avg_5min: Math.round(os.loadavg()[1]! * 100) / 100,
           memory_percent: Math.round((1 - os.freemem() / os.totalmem()) * 1000) / 10,
-          gpus: source.inventory.map((g) => ({ index: g.index, name: g.name, backend, utilization_percent: null })),
-          gpu_inventory: { backend, count: source.inventory.length, capabilities: {} },
+          gpus: source.inventory.map((g) => ({
+            index: g.index,
+            name: g.name,
+            backend,
+            utilization_percent: load.get(g.index)?.utilizationPercent ?? null,
+            memory_percent: load.get(g.index)?.memoryPercent ?? null
+          })),
+          gpu_inventory: { backend, count: source.inventory.length, capabilities: { supports_cuda: backend === "cuda", supports_mps: false, supports_rocm: false } },
           ...(urlParams.include_allocation === true
             ? {
                 gpu_allocation: {

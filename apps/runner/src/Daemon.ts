@@ -154,7 +154,7 @@ export const serve = (o: ServeOptions) =>
           port: o.port,
           token,
           directory,
-          common: { engine, store: Context.get(storeContext, Store), inventory, now: () => Date.now() }
+          common: { engine, store: Context.get(storeContext, Store), inventory, load: yield* NvidiaSmiGpus.loadSampler(), now: () => Date.now() }
         })
       )
       const url = yield* Effect.provide(Server.boundUrl, httpContext)

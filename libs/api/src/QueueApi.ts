@@ -236,8 +236,10 @@ export const GpuUtilisation = Schema.Struct({
   index: Int,
   name: Schema.String,
   backend: Schema.NullOr(Schema.String),
-  /** null: not measured (gantry reads the GPUs' inventory, not their load). */
-  utilization_percent: Schema.NullOr(Schema.Number)
+  /** nvidia-smi's utilization.gpu now (sampled at most every 2 s); null where it does not say (fake GPUs). */
+  utilization_percent: Schema.NullOr(Schema.Number),
+  /** Memory used of the GPU's total, in percent. */
+  memory_percent: Schema.NullOr(Schema.Number)
 })
 
 export const GpuAllocation = Schema.Struct({
@@ -258,7 +260,8 @@ export const CommonSystemStatus = Schema.Struct({
   gpu_inventory: Schema.Struct({
     backend: Schema.NullOr(Schema.String),
     count: Int,
-    capabilities: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+    /** supports_cuda, supports_mps, supports_rocm: what the backend is. */
+    capabilities: Schema.Record({ key: Schema.String, value: Schema.Boolean })
   }),
   /** With include_allocation=true. */
   gpu_allocation: Schema.optional(GpuAllocation)

@@ -107,10 +107,10 @@ export const selectGpus = (
 export const fakeGpus = (count: number): ReadonlyArray<GpuInfo> =>
   Array.from({ length: count }, (_, index) => ({ index, uuid: `GPU-fake-${index}`, name: "Fake GPU", memoryMiB: 81920 }))
 
-/** Runs nvidia-smi; ENOENT (no binary) means a machine without GPUs. */
-const querySmi = (binary: string, timeoutMs: number): Effect.Effect<ReadonlyArray<GpuInfo>, GpuInventoryError> =>
+/** Runs nvidia-smi with `args`: its stdout, or null when there is no such binary. */
+const runSmi = (binary: string, args: ReadonlyArray<string>, timeoutMs: number): Effect.Effect<string | null, GpuInventoryError> =>
   Effect.async<string | null, GpuInventoryError>((resume) => {
-    const child = execFile(binary, NVIDIA_SMI_ARGS, { timeout: timeoutMs, encoding: "utf8", windowsHide: true }, (error, stdout, stderr) => {
+    const child = execFile(binary, args, { timeout: timeoutMs, encoding: "utf8", windowsHide: true }, (error, stdout, stderr) => {
       if (error === null) return resume(Effect.succeed(stdout))
       const e = error as NodeJS.ErrnoException & { killed?: boolean; signal?: string | null }
       if (e.code === "ENOENT") return resume(Effect.succeed(null))
@@ -126,7 +126,56 @@ const querySmi = (binary: string, timeoutMs: number): Effect.Effect<ReadonlyArra
       resume(Effect.fail(new GpuInventoryError({ message: `${binary} ${why}: ${detail}` })))
     })
     return Effect.sync(() => child.kill())
-  }).pipe(Effect.flatMap((stdout) => (stdout === null ? Effect.succeed([]) : parseNvidiaSmi(stdout))))
+  })
+
+/** Runs nvidia-smi's inventory query; ENOENT (no binary) means a machine without GPUs. */
+const querySmi = (binary: string, timeoutMs: number): Effect.Effect<ReadonlyArray<GpuInfo>, GpuInventoryError> =>
+  Effect.flatMap(runSmi(binary, NVIDIA_SMI_ARGS, timeoutMs), (stdout) => (stdout === null ? Effect.succeed([]) : parseNvidiaSmi(stdout)))
+
+// ------------------------------------------------------------------ load
+
+export const NVIDIA_SMI_LOAD_ARGS = ["--query-gpu=index,utilization.gpu,memory.used,memory.total", "--format=csv,noheader,nounits"] as const
+
+/** A GPU's load at one moment; null where the driver does not say ("[N/A]", "[Not Supported]"). */
+export interface GpuLoad {
+  readonly index: number
+  readonly utilizationPercent: number | null
+  readonly memoryPercent: number | null
+}
+
+const numberOrNull = (text: string | undefined): number | null => (text !== undefined && /^\d+(\.\d+)?$/.test(text.trim()) ? Number(text.trim()) : null)
+
+/** Parses the load query (`index, utilization.gpu, memory.used, memory.total`); a line it cannot read is left out. */
+export const parseLoad = (csv: string): ReadonlyArray<GpuLoad> =>
+  csv.split(/\r?\n/).flatMap((line) => {
+    const [index, utilization, used, total] = line.split(",").map((f) => f.trim())
+    if (index === undefined || !/^\d+$/.test(index)) return []
+    const usedMiB = numberOrNull(used)
+    const totalMiB = numberOrNull(total)
+    return [
+      {
+        index: Number(index),
+        utilizationPercent: numberOrNull(utilization),
+        memoryPercent: usedMiB === null || totalMiB === null || totalMiB === 0 ? null : Math.round((usedMiB / totalMiB) * 1000) / 10
+      }
+    ]
+  })
+
+/**
+ * The GPUs' load for status pages (the common queue API's `/api/system/status`): one
+ * nvidia-smi query at most every `cacheMs` (default 2 s), whoever asks. Load is advisory: with
+ * fake GPUs, no nvidia-smi, or a query that fails or takes over 5 s, it is empty (a status page
+ * must not fail because a driver is slow).
+ */
+export const loadSampler = (options: { readonly nvidiaSmi?: string; readonly cacheMs?: number } = {}): Effect.Effect<Effect.Effect<ReadonlyArray<GpuLoad>>> => {
+  const fake = process.env.GANTRY_FAKE_GPUS
+  if (fake !== undefined && fake.trim() !== "") return Effect.succeed(Effect.succeed([]))
+  const query = runSmi(options.nvidiaSmi ?? "nvidia-smi", NVIDIA_SMI_LOAD_ARGS, 5_000).pipe(
+    Effect.map((stdout) => (stdout === null ? [] : parseLoad(stdout))),
+    Effect.orElseSucceed((): ReadonlyArray<GpuLoad> => [])
+  )
+  return Effect.cachedWithTTL(query, options.cacheMs ?? 2_000)
+}
 
 /** The machine's GPUs, before selection. */
 export const discover = (options: NvidiaSmiGpusOptions = {}): Effect.Effect<ReadonlyArray<GpuInfo>, GpuInventoryError> =>

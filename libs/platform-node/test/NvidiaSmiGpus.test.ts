@@ -180,3 +180,52 @@ describe("NvidiaSmiGpus.layer", () => {
     expect(() => readFileSync(join(dir, "calls"))).toThrow()
   })
 })
+
+describe("GPU load (the common queue API's /api/system/status)", () => {
+  /** A fake nvidia-smi answering the load query only; counts its calls. */
+  const loadSmi = (dir: string, body: string): string => {
+    const path = join(dir, "nvidia-smi")
+    writeFileSync(
+      path,
+      `#!/bin/sh
+echo called >> "${dir}/calls"
+if [ "$*" != "${NvidiaSmiGpus.NVIDIA_SMI_LOAD_ARGS.join(" ")}" ]; then echo "unexpected arguments: $*" >&2; exit 64; fi
+${body}
+`,
+      { mode: 0o755 }
+    )
+    return path
+  }
+  const calls = (dir: string) => readFileSync(join(dir, "calls"), "utf8").trim().split("\n").length
+
+  it("parses utilisation and memory per GPU; [N/A] and unreadable lines are left out or null", () => {
+    expect(NvidiaSmiGpus.parseLoad("0, 87, 40960, 81559\n1, [N/A], [N/A], 81559\n2, 0, 0, 0\nNo devices were found\n")).toEqual([
+      { index: 0, utilizationPercent: 87, memoryPercent: 50.2 },
+      { index: 1, utilizationPercent: null, memoryPercent: null },
+      { index: 2, utilizationPercent: 0, memoryPercent: null }
+    ])
+  })
+
+  it("queries nvidia-smi at most once per cache period, whoever asks", async () => {
+    const dir = tempDir()
+    const smi = loadSmi(dir, `echo "0, 12, 1024, 2048"`)
+    const sample = await Effect.runPromise(NvidiaSmiGpus.loadSampler({ nvidiaSmi: smi, cacheMs: 60_000 }))
+    expect(await Effect.runPromise(sample)).toEqual([{ index: 0, utilizationPercent: 12, memoryPercent: 50 }])
+    expect(await Effect.runPromise(sample)).toEqual([{ index: 0, utilizationPercent: 12, memoryPercent: 50 }])
+    expect(calls(dir)).toBe(1)
+  })
+
+  it("is empty, not an error, when nvidia-smi fails, is missing, or the GPUs are fake", async () => {
+    const dir = tempDir()
+    const failing = await Effect.runPromise(NvidiaSmiGpus.loadSampler({ nvidiaSmi: loadSmi(dir, "echo 'driver not loaded' >&2; exit 9") }))
+    expect(await Effect.runPromise(failing)).toEqual([])
+    expect(calls(dir)).toBe(1)
+    const missing = await Effect.runPromise(NvidiaSmiGpus.loadSampler({ nvidiaSmi: join(tempDir(), "nvidia-smi") }))
+    expect(await Effect.runPromise(missing)).toEqual([])
+    process.env.GANTRY_FAKE_GPUS = "2"
+    const other = tempDir()
+    const fake = await Effect.runPromise(NvidiaSmiGpus.loadSampler({ nvidiaSmi: loadSmi(other, `echo "0, 1, 1, 1"`) }))
+    expect(await Effect.runPromise(fake)).toEqual([])
+    expect(() => readFileSync(join(other, "calls"))).toThrow()
+  })
+})
