@@ -48,24 +48,44 @@ describe("issue 11: saved run templates", () => {
 
     // bad input: named, refused, nothing stored
     const before = await s.ok(["config", "list", "--format", "json"])
-    const withUser = await s.cli(["config", "save", "x", "--file", file("user.json", { command: ["true"], user: "bo" })])
+    // (each a CLI process of its own: side by side)
+    const [withUser, typo, notJson, badName, noCwd] = await Promise.all([
+      s.cli(["config", "save", "x", "--file", file("user.json", { command: ["true"], user: "bo" })]),
+      s.cli(["config", "save", "x", "--file", file("typo.json", { command: ["true"], gpu: 2 })]),
+      s.cli(["config", "save", "x", "--file", file("bad.json", "{ nope")]),
+      s.cli(["config", "save", "../x", "--file", path.join(s.work, "train.json")]),
+      s.cli(["config", "save", "x", "--file", file("cwd.json", { command: ["true"], cwd: "/no/such/dir" })])
+    ])
     expect(withUser.code).toBe(64)
     expect(withUser.stderr).toMatch(/user/)
-    const typo = await s.cli(["config", "save", "x", "--file", file("typo.json", { command: ["true"], gpu: 2 })])
     expect(typo.code).toBe(64)
     expect(typo.stderr).toMatch(/gpu/)
-    const notJson = await s.cli(["config", "save", "x", "--file", file("bad.json", "{ nope")])
     expect(notJson.code).toBe(64)
-    const badName = await s.cli(["config", "save", "../x", "--file", path.join(s.work, "train.json")])
     expect(badName.code).toBe(64)
     expect(badName.stderr).toMatch(/template name/)
-    const noCwd = await s.cli(["config", "save", "x", "--file", file("cwd.json", { command: ["true"], cwd: "/no/such/dir" })])
     expect(noCwd.code).toBe(64)
     expect(noCwd.stderr).toMatch(/no directory \/no\/such\/dir/)
     expect(await s.ok(["config", "list", "--format", "json"])).toBe(before)
     const missing = await s.cli(["config", "show", "nope"])
     expect(missing.code).toBe(66)
     expect(missing.stderr).toMatch(/no template nope \(gantry config list\)/)
+
+    // gantry's own CLI submits a template too: its fields, the flags on top, its name in the metadata
+    const fromTemplate = await s.json<{ _tag: string; run: { command: ReadonlyArray<string>; gpus: number; env: Record<string, string>; status: string; metadata: Record<string, unknown> } }>([
+      "submit",
+      "--config",
+      "train",
+      "--hold",
+      "--env",
+      "SEED=7"
+    ])
+    expect(fromTemplate.run).toMatchObject({ command: ["python", "train.py"], gpus: 1, env: { LR: "0.1", SEED: "7" }, status: "held", metadata: { config_name: "train" } })
+    const unknown = await s.cli(["submit", "--config", "nope"])
+    expect(unknown.code).toBe(66)
+    expect(unknown.stderr).toMatch(/no template nope/)
+    const both = await s.cli(["submit", "--config", "train", "--file", path.join(s.work, "train.json")])
+    expect(both.code).toBe(64)
+    expect(both.stderr).toMatch(/--file and --config both give the submission/)
 
     expect(await s.ok(["config", "delete", "eval"])).toBe("template eval deleted\n")
     expect((await s.json<ReadonlyArray<{ name: string }>>(["config", "list"])).map((t) => t.name)).toEqual(["train"])

@@ -3,14 +3,30 @@
  * (submit, follow its output, exit with its code).
  */
 import { Command } from "@effect/cli"
-import type { RunJson } from "@gantry/api"
+import type { RunJson, SubmitRequest } from "@gantry/api"
 import { Effect, Option } from "effect"
 import * as os from "node:os"
 import { outcome, print, printJson, withControl } from "./CliCommon.js"
+import type { Control } from "./Control.js"
 import { follow } from "./Follow.js"
 import * as F from "./Format.js"
 import { buildBulk, buildSubmission, CliError, type SubmitArgs, submitOptions, usage } from "./Input.js"
 
+
+/**
+ * The submission of `submit`/`run`: from the flags (and `--file`) before reaching the runner,
+ * or, with `--config NAME`, from that saved template (which the runner holds) and the flags on
+ * top; a run submitted from a template carries its name (`metadata.config_name`).
+ */
+const early = (a: SubmitArgs) => (Option.isNone(a.config) ? Effect.map(buildSubmission(a), Option.some) : Effect.succeed(Option.none<SubmitRequest>()))
+const submissionOf = (a: SubmitArgs, control: Control, built: Option.Option<SubmitRequest>) =>
+  Option.match(built, {
+    onSome: Effect.succeed,
+    onNone: () =>
+      Effect.flatMap(control.template(Option.getOrThrow(a.config)), (t) =>
+        buildSubmission(a, process.env, { ...t.submission, metadata: { ...(t.submission.metadata ?? {}), config_name: t.name } })
+      )
+  })
 
 /** `submit --from FILE.jsonl`: one request, one transaction; a refusal names the file's line. */
 const submitBulk = (a: SubmitArgs) =>
@@ -36,9 +52,10 @@ const submitBulk = (a: SubmitArgs) =>
 export const submitCommand = Command.make("submit", submitOptions, (a) =>
   Effect.gen(function* () {
     if (Option.isSome(a.from)) return yield* submitBulk(a)
-    const submission = yield* buildSubmission(a)
+    const built = yield* early(a)
     yield* withControl(a, (control) =>
       Effect.gen(function* () {
+        const submission = yield* submissionOf(a, control, built)
         // with no daemon nothing starts now: "start now or refuse" and "would it start now"
         // have no honest answer offline
         if (control.mode === "offline" && (submission.noWait === true || submission.dryRun === true))
@@ -74,10 +91,12 @@ export const exitCodeOf = (run: RunJson): number => {
 
 export const runCommand = Command.make("run", submitOptions, (a) =>
   Effect.gen(function* () {
-    const submission = yield* buildSubmission(a)
-    if (submission.dryRun === true) return yield* usage("gantry run cannot --dry-run; use gantry submit --dry-run")
+    if (a.dryRun) return yield* usage("gantry run cannot --dry-run; use gantry submit --dry-run")
+    const built = yield* early(a)
     yield* withControl(a, (control) =>
       Effect.gen(function* () {
+        const submission = yield* submissionOf(a, control, built)
+        if (submission.dryRun === true) return yield* usage("gantry run cannot --dry-run; use gantry submit --dry-run")
         if (control.mode === "offline")
           return yield* new CliError({ message: "gantry run needs a serving runner (start `gantry serve`); use gantry submit to queue a run for later", exit: 69 })
         const result = yield* control.submit(submission)

@@ -116,6 +116,7 @@ export const submitOptions = {
   cwd: Options.text("cwd").pipe(Options.optional, Options.withDescription("working directory on the runner's machine (default: the current one)")),
   idempotencyKey: Options.text("idempotency-key").pipe(Options.optional, Options.withDescription("submitting again with the same key (yours) returns the first run instead of a second")),
   file: Options.text("file").pipe(Options.optional, Options.withDescription("a JSON submission; flags override its fields")),
+  config: Options.text("config").pipe(Options.optional, Options.withDescription("a saved template (gantry config list) as the submission; flags override its fields")),
   from: Options.text("from").pipe(
     Options.optional,
     Options.withDescription("a JSONL file, one submission per line (as --file has them): all stored in one transaction, or none and the bad line named")
@@ -125,15 +126,16 @@ export const submitOptions = {
 export type SubmitArgs = { readonly [K in keyof typeof submitOptions]: (typeof submitOptions)[K] extends Options.Options<infer A> ? A : (typeof submitOptions)[K] extends Args.Args<infer B> ? B : never }
 
 /**
- * The submission the flags, the `--file` task and the environment describe. The queue is the
+ * The submission the flags, the `--file` task (or the `--config` template) and the environment describe. The queue is the
  * most specific given (SPEC §1): `--queue`, else the task file's `queue`, else
  * `$GANTRY_QUEUE`; with none, the runner routes it (the project's default queue, else
  * `default`). The run's user, level and team are never sent: the runner takes them from the
  * caller's identity (`--as` names another user, for an admin).
  */
-export const buildSubmission = (a: SubmitArgs, env: NodeJS.ProcessEnv = process.env): Effect.Effect<SubmitRequest, CliError> =>
+export const buildSubmission = (a: SubmitArgs, env: NodeJS.ProcessEnv = process.env, template?: Record<string, unknown>): Effect.Effect<SubmitRequest, CliError> =>
   Effect.gen(function* () {
-    const base = Option.isSome(a.file) ? yield* readJsonFile(a.file.value) : {}
+    if (Option.isSome(a.file) && Option.isSome(a.config)) return yield* usage("--file and --config both give the submission: choose one")
+    const base = Option.isSome(a.file) ? yield* readJsonFile(a.file.value) : (template ?? {})
     if (base === null || typeof base !== "object" || Array.isArray(base)) return yield* usage(`--file: expected a JSON object`)
     const fields: Record<string, unknown> = { cwd: process.cwd(), ...base }
     const set = (key: string, value: unknown) => {
