@@ -27,14 +27,14 @@ const listWith = (options: NvidiaSmiGpus.NvidiaSmiGpusOptions) =>
     Effect.either(Effect.flatMap(GpuInventory, (inventory) => inventory.list).pipe(Effect.provide(NvidiaSmiGpus.layer(options))))
   )
 
-/** A fake nvidia-smi: checks its arguments, counts its calls, then runs `body`. */
-const fakeSmi = (dir: string, body: string): string => {
+/** A fake nvidia-smi: checks its arguments (the inventory query's, unless told), counts its calls, then runs `body`. */
+const fakeSmi = (dir: string, body: string, args: ReadonlyArray<string> = NvidiaSmiGpus.NVIDIA_SMI_ARGS): string => {
   const path = join(dir, "nvidia-smi")
   writeFileSync(
     path,
     `#!/bin/sh
 echo called >> "${dir}/calls"
-if [ "$*" != "${NvidiaSmiGpus.NVIDIA_SMI_ARGS.join(" ")}" ]; then echo "unexpected arguments: $*" >&2; exit 64; fi
+if [ "$*" != "${args.join(" ")}" ]; then echo "unexpected arguments: $*" >&2; exit 64; fi
 ${body}
 `,
     { mode: 0o755 }
@@ -182,20 +182,8 @@ describe("NvidiaSmiGpus.layer", () => {
 })
 
 describe("GPU load (the common queue API's /api/system/status)", () => {
-  /** A fake nvidia-smi answering the load query only; counts its calls. */
-  const loadSmi = (dir: string, body: string): string => {
-    const path = join(dir, "nvidia-smi")
-    writeFileSync(
-      path,
-      `#!/bin/sh
-echo called >> "${dir}/calls"
-if [ "$*" != "${NvidiaSmiGpus.NVIDIA_SMI_LOAD_ARGS.join(" ")}" ]; then echo "unexpected arguments: $*" >&2; exit 64; fi
-${body}
-`,
-      { mode: 0o755 }
-    )
-    return path
-  }
+  /** A fake nvidia-smi answering the load query only. */
+  const loadSmi = (dir: string, body: string): string => fakeSmi(dir, body, NvidiaSmiGpus.NVIDIA_SMI_LOAD_ARGS)
   const calls = (dir: string) => readFileSync(join(dir, "calls"), "utf8").trim().split("\n").length
 
   it("parses utilisation and memory per GPU; [N/A] and unreadable lines are left out or null", () => {
