@@ -2,10 +2,20 @@
  * A CLI people can read (issue 11): `limits` shows the global limit it really applies (the
  * GPU count when none is set) and every policy field; `limits set preset=shared` takes a
  * preset and the settings after it; `--status queued` is the common queue API's word for
- * pending.
+ * pending; JSON (the CLI's and the HTTP API's alike) carries times as ISO-8601 UTC, never
+ * epoch milliseconds.
  */
 import { describe, it } from "vitest"
-import { sandbox } from "./Gantry.js"
+import { ISO_TIME, ms, type RunDetail, type RunJson, sandbox } from "./Gantry.js"
+
+/** The CLI's zone in these tests: UTC+05:30 all year, so a time shown in UTC or as epoch ms cannot pass for local. */
+const ZONE = { TZ: "Asia/Kolkata" }
+
+interface TokenRecord {
+  readonly id: string
+  readonly createdAt: string
+  readonly revokedAt: string | null
+}
 
 describe.concurrent("issue 11: readable limits and statuses", () => {
   it("limits shows the effective global limit and every field; preset=shared, then settings on top", { timeout: 60_000 }, async ({ expect, onTestFinished }) => {
@@ -36,5 +46,42 @@ describe.concurrent("issue 11: readable limits and statuses", () => {
     const bad = await s.cli(["runs", "--status", "waiting"])
     expect(bad.code).toBe(64)
     expect(bad.stderr).toMatch(/unknown status in "waiting" \(one of held, blocked, pending, .*; queued is pending\)/)
+  })
+})
+
+describe.concurrent("issue 11: ISO-8601 in JSON", () => {
+  it("JSON carries ISO-8601 UTC times: the CLI's --format json (offline and through the daemon) is what GET /api/runs/{id} sends", { timeout: 60_000 }, async ({ expect, onTestFinished }) => {
+    const s = sandbox(onTestFinished, { env: ZONE })
+    // offline: no daemon, the CLI's own engine
+    const offline = await s.json<{ _tag: string; run: RunJson }>(["submit", "--hold", "--", "true"])
+    expect(offline.run.submittedAt).toMatch(ISO_TIME)
+    const d = await s.serve()
+    const id = await s.submit(["true"], ["--deadline", "1h"])
+    await d.waitTerminal([id])
+
+    const times = ["submittedAt", "eligibleAt", "startedAt", "endedAt", "deadlineAt"] as const
+    const http = await d.api<RunDetail>("GET", `/api/runs/${id}`)
+    for (const f of times) expect(http.run[f], `GET /api/runs/${id}: ${f}`).toMatch(ISO_TIME)
+    for (const e of http.timeline) expect(e.at).toMatch(ISO_TIME)
+    expect(ms(http.run.endedAt!)).toBeGreaterThanOrEqual(ms(http.run.startedAt!))
+    expect(ms(http.run.deadlineAt!) - ms(http.run.submittedAt)).toBe(3_600_000)
+
+    // the CLI prints the shape the HTTP API sends
+    expect(await s.json<RunDetail>(["runs", "show", id])).toEqual(http)
+    const listed = await s.json<ReadonlyArray<RunJson>>(["runs"])
+    expect(listed.find((r) => r.id === id)).toEqual(http.run)
+    expect(await d.api<ReadonlyArray<RunJson>>("GET", "/api/queue?include_completed=true")).toEqual(expect.arrayContaining([http.run]))
+    const picked = await s.json<ReadonlyArray<Record<string, unknown>>>(["runs", "-o", "id,submittedAt,startedAt,metadata"])
+    expect(picked.find((r) => r.id === id)).toEqual({ id, submittedAt: http.run.submittedAt, startedAt: http.run.startedAt, metadata: {} })
+
+    const made = await s.json<{ record: TokenRecord; user: { createdAt: string } }>(["token", "create", "--user", "ana"])
+    expect([made.record.createdAt, made.user.createdAt]).toEqual([expect.stringMatching(ISO_TIME), expect.stringMatching(ISO_TIME)])
+    const revoked = await s.json<TokenRecord>(["token", "revoke", made.record.id])
+    expect(revoked.revokedAt).toMatch(ISO_TIME)
+    expect(await s.json<ReadonlyArray<TokenRecord>>(["token", "list"])).toEqual(await d.api("GET", "/api/tokens"))
+    const users = await s.json<ReadonlyArray<{ createdAt: string }>>(["user", "list"])
+    expect(users.length).toBeGreaterThan(0)
+    for (const u of users) expect(u.createdAt).toMatch(ISO_TIME)
+    expect(users).toEqual(await d.api("GET", "/api/users"))
   })
 })

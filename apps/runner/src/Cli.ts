@@ -12,7 +12,7 @@
  * run's own exit code (128+N for signal N, 1 for other failures, 130 when cancelled).
  */
 import { Args, Command, Options } from "@effect/cli"
-import type { ApiError, QueueChange, RunJson } from "@gantry/api"
+import { type ApiError, GpuJson, type QueueChange, QueueInfoJson, RunDetail, RunJson, StatsJson } from "@gantry/api"
 import { isTerminal, makeQueue, Policy, QueueConfig, type RunId } from "@gantry/core"
 import { Effect, Option, Schema } from "effect"
 import type { Control } from "./Control.js"
@@ -35,7 +35,7 @@ import {
   usage
 } from "./Input.js"
 import { resolvePaths } from "./Paths.js"
-import { print, printJson, VERSION, withControl } from "./CliCommon.js"
+import { print, printJson, printPlain, VERSION, withControl } from "./CliCommon.js"
 import { runCommand, submitCommand } from "./CliSubmit.js"
 import { directorySpecs, loginCommand, logoutCommand, projectCommand, projectsCommand, tokenCommand, userCommand, whoamiCommand } from "./CliDirectory.js"
 
@@ -70,7 +70,11 @@ const runsCommand = Command.make("runs", runsOptions, (a) =>
       ...(a.limit > 0 ? { limit: a.limit } : {})
     }
     const render = (runs: ReadonlyArray<RunJson>) => {
-      if (a.format === "json") return F.json(fields === null ? runs : F.project(runs, fields))
+      if (a.format === "json") {
+        // as the HTTP API sends them (times as ISO text), then the fields asked for
+        const encoded = Schema.encodeSync(Schema.Array(RunJson))(runs)
+        return F.json(fields === null ? encoded : F.project(encoded, fields))
+      }
       if (fields !== null) return F.table(fields, F.project(runs, fields).map((row) => fields.map((f) => row[f])))
       return F.runsTable(runs, Date.now())
     }
@@ -97,7 +101,7 @@ const showCommand = Command.make("show", showOptions, (a) =>
     yield* withControl(a, (control) =>
       Effect.gen(function* () {
         const detail = yield* control.show(id)
-        if (a.format === "json") return yield* printJson(detail)
+        if (a.format === "json") return yield* printJson(RunDetail, detail)
         yield* print(F.runDetailText(detail))
       })
     )
@@ -142,7 +146,7 @@ const cancelCommand = Command.make("cancel", cancelOptions, (a) =>
     yield* withControl(a, (control) =>
       Effect.gen(function* () {
         const cancelled = yield* control.cancel(ids, a.all)
-        yield* a.format === "json" ? printJson({ cancelled }) : print(cancelled.length === 0 ? "nothing to cancel" : `cancelling ${cancelled.join(" ")}`)
+        yield* a.format === "json" ? printPlain({ cancelled }) : print(cancelled.length === 0 ? "nothing to cancel" : `cancelling ${cancelled.join(" ")}`)
       })
     )
   })
@@ -155,7 +159,7 @@ const runAction = (name: string, description: string, act: (control: Control, id
       yield* withControl(a, (control) =>
         Effect.gen(function* () {
           const run = yield* act(control, id)
-          yield* a.format === "json" ? printJson(run) : print(`${run.id} ${F.statusText(run)}`)
+          yield* a.format === "json" ? printJson(RunJson, run) : print(`${run.id} ${F.statusText(run)}`)
         })
       )
     })
@@ -172,7 +176,7 @@ const rejectCommand = Command.make("reject", rejectOptions, (a) =>
     yield* withControl(a, (control) =>
       Effect.gen(function* () {
         const run = yield* control.reject(id, a.reason)
-        yield* a.format === "json" ? printJson(run) : print(`${run.id} ${F.statusText(run)}`)
+        yield* a.format === "json" ? printJson(RunJson, run) : print(`${run.id} ${F.statusText(run)}`)
       })
     )
   })
@@ -187,7 +191,7 @@ const priorityCommand = Command.make("priority", priorityOptions, (a) =>
     yield* withControl(a, (control) =>
       Effect.gen(function* () {
         const run = yield* control.priority(id, p)
-        yield* a.format === "json" ? printJson(run) : print(`${run.id} priority ${run.priorityOverride ?? `${run.basePriority} (base)`}`)
+        yield* a.format === "json" ? printJson(RunJson, run) : print(`${run.id} priority ${run.priorityOverride ?? `${run.basePriority} (base)`}`)
       })
     )
   })
@@ -200,7 +204,7 @@ const queueCreate = Command.make("create", queueOptions, (a) =>
     const name = yield* queueName(a.name)
     const change = yield* queueChange(a)
     const config = yield* decodeWith(QueueConfig, "queue config")({ ...makeQueue(name), ...change, name })
-    yield* withControl(a, (control) => Effect.flatMap(control.createQueue(config), (q) => (a.format === "json" ? printJson(q) : print(`queue ${q.name} created`))), {
+    yield* withControl(a, (control) => Effect.flatMap(control.createQueue(config), (q) => (a.format === "json" ? printJson(QueueConfig, q) : print(`queue ${q.name} created`))), {
       create: true
     })
   })
@@ -212,7 +216,7 @@ const queueUpdate = Command.make("update", queueOptions, (a) =>
     const raw = yield* queueChange(a)
     if (Object.keys(raw).length === 0) return yield* usage("nothing to change: give at least one option")
     const change: QueueChange = yield* decodeWith(Schema.partial(QueueConfig.omit("name")), "queue change")(raw)
-    yield* withControl(a, (control) => Effect.flatMap(control.updateQueue(name, change), (q) => (a.format === "json" ? printJson(q) : print(`queue ${q.name} updated`))), {
+    yield* withControl(a, (control) => Effect.flatMap(control.updateQueue(name, change), (q) => (a.format === "json" ? printJson(QueueConfig, q) : print(`queue ${q.name} updated`))), {
       create: true
     })
   })
@@ -227,7 +231,7 @@ const queueDelete = Command.make("delete", queueDeleteOptions, (a) =>
   Effect.gen(function* () {
     const name = yield* queueName(a.name)
     yield* withControl(a, (control) =>
-      Effect.flatMap(control.deleteQueue(name, a.drain), () => (a.format === "json" ? printJson({ deleted: name, drain: a.drain }) : print(a.drain ? `queue ${name} draining` : `queue ${name} deleted`)))
+      Effect.flatMap(control.deleteQueue(name, a.drain), () => (a.format === "json" ? printPlain({ deleted: name, drain: a.drain }) : print(a.drain ? `queue ${name} draining` : `queue ${name} deleted`)))
     )
   })
 ).pipe(Command.withDescription("delete a queue (--drain: once its runs end)"))
@@ -238,7 +242,7 @@ const queuesCommand = Command.make("queues", common, (a) =>
   withControl(a, (control) =>
     Effect.gen(function* () {
       const queues = yield* control.queues
-      if (a.format === "json") return yield* printJson(queues)
+      if (a.format === "json") return yield* printJson(Schema.Array(QueueInfoJson), queues)
       yield* print(F.queuesTable(queues))
     })
   )
@@ -248,7 +252,7 @@ const queuesCommand = Command.make("queues", common, (a) =>
 
 /** The policy, with the GPU count the global limit defaults to. */
 const printPolicy = (format: "table" | "json", policy: Policy, control: Control) =>
-  format === "json" ? printJson(policy) : Effect.flatMap(control.status, (status) => print(F.policyTable(policy, status.gpus.length)))
+  format === "json" ? printJson(Policy, policy) : Effect.flatMap(control.status, (status) => print(F.policyTable(policy, status.gpus.length)))
 
 const limitsSetOptions = {
   ...common,
@@ -290,7 +294,7 @@ const gpusCommand = Command.make("gpus", common, (a) =>
   withControl(a, (control) =>
     Effect.gen(function* () {
       const { gpus } = yield* control.status
-      if (a.format === "json") return yield* printJson(gpus)
+      if (a.format === "json") return yield* printJson(Schema.Array(GpuJson), gpus)
       yield* print(
         gpus.length === 0
           ? "no GPUs (runs get CUDA_VISIBLE_DEVICES=\"\")"
@@ -308,7 +312,7 @@ const gpuAction = (name: "drain" | "undrain") =>
       yield* withControl(
         a,
         (control) =>
-          Effect.flatMap(control.drain(a.index, name === "drain"), () => (a.format === "json" ? printJson({ index: a.index, drained: name === "drain" }) : print(`GPU ${a.index} ${name === "drain" ? "drained" : "undrained"}`))),
+          Effect.flatMap(control.drain(a.index, name === "drain"), () => (a.format === "json" ? printPlain({ index: a.index, drained: name === "drain" }) : print(`GPU ${a.index} ${name === "drain" ? "drained" : "undrained"}`))),
         { create: true }
       )
     })
@@ -320,7 +324,7 @@ const statsCommand = Command.make("stats", common, (a) =>
   withControl(a, (control) =>
     Effect.gen(function* () {
       const s = yield* control.stats
-      if (a.format === "json") return yield* printJson(s)
+      if (a.format === "json") return yield* printJson(StatsJson, s)
       yield* print(F.statsTable(s))
     })
   )
@@ -330,12 +334,12 @@ const cleanupOptions = { ...common, days: Options.integer("days").pipe(Options.w
 const cleanupCommand = Command.make("cleanup", cleanupOptions, (a) =>
   Effect.gen(function* () {
     if (a.days < 1 || a.days > 365) return yield* usage(`--days must be from 1 to 365, not ${a.days}`)
-    yield* withControl(a, (control) => Effect.flatMap(control.cleanup(a.days), (removed) => (a.format === "json" ? printJson({ removed }) : print(`removed ${removed} finished runs older than ${a.days} days`))))
+    yield* withControl(a, (control) => Effect.flatMap(control.cleanup(a.days), (removed) => (a.format === "json" ? printPlain({ removed }) : print(`removed ${removed} finished runs older than ${a.days} days`))))
   })
 ).pipe(Command.withDescription("delete finished runs older than N days"))
 
 const processCommand = Command.make("process", common, (a) =>
-  withControl(a, (control) => Effect.flatMap(control.trigger, () => (a.format === "json" ? printJson({ ok: true }) : print("cycle triggered"))))
+  withControl(a, (control) => Effect.flatMap(control.trigger, () => (a.format === "json" ? printPlain({ ok: true }) : print("cycle triggered"))))
 ).pipe(Command.withDescription("run a scheduling cycle now (never needed; harmless)"))
 
 // ------------------------------------------------------------------ serve

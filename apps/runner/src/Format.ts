@@ -64,8 +64,8 @@ export const parseFields = (text: string): ReadonlyArray<string> | { readonly er
   return fields
 }
 
-/** One object per run with exactly the requested fields (missing ones are null). */
-export const project = (runs: ReadonlyArray<RunJson>, fields: ReadonlyArray<string>): Array<Record<string, unknown>> =>
+/** One object per run (as the engine has it, or encoded for JSON) with exactly the requested fields (missing ones are null). */
+export const project = (runs: ReadonlyArray<object>, fields: ReadonlyArray<string>): Array<Record<string, unknown>> =>
   runs.map((run) => Object.fromEntries(fields.map((f) => [f, pick(run, f) ?? null])))
 
 // ------------------------------------------------------------------ tables
