@@ -2,14 +2,18 @@
  * A CLI people can read (issue 11): `limits` shows the global limit it really applies (the
  * GPU count when none is set) and every policy field; `limits set preset=shared` takes a
  * preset and the settings after it; `--status queued` is the common queue API's word for
- * pending; JSON (the CLI's and the HTTP API's alike) carries times as ISO-8601 UTC, never
- * epoch milliseconds.
+ * pending; tables show times in the local time zone and JSON (the CLI's and the HTTP API's
+ * alike) as ISO-8601 UTC, never epoch milliseconds.
  */
 import { describe, it } from "vitest"
 import { ISO_TIME, ms, type RunDetail, type RunJson, sandbox } from "./Gantry.js"
 
 /** The CLI's zone in these tests: UTC+05:30 all year, so a time shown in UTC or as epoch ms cannot pass for local. */
 const ZONE = { TZ: "Asia/Kolkata" }
+/** An ISO time of gantry's JSON as the CLI must show it in ZONE: `2026-11-30 06:23:20`. */
+const inZone = (iso: string) => new Date(ms(iso) + 5.5 * 3_600_000).toISOString().slice(0, 19).replace("T", " ")
+/** A 13-digit number: epoch milliseconds. */
+const EPOCH_MS = /\d{13}/
 
 interface TokenRecord {
   readonly id: string
@@ -49,7 +53,37 @@ describe.concurrent("issue 11: readable limits and statuses", () => {
   })
 })
 
-describe.concurrent("issue 11: ISO-8601 in JSON", () => {
+describe.concurrent("issue 11: times people can read, ISO-8601 in JSON", () => {
+  it("tables show times in the local time zone, to the second: runs -o, runs show, token list, user list", { timeout: 60_000 }, async ({ expect, onTestFinished }) => {
+    const s = sandbox(onTestFinished, { env: ZONE })
+    const d = await s.serve()
+    const id = await s.submit(["true"], ["--deadline", "1h"])
+    const [run] = (await d.waitTerminal([id])) as ReadonlyArray<RunJson>
+    expect(run?.status).toBe("completed")
+
+    const listed = await s.ok(["runs", "-o", "id,submittedAt,startedAt,endedAt,status"])
+    expect(listed).toMatch(/^ID +SUBMITTEDAT +STARTEDAT +ENDEDAT +STATUS$/m)
+    expect(listed).toContain(`${inZone(run!.submittedAt)} (`)
+    expect(listed).toMatch(new RegExp(`^${id} +${inZone(run!.submittedAt)} \\(.+\\) +${inZone(run!.startedAt!)} \\(.+\\) +${inZone(run!.endedAt!)} \\(.+\\) +completed$`, "m"))
+
+    const shown = await s.ok(["runs", "show", id])
+    expect(shown).toMatch(new RegExp(`^submitted ${inZone(run!.submittedAt)} \\(`, "m"))
+    expect(shown).toMatch(new RegExp(`^started {3}${inZone(run!.startedAt!)} \\(.+\\) {3}ended ${inZone(run!.endedAt!)} \\(`, "m"))
+    expect(shown).toMatch(/deadline \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(in 5\dm\)$/m)
+    const detail = await d.show(id)
+    for (const event of detail.timeline) expect(shown).toMatch(new RegExp(`^${inZone(event.at)} +${event.from ?? "-"} +${event.to} `, "m"))
+
+    const made = await s.json<{ record: TokenRecord }>(["token", "create", "--user", "ana", "--label", "laptop"])
+    const revoked = await s.json<TokenRecord>(["token", "revoke", made.record.id])
+    const tokens = await s.ok(["token", "list"])
+    expect(tokens).toMatch(new RegExp(`^${made.record.id} +ana +laptop +${inZone(made.record.createdAt)} +tester +${inZone(revoked.revokedAt!)} by tester$`, "m"))
+    const users = await s.json<ReadonlyArray<{ identity: { name: string }; createdAt: string }>>(["user", "list"])
+    const usersTable = await s.ok(["user", "list"])
+    for (const u of users) expect(usersTable).toMatch(new RegExp(`^${u.identity.name}.* ${inZone(u.createdAt)}$`, "m"))
+
+    for (const [what, text] of [["runs -o", listed], ["runs show", shown], ["token list", tokens], ["user list", usersTable]] as const) expect(text, what).not.toMatch(EPOCH_MS)
+  })
+
   it("JSON carries ISO-8601 UTC times: the CLI's --format json (offline and through the daemon) is what GET /api/runs/{id} sends", { timeout: 60_000 }, async ({ expect, onTestFinished }) => {
     const s = sandbox(onTestFinished, { env: ZONE })
     // offline: no daemon, the CLI's own engine

@@ -75,7 +75,7 @@ const runsCommand = Command.make("runs", runsOptions, (a) =>
         const encoded = Schema.encodeSync(Schema.Array(RunJson))(runs)
         return F.json(fields === null ? encoded : F.project(encoded, fields))
       }
-      if (fields !== null) return F.table(fields, F.project(runs, fields).map((row) => fields.map((f) => row[f])))
+      if (fields !== null) return F.fieldsTable(runs, fields, Date.now())
       return F.runsTable(runs, Date.now())
     }
     yield* withControl(a, (control) =>
@@ -102,7 +102,7 @@ const showCommand = Command.make("show", showOptions, (a) =>
       Effect.gen(function* () {
         const detail = yield* control.show(id)
         if (a.format === "json") return yield* printJson(RunDetail, detail)
-        yield* print(F.runDetailText(detail))
+        yield* print(F.runDetailText(detail, Date.now()))
       })
     )
   })

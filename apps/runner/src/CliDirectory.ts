@@ -20,21 +20,19 @@ import { normalizeUrl, readCredentials, writeCredentials } from "./Credentials.j
 import * as F from "./Format.js"
 import { CliError, common, decodeWith, usage } from "./Input.js"
 
-const when = (ms: number | null) => (ms === null ? "-" : new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z"))
-
 const identityText = (i: Identity) =>
   `${i.name} (${i.level}${i.team !== null ? `, team ${i.team}` : ""}${i.projects.length > 0 ? `, projects ${i.projects.join(",")}` : ""}${i.unixUser !== null ? `, runs as ${i.unixUser}` : ""})`
 
 const usersTable = (users: ReadonlyArray<UserJson>) =>
   F.table(
     ["user", "level", "team", "projects", "unix account", "created"],
-    users.map((u) => [u.owner ? `${u.identity.name} (owner)` : u.identity.name, u.identity.level, u.identity.team, u.identity.projects.join(",") || null, u.identity.unixUser ?? `(${u.identity.name})`, when(u.createdAt)])
+    users.map((u) => [u.owner ? `${u.identity.name} (owner)` : u.identity.name, u.identity.level, u.identity.team, u.identity.projects.join(",") || null, u.identity.unixUser ?? `(${u.identity.name})`, F.localTime(u.createdAt)])
   )
 
 const tokensTable = (tokens: ReadonlyArray<TokenJson>) =>
   F.table(
     ["id", "user", "label", "created", "by", "revoked"],
-    tokens.map((t) => [t.id, t.user, t.label, when(t.createdAt), t.createdBy, t.revokedAt === null ? null : `${when(t.revokedAt)} by ${t.revokedBy}`])
+    tokens.map((t) => [t.id, t.user, t.label, F.localTime(t.createdAt), t.createdBy, t.revokedAt === null ? null : `${F.localTime(t.revokedAt)} by ${t.revokedBy}`])
   )
 
 // ------------------------------------------------------------------ users and tokens
