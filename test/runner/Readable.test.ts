@@ -3,7 +3,7 @@
  * GPU count when none is set) and every policy field; `limits set preset=shared` takes a
  * preset and the settings after it; `--status queued` is the common queue API's word for
  * pending; tables show times in the local time zone and JSON (the CLI's and the HTTP API's
- * alike) as ISO-8601 UTC, never epoch milliseconds.
+ * alike) as ISO-8601 UTC, never epoch milliseconds; `runs show --watch` follows a run to its end.
  */
 import { describe, it } from "vitest"
 import { ISO_TIME, ms, type RunDetail, type RunJson, sandbox } from "./Gantry.js"
@@ -117,5 +117,38 @@ describe.concurrent("issue 11: times people can read, ISO-8601 in JSON", () => {
     expect(users.length).toBeGreaterThan(0)
     for (const u of users) expect(u.createdAt).toMatch(ISO_TIME)
     expect(users).toEqual(await d.api("GET", "/api/users"))
+  })
+})
+
+describe.concurrent("issue 11: runs show --watch", () => {
+  it("runs show --watch redraws a run as it changes and ends by itself once the run has ended; offline it refuses (69)", { timeout: 60_000 }, async ({ expect, onTestFinished }) => {
+    const s = sandbox(onTestFinished)
+    const id = await s.submit(s.script({ gate: true }), ["--hold"])
+    const refused = await s.cli(["runs", "show", "--watch", id])
+    expect(refused.code).toBe(69)
+    expect(refused.stderr).toMatch(/runs show --watch needs a serving runner \(start `gantry serve`\)/)
+
+    const d = await s.serve()
+    const watch = s.spawn(["runs", "show", "--watch", id])
+    await watch.waitOutput("the held run", (p) => /^status +held$/m.test(p.stdout))
+    await s.ok(["release", id])
+    await s.waitStarted([id], { daemon: d })
+    await watch.waitOutput("the running run", (p) => /^status +running$/m.test(p.stdout))
+    expect(watch.child.exitCode, "the watch goes on while the run runs").toBeNull()
+    s.release(id)
+    const done = await watch.exited
+    expect(done.code).toBe(0)
+    expect(done.stderr).toBe("")
+    expect(done.stdout).not.toMatch(/\x1b/)
+    // one screen per state, in order, the last one the run ended
+    const screens = done.stdout.split(new RegExp(`(?=^run {7}${id}$)`, "m"))
+    const statuses = screens.map((screen) => /^status +(\S+)/m.exec(screen)?.[1])
+    expect(statuses[0]).toBe("held")
+    expect(statuses).toContain("running")
+    expect(statuses.at(-1)).toBe("completed")
+    expect(statuses.indexOf("running")).toBeLessThan(statuses.indexOf("completed"))
+    expect(screens.at(-1)).toMatch(/^status +completed exit 0$/m)
+    expect(screens.at(-1)).toMatch(/ running +completed +1 +exit 0$/m)
+    expect(done.stdout).not.toMatch(EPOCH_MS)
   })
 })

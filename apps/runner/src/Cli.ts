@@ -95,18 +95,38 @@ const runsCommand = Command.make("runs", runsOptions, (a) =>
 
 const runIdArg = Args.text({ name: "id" }).pipe(Args.withDescription("the run's id (gantry runs)"))
 const showOptions = { ...common, id: runIdArg }
-const showCommand = Command.make("show", showOptions, (a) =>
+const runsShowOptions = {
+  ...common,
+  watch: Options.boolean("watch").pipe(Options.withDescription("redraw whenever the run changes, until it has ended (needs a serving runner)")),
+  id: runIdArg
+}
+const showCommand = Command.make("show", runsShowOptions, (a) =>
   Effect.gen(function* () {
     const id = yield* runId(a.id)
+    const render = (detail: RunDetail) => (a.format === "json" ? F.json(Schema.encodeSync(RunDetail)(detail)) : F.runDetailText(detail, Date.now()))
     yield* withControl(a, (control) =>
       Effect.gen(function* () {
-        const detail = yield* control.show(id)
-        if (a.format === "json") return yield* printJson(RunDetail, detail)
-        yield* print(F.runDetailText(detail, Date.now()))
+        if (!a.watch) return yield* print(render(yield* control.show(id)))
+        if (control.mode === "offline") return yield* new CliError({ message: "runs show --watch needs a serving runner (start `gantry serve`)", exit: 69 })
+        // a redraw when the run (its status, times, place in the queue) changed, and on a TTY
+        // also when only the clock did (its "3m ago"); the last one shows the run ended
+        let version = 0
+        let shown: string | null = null
+        for (;;) {
+          const detail = yield* control.show(id)
+          const state = JSON.stringify(detail)
+          if (state !== shown || process.stdout.isTTY) {
+            const screen = render(detail)
+            process.stdout.write(process.stdout.isTTY ? `\x1b[H\x1b[2J${screen}\n` : `${shown === null ? "" : "\n"}${screen}\n`)
+            shown = state
+          }
+          if (isTerminal(detail.run.status)) return
+          version = yield* control.changes(version, 25_000)
+        }
       })
     )
   })
-).pipe(Command.withDescription("a run's details, timeline and why it waits"))
+).pipe(Command.withDescription("a run's details, timeline and why it waits (--watch: until it ends)"))
 
 // ------------------------------------------------------------------ logs
 
@@ -434,7 +454,7 @@ export const commandSpecs: ReadonlyMap<string, CommandSpec> = new Map(
       ["submit", submitOptions],
       ["run", submitOptions],
       ["runs", runsOptions],
-      ["runs show", showOptions],
+      ["runs show", runsShowOptions],
       ["logs", logsOptions],
       ["cancel", cancelOptions],
       ["release", showOptions],
