@@ -5,6 +5,7 @@ export default defineConfig({
   ssr: { resolve: { conditions: ["@gantry/source"] } },
   test: {
     include: ["test/**/*.test.ts"],
-    reporters: ["verbose"]
+    reporters: ["verbose"],
+    setupFiles: ["../../test/fast-check.setup.ts"]
   }
 })

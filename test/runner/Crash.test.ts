@@ -18,7 +18,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, it } from "vitest"
-import { type Daemon, type Interval, maxOverlap, type RunJson, sandbox, waitFor } from "./Gantry.js"
+import { type Daemon, type Interval, maxOverlap, ms, type RunJson, sandbox, waitFor } from "./Gantry.js"
 
 const RUNS = 40
 /** Runs whose wrapper is killed during attempt 1 (they then sleep until killed). */
@@ -183,7 +183,7 @@ describe("crash acceptance: kill -9 of the daemon and of run wrappers under a wo
     const late = runs
       .map((run) => {
         const end = recs.find((r) => r.kind === "end" && r.id === run.id && r.attempt === run.attempt)!
-        return { id: run.id, off: Math.round(run.endedAt! - end.t) }
+        return { id: run.id, off: Math.round(ms(run.endedAt!) - end.t) }
       })
       .filter((x) => Math.abs(x.off) > 50)
     expect(late, "runs whose endedAt is more than 50 ms from their own end record (ms off)").toEqual([])

@@ -7,7 +7,7 @@
  * blocked / paused run and left it alone.
  */
 import { describe, expect, it } from "vitest"
-import { type Daemon, HttpError, type RunDetail, type RunJson, type Sandbox, sandbox } from "./Gantry.js"
+import { type Daemon, HttpError, ms, type RunDetail, type RunJson, type Sandbox, sandbox } from "./Gantry.js"
 
 
 /** Submits an ordinary run and waits for its end: proof that the daemon ran cycles meanwhile. */
@@ -80,7 +80,7 @@ describe.concurrent("SPEC §3 priority ID P", () => {
 
     const d = await s.serve()
     await d.waitTerminal(ids)
-    const startAt = async (id: string) => (await d.show(id)).timeline.find((e) => e.to === "running")!.at
+    const startAt = async (id: string) => ms((await d.show(id)).timeline.find((e) => e.to === "running")!.at)
     const [ta, tb, tc] = await Promise.all([startAt(a), startAt(b), startAt(c)])
     expect(tc).toBeLessThan(ta)
     expect(ta).toBeLessThan(tb)

@@ -28,7 +28,16 @@ export type RunStatus = "held" | "blocked" | "pending" | "running" | "stopping" 
 export const TERMINAL: ReadonlyArray<RunStatus> = ["completed", "failed", "cancelled", "rejected"]
 export const isTerminal = (status: RunStatus): boolean => TERMINAL.includes(status)
 
-/** The fields of a run (RunJson of @gantry/api) the tests read. */
+/** ISO-8601 UTC, as gantry's JSON carries every time (`IsoTime` of @gantry/api). */
+export const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/
+
+/** A time of gantry's JSON as epoch milliseconds; anything but ISO-8601 UTC text throws. */
+export const ms = (time: string): number => {
+  if (!ISO_TIME.test(time)) throw new Error(`not an ISO-8601 UTC time: ${JSON.stringify(time)}`)
+  return Date.parse(time)
+}
+
+/** The fields of a run (RunJson of @gantry/api, as the wire carries it: times as ISO text) the tests read. */
 export interface RunJson {
   readonly id: string
   readonly seq: number
@@ -44,10 +53,11 @@ export interface RunJson {
   readonly priorityOverride: number | null
   readonly status: RunStatus
   readonly attempt: number
-  readonly submittedAt: number
-  readonly eligibleAt: number
-  readonly startedAt: number | null
-  readonly endedAt: number | null
+  readonly deadlineAt: string | null
+  readonly submittedAt: string
+  readonly eligibleAt: string
+  readonly startedAt: string | null
+  readonly endedAt: string | null
   readonly assignedGpus: ReadonlyArray<number>
   readonly exitCode: number | null
   readonly signal: string | null
@@ -61,7 +71,7 @@ export interface RunEventJson {
   readonly from: RunStatus | null
   readonly to: RunStatus
   readonly reason: string
-  readonly at: number
+  readonly at: string
   readonly attempt: number
 }
 
@@ -673,9 +683,9 @@ export const runningIntervals = (timeline: ReadonlyArray<RunEventJson>, now = Nu
   const out: Array<Interval> = []
   let from: number | null = null
   for (const e of timeline) {
-    if (e.to === "running") from = e.at
+    if (e.to === "running") from = ms(e.at)
     else if (from !== null && e.to !== "stopping") {
-      out.push({ id: e.runId, start: from, end: e.at })
+      out.push({ id: e.runId, start: from, end: ms(e.at) })
       from = null
     }
   }

@@ -8,7 +8,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, type ExpectStatic, it } from "vitest"
-import { type Daemon, isAlive, type Sandbox, sandbox, waitFor } from "./Gantry.js"
+import { type Daemon, isAlive, ms, type Sandbox, sandbox, waitFor } from "./Gantry.js"
 
 /** A: holds GPU 0 with a grandchild (`sleep`) in its group, writing its pid to `child.<id>`, until its gate opens. */
 const holder = (s: Sandbox): Array<string> => s.script({ gate: true, body: `sleep 1000 & echo $! > "${s.work}/child.$GANTRY_RUN_ID"` })
@@ -121,9 +121,9 @@ describe.concurrent("SPEC §7: a run that ended while no daemon ran", () => {
     const [run] = await d2.waitTerminal([id])
     const end = s.records().find((r) => r.kind === "end" && r.id === id)!.t * 1000
     expect(run?.exitCode).toBe(2)
-    expect(Math.abs(run!.endedAt! - end), `endedAt ${run?.endedAt} vs the run's own end ${end}`).toBeLessThanOrEqual(50)
+    expect(Math.abs(ms(run!.endedAt!) - end), `endedAt ${run?.endedAt} vs the run's own end ${end}`).toBeLessThanOrEqual(50)
     const detail = await d2.show(id)
     const last = detail.timeline[detail.timeline.length - 1]!
-    expect(Math.abs(last.at - end), "the terminal event's time").toBeLessThanOrEqual(50)
+    expect(Math.abs(ms(last.at) - end), "the terminal event's time").toBeLessThanOrEqual(50)
   })
 })

@@ -7,7 +7,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, it } from "vitest"
-import { isAlive, readLease, type RunJson, type Sandbox, sandbox, waitFor, waitUntil } from "./Gantry.js"
+import { isAlive, ms, readLease, type RunJson, type Sandbox, sandbox, waitFor, waitUntil } from "./Gantry.js"
 
 
 const startsInTimeline = async (s: Sandbox, id: string): Promise<number> => {
@@ -231,7 +231,7 @@ describe.concurrent("SPEC §5/§7: stops survive a restart", () => {
     await d.kill9()
     expect(isAlive(pids[0]!), "TERM was ignored and the daemon died before its KILL").toBe(true)
     // let the time limit pass while no daemon runs (a known instant, not a guess)
-    const startedAt = (await s.runs()).find((r) => r.id === limited)!.startedAt!
+    const startedAt = ms((await s.runs()).find((r) => r.id === limited)!.startedAt!)
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, startedAt + 6000 + 100 - Date.now())))
     expect(isAlive(pids[1]!), "nobody enforced the time limit while no daemon ran").toBe(true)
 

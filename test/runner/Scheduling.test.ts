@@ -4,13 +4,13 @@
  */
 import * as fs from "node:fs"
 import { describe, expect, it } from "vitest"
-import { type Interval, maxOverlap, recordIntervals, type RunDetail, type RunJson, runningIntervals, sandbox } from "./Gantry.js"
+import { type Interval, maxOverlap, ms, recordIntervals, type RunDetail, type RunJson, runningIntervals, sandbox } from "./Gantry.js"
 
 
 const startOf = (detail: RunDetail): number => {
   const started = detail.timeline.filter((e) => e.from === "pending" && e.to === "running")
   expect(started, `run ${detail.run.id} starts once`).toHaveLength(1)
-  return started[0]!.at
+  return ms(started[0]!.at)
 }
 
 describe.concurrent("SPEC §4 max-concurrent and §3 order, on the real runner", () => {

@@ -6,7 +6,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { isAlive, type RunDetail, sandbox, waitFor, waitUntil } from "./Gantry.js"
+import { isAlive, ms, type RunDetail, sandbox, waitFor, waitUntil } from "./Gantry.js"
 
 
 const KILL_GRACE_MS = 1000
@@ -66,8 +66,8 @@ describe.concurrent("SPEC §5 stopping: cancel ends the whole process tree", () 
     const stubbornStop = transition(q, "running", "stopping")
     const stubbornEnd = transition(q, "stopping", "cancelled")
     // behaviour bounds, with generous margins: KILL comes after the grace, not before, and not much later
-    expect(stubbornEnd.at - stubbornStop.at, "KILL waits for the grace").toBeGreaterThanOrEqual(KILL_GRACE_MS - 50)
-    expect(stubbornEnd.at - stubbornStop.at, "KILL follows the grace").toBeLessThan(KILL_GRACE_MS + 8000)
+    expect(ms(stubbornEnd.at) - ms(stubbornStop.at), "KILL waits for the grace").toBeGreaterThanOrEqual(KILL_GRACE_MS - 50)
+    expect(ms(stubbornEnd.at) - ms(stubbornStop.at), "KILL follows the grace").toBeLessThan(KILL_GRACE_MS + 8000)
   })
 })
 
@@ -107,8 +107,8 @@ describe.concurrent("SPEC §4 time limits: timeLimit, deadline, maxQueuedTime", 
       const failed = transition(detail, "stopping", "failed")
       expect(stopping.reason).toBe(reason)
       expect(failed.reason).toBe(reason)
-      if (limitMs !== null) expect(stopping.at - started.at).toBeGreaterThanOrEqual(limitMs - 50)
-      else expect(stopping.at - detail.run.submittedAt).toBeGreaterThanOrEqual(2000 - 50)
+      if (limitMs !== null) expect(ms(stopping.at) - ms(started.at)).toBeGreaterThanOrEqual(limitMs - 50)
+      else expect(ms(stopping.at) - ms(detail.run.submittedAt)).toBeGreaterThanOrEqual(2000 - 50)
     }
     // the pending ones never started
     for (const [id, reason] of [

@@ -12,7 +12,7 @@
  * run's own exit code (128+N for signal N, 1 for other failures, 130 when cancelled).
  */
 import { Args, Command, Options } from "@effect/cli"
-import type { ApiError, QueueChange, RunJson } from "@gantry/api"
+import { type ApiError, GpuJson, type QueueChange, QueueInfoJson, RunDetail, RunJson, StatsJson } from "@gantry/api"
 import { isTerminal, makeQueue, Policy, QueueConfig, type RunId } from "@gantry/core"
 import { Effect, Option, Schema } from "effect"
 import type { Control } from "./Control.js"
@@ -35,7 +35,7 @@ import {
   usage
 } from "./Input.js"
 import { resolvePaths } from "./Paths.js"
-import { print, printJson, VERSION, withControl } from "./CliCommon.js"
+import { print, printJson, printPlain, VERSION, withControl } from "./CliCommon.js"
 import { runCommand, submitCommand } from "./CliSubmit.js"
 import { configCommand, configSpecs } from "./CliConfig.js"
 import { directorySpecs, loginCommand, logoutCommand, projectCommand, projectsCommand, tokenCommand, userCommand, whoamiCommand } from "./CliDirectory.js"
@@ -71,8 +71,12 @@ const runsCommand = Command.make("runs", runsOptions, (a) =>
       ...(a.limit > 0 ? { limit: a.limit } : {})
     }
     const render = (runs: ReadonlyArray<RunJson>) => {
-      if (a.format === "json") return F.json(fields === null ? runs : F.project(runs, fields))
-      if (fields !== null) return F.table(fields, F.project(runs, fields).map((row) => fields.map((f) => row[f])))
+      if (a.format === "json") {
+        // as the HTTP API sends them (times as ISO text), then the fields asked for
+        const encoded = Schema.encodeSync(Schema.Array(RunJson))(runs)
+        return F.json(fields === null ? encoded : F.project(encoded, fields))
+      }
+      if (fields !== null) return F.fieldsTable(runs, fields, Date.now())
       return F.runsTable(runs, Date.now())
     }
     yield* withControl(a, (control) =>
@@ -92,18 +96,38 @@ const runsCommand = Command.make("runs", runsOptions, (a) =>
 
 const runIdArg = Args.text({ name: "id" }).pipe(Args.withDescription("the run's id (gantry runs)"))
 const showOptions = { ...common, id: runIdArg }
-const showCommand = Command.make("show", showOptions, (a) =>
+const runsShowOptions = {
+  ...common,
+  watch: Options.boolean("watch").pipe(Options.withDescription("redraw whenever the run changes, until it has ended (needs a serving runner)")),
+  id: runIdArg
+}
+const showCommand = Command.make("show", runsShowOptions, (a) =>
   Effect.gen(function* () {
     const id = yield* runId(a.id)
+    const render = (detail: RunDetail) => (a.format === "json" ? F.json(Schema.encodeSync(RunDetail)(detail)) : F.runDetailText(detail, Date.now()))
     yield* withControl(a, (control) =>
       Effect.gen(function* () {
-        const detail = yield* control.show(id)
-        if (a.format === "json") return yield* printJson(detail)
-        yield* print(F.runDetailText(detail))
+        if (!a.watch) return yield* print(render(yield* control.show(id)))
+        if (control.mode === "offline") return yield* new CliError({ message: "runs show --watch needs a serving runner (start `gantry serve`)", exit: 69 })
+        // a redraw when the run (its status, times, place in the queue) changed, and on a TTY
+        // also when only the clock did (its "3m ago"); the last one shows the run ended
+        let version = 0
+        let shown: string | null = null
+        for (;;) {
+          const detail = yield* control.show(id)
+          const state = JSON.stringify(detail)
+          if (state !== shown || process.stdout.isTTY) {
+            const screen = render(detail)
+            process.stdout.write(process.stdout.isTTY ? `\x1b[H\x1b[2J${screen}\n` : `${shown === null ? "" : "\n"}${screen}\n`)
+            shown = state
+          }
+          if (isTerminal(detail.run.status)) return
+          version = yield* control.changes(version, 25_000)
+        }
       })
     )
   })
-).pipe(Command.withDescription("a run's details, timeline and why it waits"))
+).pipe(Command.withDescription("a run's details, timeline and why it waits (--watch: until it ends)"))
 
 // ------------------------------------------------------------------ logs
 
@@ -143,7 +167,7 @@ const cancelCommand = Command.make("cancel", cancelOptions, (a) =>
     yield* withControl(a, (control) =>
       Effect.gen(function* () {
         const cancelled = yield* control.cancel(ids, a.all)
-        yield* a.format === "json" ? printJson({ cancelled }) : print(cancelled.length === 0 ? "nothing to cancel" : `cancelling ${cancelled.join(" ")}`)
+        yield* a.format === "json" ? printPlain({ cancelled }) : print(cancelled.length === 0 ? "nothing to cancel" : `cancelling ${cancelled.join(" ")}`)
       })
     )
   })
@@ -156,7 +180,7 @@ const runAction = (name: string, description: string, act: (control: Control, id
       yield* withControl(a, (control) =>
         Effect.gen(function* () {
           const run = yield* act(control, id)
-          yield* a.format === "json" ? printJson(run) : print(`${run.id} ${F.statusText(run)}`)
+          yield* a.format === "json" ? printJson(RunJson, run) : print(`${run.id} ${F.statusText(run)}`)
         })
       )
     })
@@ -173,7 +197,7 @@ const rejectCommand = Command.make("reject", rejectOptions, (a) =>
     yield* withControl(a, (control) =>
       Effect.gen(function* () {
         const run = yield* control.reject(id, a.reason)
-        yield* a.format === "json" ? printJson(run) : print(`${run.id} ${F.statusText(run)}`)
+        yield* a.format === "json" ? printJson(RunJson, run) : print(`${run.id} ${F.statusText(run)}`)
       })
     )
   })
@@ -188,7 +212,7 @@ const priorityCommand = Command.make("priority", priorityOptions, (a) =>
     yield* withControl(a, (control) =>
       Effect.gen(function* () {
         const run = yield* control.priority(id, p)
-        yield* a.format === "json" ? printJson(run) : print(`${run.id} priority ${run.priorityOverride ?? `${run.basePriority} (base)`}`)
+        yield* a.format === "json" ? printJson(RunJson, run) : print(`${run.id} priority ${run.priorityOverride ?? `${run.basePriority} (base)`}`)
       })
     )
   })
@@ -201,7 +225,7 @@ const queueCreate = Command.make("create", queueOptions, (a) =>
     const name = yield* queueName(a.name)
     const change = yield* queueChange(a)
     const config = yield* decodeWith(QueueConfig, "queue config")({ ...makeQueue(name), ...change, name })
-    yield* withControl(a, (control) => Effect.flatMap(control.createQueue(config), (q) => (a.format === "json" ? printJson(q) : print(`queue ${q.name} created`))), {
+    yield* withControl(a, (control) => Effect.flatMap(control.createQueue(config), (q) => (a.format === "json" ? printJson(QueueConfig, q) : print(`queue ${q.name} created`))), {
       create: true
     })
   })
@@ -213,7 +237,7 @@ const queueUpdate = Command.make("update", queueOptions, (a) =>
     const raw = yield* queueChange(a)
     if (Object.keys(raw).length === 0) return yield* usage("nothing to change: give at least one option")
     const change: QueueChange = yield* decodeWith(Schema.partial(QueueConfig.omit("name")), "queue change")(raw)
-    yield* withControl(a, (control) => Effect.flatMap(control.updateQueue(name, change), (q) => (a.format === "json" ? printJson(q) : print(`queue ${q.name} updated`))), {
+    yield* withControl(a, (control) => Effect.flatMap(control.updateQueue(name, change), (q) => (a.format === "json" ? printJson(QueueConfig, q) : print(`queue ${q.name} updated`))), {
       create: true
     })
   })
@@ -228,7 +252,7 @@ const queueDelete = Command.make("delete", queueDeleteOptions, (a) =>
   Effect.gen(function* () {
     const name = yield* queueName(a.name)
     yield* withControl(a, (control) =>
-      Effect.flatMap(control.deleteQueue(name, a.drain), () => (a.format === "json" ? printJson({ deleted: name, drain: a.drain }) : print(a.drain ? `queue ${name} draining` : `queue ${name} deleted`)))
+      Effect.flatMap(control.deleteQueue(name, a.drain), () => (a.format === "json" ? printPlain({ deleted: name, drain: a.drain }) : print(a.drain ? `queue ${name} draining` : `queue ${name} deleted`)))
     )
   })
 ).pipe(Command.withDescription("delete a queue (--drain: once its runs end)"))
@@ -239,7 +263,7 @@ const queuesCommand = Command.make("queues", common, (a) =>
   withControl(a, (control) =>
     Effect.gen(function* () {
       const queues = yield* control.queues
-      if (a.format === "json") return yield* printJson(queues)
+      if (a.format === "json") return yield* printJson(Schema.Array(QueueInfoJson), queues)
       yield* print(F.queuesTable(queues))
     })
   )
@@ -249,7 +273,7 @@ const queuesCommand = Command.make("queues", common, (a) =>
 
 /** The policy, with the GPU count the global limit defaults to. */
 const printPolicy = (format: "table" | "json", policy: Policy, control: Control) =>
-  format === "json" ? printJson(policy) : Effect.flatMap(control.status, (status) => print(F.policyTable(policy, status.gpus.length)))
+  format === "json" ? printJson(Policy, policy) : Effect.flatMap(control.status, (status) => print(F.policyTable(policy, status.gpus.length)))
 
 const limitsSetOptions = {
   ...common,
@@ -291,7 +315,7 @@ const gpusCommand = Command.make("gpus", common, (a) =>
   withControl(a, (control) =>
     Effect.gen(function* () {
       const { gpus } = yield* control.status
-      if (a.format === "json") return yield* printJson(gpus)
+      if (a.format === "json") return yield* printJson(Schema.Array(GpuJson), gpus)
       yield* print(
         gpus.length === 0
           ? "no GPUs (runs get CUDA_VISIBLE_DEVICES=\"\")"
@@ -309,7 +333,7 @@ const gpuAction = (name: "drain" | "undrain") =>
       yield* withControl(
         a,
         (control) =>
-          Effect.flatMap(control.drain(a.index, name === "drain"), () => (a.format === "json" ? printJson({ index: a.index, drained: name === "drain" }) : print(`GPU ${a.index} ${name === "drain" ? "drained" : "undrained"}`))),
+          Effect.flatMap(control.drain(a.index, name === "drain"), () => (a.format === "json" ? printPlain({ index: a.index, drained: name === "drain" }) : print(`GPU ${a.index} ${name === "drain" ? "drained" : "undrained"}`))),
         { create: true }
       )
     })
@@ -321,7 +345,7 @@ const statsCommand = Command.make("stats", common, (a) =>
   withControl(a, (control) =>
     Effect.gen(function* () {
       const s = yield* control.stats
-      if (a.format === "json") return yield* printJson(s)
+      if (a.format === "json") return yield* printJson(StatsJson, s)
       yield* print(F.statsTable(s))
     })
   )
@@ -331,14 +355,14 @@ const cleanupOptions = { ...common, days: Options.integer("days").pipe(Options.w
 const cleanupCommand = Command.make("cleanup", cleanupOptions, (a) =>
   Effect.gen(function* () {
     if (a.days < 1 || a.days > 365) return yield* usage(`--days must be from 1 to 365, not ${a.days}`)
-    yield* withControl(a, (control) => Effect.flatMap(control.cleanup(a.days), (removed) => (a.format === "json" ? printJson({ removed }) : print(`removed ${removed} finished runs older than ${a.days} days`))))
+    yield* withControl(a, (control) => Effect.flatMap(control.cleanup(a.days), (removed) => (a.format === "json" ? printPlain({ removed }) : print(`removed ${removed} finished runs older than ${a.days} days`))))
   })
 ).pipe(Command.withDescription("delete finished runs older than N days"))
 
 const processCommand = Command.make("process", common, (a) =>
   withControl(a, (control) =>
     Effect.flatMap(control.process, (started) =>
-      a.format === "json" ? printJson({ started }) : print(started.length === 0 ? "cycle run: started nothing" : `cycle run: started ${started.join(" ")}`)
+      a.format === "json" ? printPlain({ started }) : print(started.length === 0 ? "cycle run: started nothing" : `cycle run: started ${started.join(" ")}`)
     )
   )
 ).pipe(Command.withDescription("run a scheduling cycle now (never needed; harmless)"))
@@ -436,7 +460,7 @@ export const commandSpecs: ReadonlyMap<string, CommandSpec> = new Map(
       ["submit", submitOptions],
       ["run", submitOptions],
       ["runs", runsOptions],
-      ["runs show", showOptions],
+      ["runs show", runsShowOptions],
       ["logs", logsOptions],
       ["cancel", cancelOptions],
       ["release", showOptions],

@@ -3,7 +3,7 @@
  * (`withControl`), printing, the version and the exit code a command asks for.
  */
 import type { ApiError } from "@gantry/api"
-import { Effect, Option } from "effect"
+import { Effect, Option, Schema } from "effect"
 import * as Connect from "./Connect.js"
 import type { Control } from "./Control.js"
 import { readCredentials, tokenFor } from "./Credentials.js"
@@ -46,5 +46,12 @@ export const withControl = <A>(c: Common, use: (control: Control) => Effect.Effe
   })
 
 export const print = (text: string) => Effect.sync(() => process.stdout.write(text.endsWith("\n") ? text : `${text}\n`))
-export const printJson = (value: unknown) => print(F.json(value))
+/**
+ * JSON as the API's schema encodes it, the shape the HTTP API sends: times as ISO-8601 UTC
+ * text (`IsoTime`), never epoch milliseconds.
+ */
+export const printJson = <A, I>(schema: Schema.Schema<A, I>, value: A) => Effect.flatMap(Effect.orDie(Schema.encode(schema)(value)), (encoded) => print(F.json(encoded)))
+
+/** JSON of what a command makes itself (`{ cancelled }`, `{ removed }`, ...): flat, and no times in it. */
+export const printPlain = (value: Readonly<Record<string, string | number | boolean | ReadonlyArray<string>>>) => print(F.json(value))
 

@@ -5,20 +5,18 @@
  * creator or an admin may replace or delete it.
  */
 import { Args, Command, Options } from "@effect/cli"
-import { type TemplateJson, TemplateName, TemplateSubmission } from "@gantry/api"
-import { Effect } from "effect"
-import { print, printJson, withControl } from "./CliCommon.js"
+import { TemplateJson, TemplateName, TemplateSubmission } from "@gantry/api"
+import { Effect, Schema } from "effect"
+import { print, printJson, printPlain, withControl } from "./CliCommon.js"
 import * as F from "./Format.js"
 import { common, decodeWith, readJsonFile } from "./Input.js"
 
 const nameArg = Args.text({ name: "name" }).pipe(Args.withDescription("the template's name (letters, digits, '.', '_', '-')"))
 
-const when = (ms: number) => new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z")
-
 const templatesTable = (templates: ReadonlyArray<TemplateJson>) =>
   F.table(
     ["name", "command", "gpus", "queue", "by", "saved"],
-    templates.map((t) => [t.name, F.truncate(F.commandLine(t.submission.command), 48), t.submission.gpus ?? 1, t.submission.queue ?? null, t.createdBy, when(t.updatedAt)])
+    templates.map((t) => [t.name, F.truncate(F.commandLine(t.submission.command), 48), t.submission.gpus ?? 1, t.submission.queue ?? null, t.createdBy, F.localTime(t.updatedAt)])
   )
 
 const configSaveOptions = {
@@ -31,23 +29,23 @@ const configSave = Command.make("save", configSaveOptions, (a) =>
     const name = yield* decodeWith(TemplateName, "template name")(a.name)
     const submission = yield* Effect.flatMap(readJsonFile(a.file), decodeWith(TemplateSubmission, a.file))
     yield* withControl(a, (control) =>
-      Effect.flatMap(control.saveTemplate(name, submission), (t) => (a.format === "json" ? printJson(t) : print(`template ${t.name} saved`))),
+      Effect.flatMap(control.saveTemplate(name, submission), (t) => (a.format === "json" ? printJson(TemplateJson, t) : print(`template ${t.name} saved`))),
       { create: true }
     )
   })
 ).pipe(Command.withDescription("save a run template under NAME (what the common queue API's config_name names)"))
 
 const configList = Command.make("list", common, (a) =>
-  withControl(a, (control) => Effect.flatMap(control.templates, (ts) => (a.format === "json" ? printJson(ts) : print(templatesTable(ts)))))
+  withControl(a, (control) => Effect.flatMap(control.templates, (ts) => (a.format === "json" ? printJson(Schema.Array(TemplateJson), ts) : print(templatesTable(ts)))))
 ).pipe(Command.withDescription("list the saved run templates"))
 
 const configNameOptions = { ...common, name: nameArg }
 const configShow = Command.make("show", configNameOptions, (a) =>
-  withControl(a, (control) => Effect.flatMap(control.template(a.name), (t) => (a.format === "json" ? printJson(t) : print(F.json(t.submission)))))
+  withControl(a, (control) => Effect.flatMap(control.template(a.name), (t) => (a.format === "json" ? printJson(TemplateJson, t) : print(F.json(t.submission)))))
 ).pipe(Command.withDescription("print a saved template's submission"))
 
 const configDelete = Command.make("delete", configNameOptions, (a) =>
-  withControl(a, (control) => Effect.flatMap(control.deleteTemplate(a.name), () => (a.format === "json" ? printJson({ deleted: a.name }) : print(`template ${a.name} deleted`))))
+  withControl(a, (control) => Effect.flatMap(control.deleteTemplate(a.name), () => (a.format === "json" ? printPlain({ deleted: a.name }) : print(`template ${a.name} deleted`))))
 ).pipe(Command.withDescription("delete a saved template (its creator or an admin)"))
 
 export const configCommand = Command.make("config").pipe(

@@ -10,17 +10,15 @@
  *   `project delete`.
  */
 import { Args, Command, Options } from "@effect/cli"
-import type { NewToken, TokenJson, UserChange, UserJson } from "@gantry/api"
-import { type Identity, IdentityName, Level, Project, ProjectName, QueueName, TeamName, UnixUserName } from "@gantry/core"
+import { NewToken, TokenJson, type UserChange, UserJson } from "@gantry/api"
+import { Identity, IdentityName, Level, Project, ProjectName, QueueName, TeamName, UnixUserName } from "@gantry/core"
 import { Effect, Option, Schema } from "effect"
 import * as fs from "node:fs"
 import * as Client from "./Client.js"
-import { print, printJson, withControl } from "./CliCommon.js"
+import { print, printJson, printPlain, withControl } from "./CliCommon.js"
 import { normalizeUrl, readCredentials, writeCredentials } from "./Credentials.js"
 import * as F from "./Format.js"
 import { CliError, common, decodeWith, usage } from "./Input.js"
-
-const when = (ms: number | null) => (ms === null ? "-" : new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z"))
 
 const identityText = (i: Identity) =>
   `${i.name} (${i.level}${i.team !== null ? `, team ${i.team}` : ""}${i.projects.length > 0 ? `, projects ${i.projects.join(",")}` : ""}${i.unixUser !== null ? `, runs as ${i.unixUser}` : ""})`
@@ -28,13 +26,13 @@ const identityText = (i: Identity) =>
 const usersTable = (users: ReadonlyArray<UserJson>) =>
   F.table(
     ["#", "user", "level", "team", "projects", "unix account", "created"],
-    users.map((u) => [u.id, u.owner ? `${u.identity.name} (owner)` : u.identity.name, u.identity.level, u.identity.team, u.identity.projects.join(",") || null, u.identity.unixUser ?? `(${u.identity.name})`, when(u.createdAt)])
+    users.map((u) => [u.id, u.owner ? `${u.identity.name} (owner)` : u.identity.name, u.identity.level, u.identity.team, u.identity.projects.join(",") || null, u.identity.unixUser ?? `(${u.identity.name})`, F.localTime(u.createdAt)])
   )
 
 const tokensTable = (tokens: ReadonlyArray<TokenJson>) =>
   F.table(
     ["id", "user", "label", "created", "by", "revoked"],
-    tokens.map((t) => [t.id, t.user, t.label, when(t.createdAt), t.createdBy, t.revokedAt === null ? null : `${when(t.revokedAt)} by ${t.revokedBy}`])
+    tokens.map((t) => [t.id, t.user, t.label, F.localTime(t.createdAt), t.createdBy, t.revokedAt === null ? null : `${F.localTime(t.revokedAt)} by ${t.revokedBy}`])
   )
 
 // ------------------------------------------------------------------ users and tokens
@@ -78,7 +76,7 @@ const tokenCreate = Command.make("create", tokenCreateOptions, (a) =>
       (control) =>
         Effect.gen(function* () {
           const made: NewToken = yield* control.createToken({ user, ...change, ...(Option.isSome(a.label) ? { label: a.label.value } : {}) })
-          if (a.format === "json") return yield* printJson(made)
+          if (a.format === "json") return yield* printJson(NewToken, made)
           yield* print(
             [
               made.token,
@@ -94,21 +92,21 @@ const tokenCreate = Command.make("create", tokenCreateOptions, (a) =>
 ).pipe(Command.withDescription("create a bearer token for a user (admins only); prints it once"))
 
 const tokenList = Command.make("list", common, (a) =>
-  withControl(a, (control) => Effect.flatMap(control.tokens, (tokens) => (a.format === "json" ? printJson(tokens) : print(tokensTable(tokens)))))
+  withControl(a, (control) => Effect.flatMap(control.tokens, (tokens) => (a.format === "json" ? printJson(Schema.Array(TokenJson), tokens) : print(tokensTable(tokens)))))
 ).pipe(Command.withDescription("list tokens (never the tokens themselves)"))
 
 const tokenRevokeOptions = { ...common, id: Args.text({ name: "id" }).pipe(Args.withDescription("the token's id, 12 hex digits (gantry token list)")) }
 const tokenRevoke = Command.make("revoke", tokenRevokeOptions, (a) =>
   Effect.gen(function* () {
     if (!/^[0-9a-f]{12}$/.test(a.id)) return yield* usage(`a token id is 12 hex digits (gantry token list), not "${a.id}"`)
-    yield* withControl(a, (control) => Effect.flatMap(control.revokeToken(a.id), (t) => (a.format === "json" ? printJson(t) : print(`token ${t.id} (${t.user}) revoked`))))
+    yield* withControl(a, (control) => Effect.flatMap(control.revokeToken(a.id), (t) => (a.format === "json" ? printJson(TokenJson, t) : print(`token ${t.id} (${t.user}) revoked`))))
   })
 ).pipe(Command.withDescription("revoke a token: requests with it are refused from now on"))
 
 export const tokenCommand = Command.make("token").pipe(Command.withSubcommands([tokenCreate, tokenList, tokenRevoke]), Command.withDescription("create, list or revoke bearer tokens (admins only)"))
 
 const userList = Command.make("list", common, (a) =>
-  withControl(a, (control) => Effect.flatMap(control.users, (users) => (a.format === "json" ? printJson(users) : print(usersTable(users)))))
+  withControl(a, (control) => Effect.flatMap(control.users, (users) => (a.format === "json" ? printJson(Schema.Array(UserJson), users) : print(usersTable(users)))))
 ).pipe(Command.withDescription("list users"))
 
 const userSetOptions = { ...common, ...userFlags, name: Args.text({ name: "user" }).pipe(Args.withDescription("the user's name (created if new)")) }
@@ -116,14 +114,14 @@ const userSet = Command.make("set", userSetOptions, (a) =>
   Effect.gen(function* () {
     const name = yield* decodeWith(IdentityName, "user name")(a.name)
     const change = yield* userChange(a)
-    yield* withControl(a, (control) => Effect.flatMap(control.setUser(name, change), (u) => (a.format === "json" ? printJson(u) : print(identityText(u.identity)))), { create: true })
+    yield* withControl(a, (control) => Effect.flatMap(control.setUser(name, change), (u) => (a.format === "json" ? printJson(UserJson, u) : print(identityText(u.identity)))), { create: true })
   })
 ).pipe(Command.withDescription("create a user or change their level, team, projects or Unix account (admins only)"))
 
 export const userCommand = Command.make("user").pipe(Command.withSubcommands([userList, userSet]), Command.withDescription("list users, or set a user's level, team, projects and Unix account"))
 
 export const whoamiCommand = Command.make("whoami", common, (a) =>
-  withControl(a, (control) => Effect.flatMap(control.me, (me) => (a.format === "json" ? printJson(me) : print(`${identityText(me)}${control.mode === "offline" ? " (the database's owner, offline)" : ""}`))))
+  withControl(a, (control) => Effect.flatMap(control.me, (me) => (a.format === "json" ? printJson(Identity, me) : print(`${identityText(me)}${control.mode === "offline" ? " (the database's owner, offline)" : ""}`))))
 ).pipe(Command.withDescription("who the runner takes you for"))
 
 // ------------------------------------------------------------------ login
@@ -198,7 +196,7 @@ const projectCreate = Command.make("create", projectOptions, (a) =>
     const defaultQueue = Option.isSome(a.defaultQueue) ? yield* decodeWith(QueueName, "--default-queue")(a.defaultQueue.value) : queues[0]
     if (defaultQueue === undefined) return yield* usage("gantry project create NAME --default-queue QUEUE [--queues Q,R]")
     const project = yield* decodeWith(Project, "project")({ name, defaultQueue, queues })
-    yield* withControl(a, (control) => Effect.flatMap(control.createProject(project), (p) => (a.format === "json" ? printJson(p) : print(`project ${p.name} created`))), { create: true })
+    yield* withControl(a, (control) => Effect.flatMap(control.createProject(project), (p) => (a.format === "json" ? printJson(Project, p) : print(`project ${p.name} created`))), { create: true })
   })
 ).pipe(Command.withDescription("create a project: its default queue and the queues it may use (admins only)"))
 
@@ -210,7 +208,7 @@ const projectUpdate = Command.make("update", projectOptions, (a) =>
       ...(Option.isSome(a.defaultQueue) ? { defaultQueue: yield* decodeWith(QueueName, "--default-queue")(a.defaultQueue.value) } : {}),
       ...(Option.isSome(a.queues) ? { queues: yield* queueList("--queues", a.queues.value) } : {})
     }
-    yield* withControl(a, (control) => Effect.flatMap(control.updateProject(name, change), (p) => (a.format === "json" ? printJson(p) : print(`project ${p.name} updated`))), { create: true })
+    yield* withControl(a, (control) => Effect.flatMap(control.updateProject(name, change), (p) => (a.format === "json" ? printJson(Project, p) : print(`project ${p.name} updated`))), { create: true })
   })
 ).pipe(Command.withDescription("change a project's default queue or queues (admins only)"))
 
@@ -218,14 +216,14 @@ const projectDeleteOptions = { ...common, name: Args.text({ name: "project" }).p
 const projectDelete = Command.make("delete", projectDeleteOptions, (a) =>
   Effect.gen(function* () {
     const name = yield* decodeWith(ProjectName, "project name")(a.name)
-    yield* withControl(a, (control) => Effect.flatMap(control.deleteProject(name), () => (a.format === "json" ? printJson({ deleted: name }) : print(`project ${name} deleted`))))
+    yield* withControl(a, (control) => Effect.flatMap(control.deleteProject(name), () => (a.format === "json" ? printPlain({ deleted: name }) : print(`project ${name} deleted`))))
   })
 ).pipe(Command.withDescription("delete a project (its runs keep its name; users lose it from their lists)"))
 
 export const projectCommand = Command.make("project").pipe(Command.withSubcommands([projectCreate, projectUpdate, projectDelete]), Command.withDescription("create, update or delete projects"))
 
 export const projectsCommand = Command.make("projects", common, (a) =>
-  withControl(a, (control) => Effect.flatMap(control.projects, (projects) => (a.format === "json" ? printJson(projects) : print(projectsTable(projects)))))
+  withControl(a, (control) => Effect.flatMap(control.projects, (projects) => (a.format === "json" ? printJson(Schema.Array(Project), projects) : print(projectsTable(projects)))))
 ).pipe(Command.withDescription("list projects"))
 
 /** The flags of each command here, for `checkArgv`. */

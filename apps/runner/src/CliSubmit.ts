@@ -3,8 +3,8 @@
  * (submit, follow its output, exit with its code).
  */
 import { Command } from "@effect/cli"
-import type { RunJson, SubmitRequest } from "@gantry/api"
-import { Effect, Option } from "effect"
+import { RunJson, type SubmitRequest, SubmitResult } from "@gantry/api"
+import { Effect, Option, Schema } from "effect"
 import * as os from "node:os"
 import { outcome, print, printJson, withControl } from "./CliCommon.js"
 import type { Control } from "./Control.js"
@@ -42,7 +42,7 @@ const submitBulk = (a: SubmitArgs) =>
             const line = n === null ? undefined : bulk.lines[Number(n[1]) - 1]
             return line === undefined ? e : new CliError({ message: `${file}:${line}: ${e.message.slice(n![0].length)} (nothing was submitted)`, exit: e.exit })
           })
-          if (a.format === "json") return yield* printJson(runs)
+          if (a.format === "json") return yield* printJson(Schema.Array(RunJson), runs)
           yield* print(`${runs.length} runs submitted in one transaction: ${runs[0]!.id}${runs.length > 1 ? ` … ${runs.at(-1)!.id}` : ""}`)
         }),
       { create: true }
@@ -62,7 +62,7 @@ export const submitCommand = Command.make("submit", submitOptions, (a) =>
           return yield* new CliError({ message: `${submission.noWait === true ? "--no-wait" : "--dry-run"} needs a serving runner (start \`gantry serve\`)`, exit: 69 })
         const result = yield* control.submit(submission)
         if (result._tag === "Refused") outcome.exitCode = 75
-        if (a.format === "json") return yield* printJson(result)
+        if (a.format === "json") return yield* printJson(SubmitResult, result)
         switch (result._tag) {
           case "Accepted":
             return yield* print(`${result.run.id} ${result.run.status}${result.duplicate ? " (already submitted with this idempotency key)" : ""}`)
@@ -110,7 +110,7 @@ export const runCommand = Command.make("run", submitOptions, (a) =>
         const ended = yield* follow(control, status.dataDir, result.run.id)
         process.stderr.write(`gantry: run ${ended.id} ${F.statusText(ended)}${ended.exitCode !== null ? ` (exit ${ended.exitCode})` : ""}\n`)
         outcome.exitCode = exitCodeOf(ended)
-        if (a.format === "json") yield* printJson(ended)
+        if (a.format === "json") yield* printJson(RunJson, ended)
       }),
       { create: true }
     )

@@ -1,7 +1,11 @@
 /**
- * What the CLI prints and parses: durations, `-o` field paths, tables, JSON.
+ * What the CLI prints and parses: durations, times, `-o` field paths, tables, JSON.
+ *
+ * Times: a table or a text shows a time in the local time zone, to the second, often with how
+ * long ago it was (`2026-12-03 15:10:58 (3m ago)`); JSON carries ISO-8601 UTC text, as the
+ * HTTP API does (the API's schemas encode it: CliCommon `printJson`). Never epoch numbers.
  */
-import type { QueueInfoJson, RunDetail, RunJson, StatsJson } from "@gantry/api"
+import { isoTimeOf, type QueueInfoJson, RUN_TIME_FIELDS, type RunDetail, type RunJson, type StatsJson } from "@gantry/api"
 import { effectiveMaxConcurrent, Level, type Policy } from "@gantry/core"
 
 // ------------------------------------------------------------------ durations
@@ -44,6 +48,33 @@ export const formatDuration = (ms: number): string => {
   return `${Math.floor(h / 24)}d${h % 24 > 0 ? `${h % 24}h` : ""}`
 }
 
+// ------------------------------------------------------------------ times
+
+const pad2 = (n: number) => String(n).padStart(2, "0")
+
+/** How long ago, or how far ahead, in its largest unit: `3m ago`, `in 2h`, `just now`. */
+export const relativeTime = (ms: number, now: number): string => {
+  const gap = Math.abs(now - ms)
+  if (gap < 1000) return "just now"
+  const amount =
+    gap < 60_000 ? `${Math.floor(gap / 1000)}s` : gap < 3_600_000 ? `${Math.floor(gap / 60_000)}m` : gap < 48 * 3_600_000 ? `${Math.floor(gap / 3_600_000)}h` : `${Math.floor(gap / 86_400_000)}d`
+  return now >= ms ? `${amount} ago` : `in ${amount}`
+}
+
+/**
+ * A time in the local time zone, to the second (`2026-12-03 15:10:58`); given `now`, with how
+ * long ago it was (`2026-12-03 15:10:58 (3m ago)`). "-" for none; a time beyond year 9999 (a
+ * deadline thousands of years ahead) as its ISO text.
+ */
+export const localTime = (ms: number | null, now?: number): string => {
+  if (ms === null) return "-"
+  const d = new Date(ms)
+  const year = d.getFullYear()
+  if (Number.isNaN(year) || year < 0 || year > 9999) return isoTimeOf(ms) ?? String(ms)
+  const text = `${String(year).padStart(4, "0")}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`
+  return now === undefined ? text : `${text} (${relativeTime(ms, now)})`
+}
+
 // ------------------------------------------------------------------ fields
 
 /** Reads `a.b.c` from an object; a missing step gives undefined. */
@@ -64,8 +95,8 @@ export const parseFields = (text: string): ReadonlyArray<string> | { readonly er
   return fields
 }
 
-/** One object per run with exactly the requested fields (missing ones are null). */
-export const project = (runs: ReadonlyArray<RunJson>, fields: ReadonlyArray<string>): Array<Record<string, unknown>> =>
+/** One object per run (as the engine has it, or encoded for JSON) with exactly the requested fields (missing ones are null). */
+export const project = (runs: ReadonlyArray<object>, fields: ReadonlyArray<string>): Array<Record<string, unknown>> =>
   runs.map((run) => Object.fromEntries(fields.map((f) => [f, pick(run, f) ?? null])))
 
 // ------------------------------------------------------------------ tables
@@ -119,29 +150,38 @@ export const runsTable = (runs: ReadonlyArray<RunJson>, now: number): string =>
     ])
   )
 
-export const iso = (ms: number | null): string => (ms === null ? "-" : new Date(ms).toISOString())
+/** `runs -o FIELDS` as a table: a run's times (`RUN_TIME_FIELDS`) in the local time zone, with how long ago. */
+export const fieldsTable = (runs: ReadonlyArray<RunJson>, fields: ReadonlyArray<string>, now: number): string =>
+  table(
+    fields,
+    project(runs, fields).map((row) => fields.map((f) => (RUN_TIME_FIELDS.includes(f) ? localTime(row[f] as number | null, now) : row[f])))
+  )
 
 export const json = (value: unknown): string => JSON.stringify(value, null, 2)
 
 // ------------------------------------------------------------------ what commands print
 
-/** `runs show`: the run, why it waits, and its timeline. */
-export const runDetailText = (detail: RunDetail): string => {
+/** `runs show`: the run, its times, why it waits, and its timeline. */
+export const runDetailText = (detail: RunDetail, now: number): string => {
   const r = detail.run
+  // when it was submitted, eligible (released, approved, retried) if later, started and ended
+  const times = [`submitted ${localTime(r.submittedAt, now)}${r.eligibleAt !== r.submittedAt ? `   eligible ${localTime(r.eligibleAt, now)}` : ""}`]
+  if (r.startedAt !== null || r.endedAt !== null) times.push(`started   ${localTime(r.startedAt, now)}${r.endedAt !== null ? `   ended ${localTime(r.endedAt, now)}` : ""}`)
   const lines = [
     `run       ${r.id}${r.name !== null ? ` (${r.name})` : ""}`,
     `status    ${statusText(r)}${r.exitCode !== null ? ` exit ${r.exitCode}` : ""}${r.signal !== null ? ` signal ${r.signal}` : ""}`,
     `command   ${commandLine(r.command)}`,
     `queue     ${r.queue}   user ${r.user}${r.team !== null ? `   team ${r.team}` : ""}   level ${r.level}`,
     `gpus      ${r.gpus}${r.deviceIds !== null ? ` devices ${r.deviceIds.join(",")}` : ""}${r.assignedGpus.length > 0 ? ` assigned ${r.assignedGpus.join(",")}` : ""}`,
+    ...times,
     `attempt   ${r.attempt}/${r.maxAttempts}`,
     `priority  ${r.priorityOverride ?? r.basePriority}${r.priorityOverride !== null ? " (override)" : ""}`,
-    `limits    time-limit ${r.timeLimitMs === null ? "-" : formatDuration(r.timeLimitMs)}   max-queued ${r.maxQueuedTimeMs === null ? "-" : formatDuration(r.maxQueuedTimeMs)}   deadline ${iso(r.deadlineAt)}`
+    `limits    time-limit ${r.timeLimitMs === null ? "-" : formatDuration(r.timeLimitMs)}   max-queued ${r.maxQueuedTimeMs === null ? "-" : formatDuration(r.maxQueuedTimeMs)}   deadline ${localTime(r.deadlineAt, now)}`
   ]
   if (detail.position !== null)
     lines.push(`waiting   #${detail.position.position ?? "-"} of ${detail.position.pending} pending: ${detail.position.reason ?? "starts at the next cycle"}`)
   if (Object.keys(r.metadata).length > 0) lines.push(`metadata  ${JSON.stringify(r.metadata)}`)
-  lines.push("", table(["time", "from", "to", "attempt", "reason"], detail.timeline.map((e) => [iso(e.at), e.from ?? "-", e.to, e.attempt, e.reason])))
+  lines.push("", table(["time", "from", "to", "attempt", "reason"], detail.timeline.map((e) => [localTime(e.at), e.from ?? "-", e.to, e.attempt, e.reason])))
   return lines.join("\n")
 }
 

@@ -33,7 +33,7 @@ import {
   UserName,
   WaitReason
 } from "@gantry/core"
-import { Schema } from "effect"
+import { ParseResult, Schema } from "effect"
 import {
   Authorization,
   BooleanFromString,
@@ -59,12 +59,110 @@ import { commonJobsGroup, commonQueueGroup, commonSystemGroup } from "./QueueApi
 
 const Int = Schema.Int
 
-/** A run as the API shows it: the engine's record, as libs/core defines it (one schema). */
-export const RunJson = Run
+// ------------------------------------------------------------------ times
+
+const DAY_MS = 86_400_000
+/** The Gregorian calendar repeats every 400 years: 146,097 days. */
+const CYCLE_MS = 146_097 * DAY_MS
+/** Years as ISO 8601 writes them: four digits, or a sign and six (JavaScript's `toISOString` beyond 0-9999). */
+const ISO_TIME = /^([+-]\d{6}|\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-](\d\d):(\d\d))$/
+/** The largest time written with a six-digit year (±999999). */
+const MAX_ISO_MS = 31_500_000_000_000_000
+
+/**
+ * Epoch milliseconds as ISO-8601 UTC text, `2026-12-03T14:10:58.123Z`, for any time a Number
+ * can hold up to year ±999999 (a deadline may lie far beyond the 275,760 years of `Date`:
+ * the calendar repeats every 400 years, so the time is formatted 400·k years nearer and k·400
+ * added to its year). Sub-millisecond parts are dropped. Undefined for what is no such time.
+ */
+export const isoTimeOf = (ms: number): string | undefined => {
+  if (!Number.isFinite(ms) || Math.abs(ms) > MAX_ISO_MS) return undefined
+  const cycles = Math.floor(ms / CYCLE_MS)
+  const text = new Date(Math.floor(ms - cycles * CYCLE_MS)).toISOString()
+  const year = Number(text.slice(0, 4)) + cycles * 400
+  const yearText = year >= 0 && year <= 9999 ? String(year).padStart(4, "0") : `${year < 0 ? "-" : "+"}${String(Math.abs(year)).padStart(6, "0")}`
+  return `${yearText}${text.slice(4)}`
+}
+
+/**
+ * ISO-8601 text (a date, a time to the second or finer, and `Z` or an offset `±hh:mm`) as
+ * epoch milliseconds; undefined for anything else, a day the month does not have included
+ * (`Date.parse` reads 2026-02-30 as March 2nd).
+ */
+export const msOfIsoTime = (text: string): number | undefined => {
+  const m = ISO_TIME.exec(text)
+  if (m === null) return undefined
+  const [, yearText, month, day, hour, minute, second, fraction, zone, offsetHours, offsetMinutes] = m
+  if (yearText === "-000000") return undefined
+  const year = Number(yearText)
+  // the same day 400·k years nearer (2000-2399, which Date.UTC never reads as 1900 + year),
+  // where Date can judge it
+  const cycles = Math.floor((year - 2000) / 400)
+  const near = year - cycles * 400
+  const date = new Date(Date.UTC(near, Number(month) - 1, Number(day), Number(hour), Number(minute), Number(second), Number((fraction ?? "").padEnd(3, "0").slice(0, 3))))
+  if (date.getUTCFullYear() !== near || date.getUTCMonth() !== Number(month) - 1 || date.getUTCDate() !== Number(day)) return undefined
+  if (Number(hour) > 23 || Number(minute) > 59 || Number(second) > 59) return undefined
+  let offsetMs = 0
+  if (zone !== "Z") {
+    if (Number(offsetHours) > 23 || Number(offsetMinutes) > 59) return undefined
+    offsetMs = (zone!.startsWith("-") ? -1 : 1) * (Number(offsetHours) * 60 + Number(offsetMinutes)) * 60_000
+  }
+  const ms = date.getTime() + cycles * CYCLE_MS - offsetMs
+  return Math.abs(ms) > MAX_ISO_MS ? undefined : ms
+}
+
+/**
+ * A moment in time: epoch milliseconds in memory (core's `Run` and the engine count time so),
+ * ISO-8601 UTC text on the wire and in the CLI's JSON (`2026-12-03T14:10:58.123Z`). Decoding
+ * takes ISO-8601 with `Z` or an offset, and refuses any other text (epoch numbers included).
+ */
+export const IsoTime = Schema.transformOrFail(
+  Schema.String,
+  Schema.Number,
+  {
+    strict: true,
+    decode: (text, _, ast) => {
+      const ms = msOfIsoTime(text)
+      return ms === undefined
+        ? ParseResult.fail(new ParseResult.Type(ast, text, `an ISO-8601 time, e.g. 2026-12-03T14:10:58Z, not ${JSON.stringify(text.slice(0, 64))}`))
+        : ParseResult.succeed(ms)
+    },
+    encode: (ms, _, ast) => {
+      const text = isoTimeOf(ms)
+      return text === undefined ? ParseResult.fail(new ParseResult.Type(ast, ms, `no time: ${ms}`)) : ParseResult.succeed(text)
+    }
+  }
+).annotations({
+  identifier: "IsoTime",
+  title: "ISO-8601 time",
+  description: "A moment, as ISO-8601 UTC text (epoch milliseconds in memory)",
+  jsonSchema: { type: "string", format: "date-time", description: "ISO-8601 UTC, e.g. 2026-12-03T14:10:58.123Z", examples: ["2026-12-03T14:10:58.123Z"] }
+})
+
+const NullOrIsoTime = Schema.NullOr(IsoTime)
+
+/** A run's times (SPEC §2): epoch milliseconds in the engine, ISO-8601 UTC on the wire. */
+const runTimes = {
+  deadlineAt: NullOrIsoTime,
+  submittedAt: IsoTime,
+  eligibleAt: IsoTime,
+  startedAt: NullOrIsoTime,
+  endedAt: NullOrIsoTime
+} as const
+
+/** The fields of a run that are times: ISO-8601 in JSON, the local time in the CLI's tables. */
+export const RUN_TIME_FIELDS: ReadonlyArray<string> = Object.keys(runTimes)
+
+/**
+ * A run as the API shows it: the engine's record as libs/core defines it, its times as ISO
+ * text on the wire. Its Type is core's `Run`, so the daemon hands the engine's runs over as
+ * they are and the client derived from the API decodes them back.
+ */
+export const RunJson = Schema.Struct({ ...Run.fields, ...runTimes })
 export type RunJson = typeof RunJson.Type
 
-/** One transition of a run's timeline, as libs/core defines it. */
-export const RunEventJson = RunEvent
+/** One transition of a run's timeline, as libs/core defines it, its time as ISO text on the wire. */
+export const RunEventJson = Schema.Struct({ ...RunEvent.fields, at: IsoTime })
 export type RunEventJson = typeof RunEventJson.Type
 
 /** Why a run waits, as libs/core defines it. */
@@ -144,7 +242,7 @@ export const SubmitRequest = Schema.Struct({ ...Submission.fields, user: Schema.
 export type SubmitRequest = typeof SubmitRequest.Type
 
 /** A user as the directory keeps it (admins see every field). */
-export const UserJson = Schema.Struct({ id: Int, identity: Identity, owner: Schema.Boolean, createdAt: Schema.Number })
+export const UserJson = Schema.Struct({ id: Int, identity: Identity, owner: Schema.Boolean, createdAt: IsoTime })
 export type UserJson = typeof UserJson.Type
 
 /** What an admin may set on a user; absent fields keep their value. */
@@ -161,9 +259,9 @@ export const TokenJson = Schema.Struct({
   id: Schema.String,
   user: UserName,
   label: Schema.NullOr(Schema.String),
-  createdAt: Schema.Number,
+  createdAt: IsoTime,
   createdBy: Schema.String,
-  revokedAt: Schema.NullOr(Schema.Number),
+  revokedAt: NullOrIsoTime,
   revokedBy: Schema.NullOr(Schema.String)
 })
 export type TokenJson = typeof TokenJson.Type
@@ -196,8 +294,8 @@ export const TemplateJson = Schema.Struct({
   name: TemplateName,
   submission: TemplateSubmission,
   createdBy: Schema.String,
-  createdAt: Schema.Number,
-  updatedAt: Schema.Number
+  createdAt: IsoTime,
+  updatedAt: IsoTime
 })
 export type TemplateJson = typeof TemplateJson.Type
 
