@@ -266,7 +266,7 @@ export class Daemon {
 
   /** Every run, finished ones included (the HTTP API, not the CLI: cheap enough to call on every change). */
   list(): Promise<ReadonlyArray<RunJson>> {
-    return this.api("GET", "/api/queue?include_completed=true")
+    return this.api("GET", "/api/runs")
   }
 
   show(id: string): Promise<RunDetail> {
