@@ -243,11 +243,12 @@ export const layer = (controls: Controls, source: CommonSource) => {
       if (template === undefined) return refused(`Config '${request.config_name}' not found (gantry config list)`, "NOT_FOUND")
       const saved = template.submission as Record<string, unknown>
       const metadata = typeof saved["metadata"] === "object" && saved["metadata"] !== null ? (saved["metadata"] as Record<string, unknown>) : {}
-      const { deviceIds: _deviceIds, ...rest } = saved
       const submitted = yield* Effect.either(
         Effect.flatMap(
           decodeSubmission({
-            ...(request.any_gpu ? { ...rest, anyGpu: true } : saved),
+            // any_gpu: the template's device ids become preferences, any free GPU will do
+            ...saved,
+            ...(request.any_gpu ? { anyGpu: true } : {}),
             metadata: { ...metadata, config_name: request.config_name },
             ...(request.no_wait ? { noWait: true } : {}),
             ...(request.for_approval ? { requiresApproval: true } : {})
@@ -291,9 +292,8 @@ export const layer = (controls: Controls, source: CommonSource) => {
             })
           )
           const v = yield* view
-          const engineStats = yield* engine.stats
-          const live = yield* api(store.listRuns({ status: ["running", "stopping"] }))
-          return { entries: runs.map((r) => entryOf(r, v)), total_pending: engineStats.pending, total_running: live.length }
+          const counts = yield* engine.stats
+          return { entries: runs.map((r) => entryOf(r, v)), total_pending: counts.pending, total_running: counts.active }
         })
       )
       .handle("stats", () => stats)
