@@ -223,6 +223,26 @@ describe.concurrent("SPEC §8 HTTP API", () => {
     expect(await s.json<unknown>(["runs", "--url", d.url, "--token", d.token])).toEqual([])
   })
 
+  it("the common queue API submits a saved template: as saved, on any GPUs (as many as it names), for approval; a refusal is a 200 that says so", { timeout: 60_000 }, async ({ expect, onTestFinished }) => {
+    const s = sandbox(onTestFinished, { fakeGpus: 2 })
+    const d = await s.serve()
+    // two named GPUs, no count: the count is the names'
+    expect(await d.api("PUT", "/api/configs/pair", { command: ["true"], deviceIds: [0, 1], hold: true })).toMatchObject({ name: "pair", createdBy: "tester" })
+    const submit = (body: Record<string, unknown>) => d.api<{ success: boolean; job_id: string | null; status: string | null; reason: string | null }>("POST", "/api/queue/submit", body)
+    const asSaved = await submit({ config_name: "pair" })
+    const anyGpu = await submit({ config_name: "pair", any_gpu: true })
+    const approval = await submit({ config_name: "pair", for_approval: true })
+    for (const answer of [asSaved, anyGpu, approval]) expect(answer).toMatchObject({ success: true, job_id: expect.any(String), status: "queued" })
+    const runOf = async (id: string | null) => (await d.show(id!)).run as RunJson & { readonly anyGpu: boolean; readonly requiresApproval: boolean }
+    expect(await runOf(asSaved.job_id)).toMatchObject({ status: "held", gpus: 2, deviceIds: [0, 1], anyGpu: false, metadata: { config_name: "pair" } })
+    expect(await runOf(anyGpu.job_id)).toMatchObject({ status: "held", gpus: 2, anyGpu: true })
+    expect(await runOf(approval.job_id)).toMatchObject({ gpus: 2, requiresApproval: true })
+    // refused: a 200 with success false, and nothing stored
+    expect(await submit({ config_name: "missing" })).toMatchObject({ success: false, job_id: null, reason: "NOT_FOUND", error: expect.stringMatching(/Config 'missing' not found/) })
+    expect(await submit({ config_name: "pair", target: "worker" })).toMatchObject({ success: false, job_id: null, reason: "NO_WORKERS" })
+    expect(await d.list()).toHaveLength(3)
+  })
+
   it("the API answers every route of SPEC §8 and refuses bad input like the CLI does", { timeout: 60_000 }, async ({ expect, onTestFinished }) => {
     const s = sandbox(onTestFinished)
     const d = await s.serve()
