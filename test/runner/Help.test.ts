@@ -42,7 +42,11 @@ const COMMANDS = [
   "projects",
   "project create",
   "project update",
-  "project delete"
+  "project delete",
+  "config save",
+  "config list",
+  "config show",
+  "config delete"
 ]
 
 /** What @effect/cli prints for any option: its type and whether it is optional, not what it is for. */
