@@ -29,7 +29,7 @@ export const runnerLatency = async (runs: number): Promise<LatencyResult> => {
     await pause(true)
     const ids: Array<string> = []
     for (let i = 0; i < runs; i++) {
-      const body = await d.call<{ run: { id: string } }>("/api/queue/submit", {
+      const body = await d.call<{ run: { id: string } }>("/api/runs", {
         method: "POST",
         body: { command: ["bash", "-c", "echo $EPOCHREALTIME; echo $EPOCHREALTIME"], gpus: 0 }
       })

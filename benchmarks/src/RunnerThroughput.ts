@@ -35,15 +35,15 @@ export const tspSeconds = (runs: number, slots: number): number => {
 export const gantrySeconds = async (runs: number, slots: number): Promise<number> => {
   const d = await serve("throughput", { GANTRY_FAKE_GPUS: "0" })
   try {
-    const policy = await d.call<{ version: number; limits: Record<string, unknown> }>("/api/queue/concurrency")
-    await d.call("/api/queue/concurrency", { method: "POST", body: { ...policy, version: policy.version + 1, limits: { ...policy.limits, maxConcurrent: slots } } })
+    const policy = await d.call<{ version: number; limits: Record<string, unknown> }>("/api/policy")
+    await d.call("/api/policy", { method: "PUT", body: { ...policy, version: policy.version + 1, limits: { ...policy.limits, maxConcurrent: slots } } })
     const t0 = performance.now()
     let last = ""
-    for (let i = 0; i < runs; i++) last = (await d.call<{ run: { id: string } }>("/api/queue/submit", { method: "POST", body: { command: ["true"], gpus: 0 } })).run.id
+    for (let i = 0; i < runs; i++) last = (await d.call<{ run: { id: string } }>("/api/runs", { method: "POST", body: { command: ["true"], gpus: 0 } })).run.id
     // wait until nothing is left unfinished: long-poll the change counter
     let version = 0
     for (;;) {
-      const open = await d.call<ReadonlyArray<unknown>>("/api/queue?include_completed=false&limit=1")
+      const open = await d.call<ReadonlyArray<unknown>>("/api/runs?include_completed=false&limit=1")
       if (open.length === 0) break
       version = (await d.call<{ version: number }>(`/api/runs/changes?since=${version}&timeoutMs=10000`)).version
     }

@@ -86,7 +86,7 @@ describe("crash acceptance: kill -9 of the daemon and of run wrappers under a wo
     let d: Daemon = await s.serve()
     const ids: Array<string> = []
     for (const p of plan) {
-      const result = await d.api<{ _tag: string; run: RunJson }>("POST", "/api/queue/submit", {
+      const result = await d.api<{ _tag: string; run: RunJson }>("POST", "/api/runs", {
         command: script(p.sleepMs, p.code, p.victim),
         user: "tester",
         gpus: 1,

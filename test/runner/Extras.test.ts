@@ -154,6 +154,25 @@ describe.concurrent("SPEC §8 cleanup, stats, gpus", () => {
     expect((await s.runs()).map((r) => r.id)).toEqual([id])
   })
 
+  it("process runs a cycle and names the runs it started (the common queue API's process); user list numbers the users", { timeout: 60_000 }, async ({ expect, onTestFinished }) => {
+    const s = sandbox(onTestFinished)
+    const d = await s.serve()
+    await s.submit(["true"], ["--hold"])
+    expect(await s.ok(["process"])).toBe("cycle run: started nothing\n")
+    expect(await s.json<unknown>(["process"])).toEqual({ started: [] })
+    expect(await d.api("POST", "/api/queue/process")).toEqual({ success: true, dispatched: 0, job_ids: [] })
+    const viewer = await s.token("vic", ["--level", "viewer"])
+    const refused = await s.cli(["process"], { env: { GANTRY_URL: d.url, GANTRY_TOKEN: viewer } })
+    expect([refused.code, refused.stderr]).toEqual([77, expect.stringMatching(/^gantry: vic is a viewer: only an admin may run a scheduling cycle/)])
+
+    const users = await s.json<ReadonlyArray<{ id: number; identity: { name: string } }>>(["user", "list"])
+    expect(users.map((u) => u.identity.name).sort()).toEqual(["tester", "vic"])
+    const table = await s.ok(["user", "list"])
+    expect(table.split("\n")[0]).toMatch(/^#\s+user\s+level\s+team\s+projects\s+unix account\s+created$/i)
+    for (const u of users) expect(table).toMatch(new RegExp(`^${u.id}\\s+${u.identity.name}\\b`, "m"))
+    expect(new Set(users.map((u) => u.id)).size).toBe(users.length)
+  })
+
   it("stats and gpus report counts, GPUs and who holds them", { timeout: 60_000 }, async ({ expect, onTestFinished }) => {
     const s = sandbox(onTestFinished, { fakeGpus: 2 })
     const d = await s.serve()
@@ -192,14 +211,36 @@ describe.concurrent("SPEC §8 HTTP API", () => {
       expect((refused as HttpError).status).toBe(401)
       expect((refused as HttpError).body).toMatchObject({ code: "UNAUTHENTICATED" })
     }
-    const refusedSubmit = await d.api("POST", "/api/queue/submit", { command: ["true"], user: "mallory" }, { token: "wrong" }).catch((e: unknown) => e)
+    const refusedSubmit = await d.api("POST", "/api/runs", { command: ["true"], user: "mallory" }, { token: "wrong" }).catch((e: unknown) => e)
     expect((refusedSubmit as HttpError).status).toBe(401)
+    const refusedTemplate = await d.api("POST", "/api/queue/submit", { config_name: "anything" }, { token: "wrong" }).catch((e: unknown) => e)
+    expect((refusedTemplate as HttpError).status).toBe(401)
     expect(await d.list()).toEqual([])
 
     const cli = await s.cli(["runs", "--url", d.url, "--token", "wrong"])
     expect(cli.code).toBe(77)
     expect(cli.stderr).toMatch(/bearer token/)
     expect(await s.json<unknown>(["runs", "--url", d.url, "--token", d.token])).toEqual([])
+  })
+
+  it("the common queue API submits a saved template: as saved, on any GPUs (as many as it names), for approval; a refusal is a 200 that says so", { timeout: 60_000 }, async ({ expect, onTestFinished }) => {
+    const s = sandbox(onTestFinished, { fakeGpus: 2 })
+    const d = await s.serve()
+    // two named GPUs, no count: the count is the names'
+    expect(await d.api("PUT", "/api/configs/pair", { command: ["true"], deviceIds: [0, 1], hold: true })).toMatchObject({ name: "pair", createdBy: "tester" })
+    const submit = (body: Record<string, unknown>) => d.api<{ success: boolean; job_id: string | null; status: string | null; reason: string | null }>("POST", "/api/queue/submit", body)
+    const asSaved = await submit({ config_name: "pair" })
+    const anyGpu = await submit({ config_name: "pair", any_gpu: true })
+    const approval = await submit({ config_name: "pair", for_approval: true })
+    for (const answer of [asSaved, anyGpu, approval]) expect(answer).toMatchObject({ success: true, job_id: expect.any(String), status: "queued" })
+    const runOf = async (id: string | null) => (await d.show(id!)).run as RunJson & { readonly anyGpu: boolean; readonly requiresApproval: boolean }
+    expect(await runOf(asSaved.job_id)).toMatchObject({ status: "held", gpus: 2, deviceIds: [0, 1], anyGpu: false, metadata: { config_name: "pair" } })
+    expect(await runOf(anyGpu.job_id)).toMatchObject({ status: "held", gpus: 2, anyGpu: true })
+    expect(await runOf(approval.job_id)).toMatchObject({ gpus: 2, requiresApproval: true })
+    // refused: a 200 with success false, and nothing stored
+    expect(await submit({ config_name: "missing" })).toMatchObject({ success: false, job_id: null, reason: "NOT_FOUND", error: expect.stringMatching(/Config 'missing' not found/) })
+    expect(await submit({ config_name: "pair", target: "worker" })).toMatchObject({ success: false, job_id: null, reason: "NO_WORKERS" })
+    expect(await d.list()).toHaveLength(3)
   })
 
   it("the API answers every route of SPEC §8 and refuses bad input like the CLI does", { timeout: 60_000 }, async ({ expect, onTestFinished }) => {
@@ -217,13 +258,22 @@ describe.concurrent("SPEC §8 HTTP API", () => {
     // SPEC §8 lists GET /api/queue/me (the caller's runs)
     await attempt("GET /api/queue/me", () => d.api("GET", "/api/queue/me"), 200)
     await attempt("GET /api/queue/position/{id}", () => d.api("GET", `/api/queue/position/${blocked}`), 200)
+    await attempt("GET /api/runs/{id}/position", () => d.api("GET", `/api/runs/${blocked}/position`), 200)
     await attempt("GET /api/system/status?include_allocation=true", () => d.api("GET", "/api/system/status?include_allocation=true"), 200)
+    await attempt("GET /api/system", () => d.api("GET", "/api/system"), 200)
+    await attempt("GET /api/cloud/jobs/{id}", () => d.api("GET", `/api/cloud/jobs/${blocked}`), 200)
     // what the CLI refuses (64) is refused here too (422, as the common queue API's validation errors), and nothing is stored
-    await attempt("submit with an empty command", () => d.api("POST", "/api/queue/submit", { command: [], user: "ana" }), 422)
-    await attempt("submit with an empty program name", () => d.api("POST", "/api/queue/submit", { command: [""], user: "ana" }), 422)
+    await attempt("submit with an empty command", () => d.api("POST", "/api/runs", { command: [], user: "ana" }), 422)
+    await attempt("submit with an empty program name", () => d.api("POST", "/api/runs", { command: [""], user: "ana" }), 422)
+    await attempt("a template with an empty command", () => d.api("PUT", "/api/configs/empty", { command: [] }), 422)
+    await attempt("submit from a template with an empty name", () => d.api("POST", "/api/queue/submit", { config_name: "" }), 422)
     await attempt("reject with an empty reason", () => d.api("POST", `/api/queue/${blocked}/reject?reason=`), 422)
+    await attempt("reject with an empty reason (gantry's route)", () => d.api("POST", `/api/runs/${blocked}/reject`, { reason: "" }), 422)
+    await attempt("reject with a blank reason (gantry's route)", () => d.api("POST", `/api/runs/${blocked}/reject`, { reason: "  " }), 422)
     await attempt("cleanup?days=0", () => d.api("POST", "/api/queue/cleanup?days=0"), 422)
+    await attempt("cleanup?days=366", () => d.api("POST", "/api/queue/cleanup?days=366"), 422)
     expect.soft(failures).toEqual([])
     expect((await d.list()).map((r) => [r.id, r.status])).toEqual([[blocked, "blocked"]])
+    expect(await d.api("GET", "/api/configs")).toEqual([])
   })
 })

@@ -66,7 +66,7 @@ describe.concurrent("issue 9.7 piped output", () => {
     const d = await s.serve()
     // 300 held runs with a 1 KiB argument each: about 450 KiB of JSON, seven 64 KiB pipe buffers
     const arg = "x".repeat(1024)
-    for (let i = 0; i < 300; i += 25) await Promise.all(Array.from({ length: 25 }, () => d.api("POST", "/api/queue/submit", submitBody({ command: ["true", arg] }))))
+    for (let i = 0; i < 300; i += 25) await Promise.all(Array.from({ length: 25 }, () => d.api("POST", "/api/runs", submitBody({ command: ["true", arg] }))))
     await d.terminate()
 
     // offline, as the issue found it: the database alone
@@ -113,7 +113,7 @@ describe.concurrent.each(["offline", "daemon"] as const)("issue 9.9 cancelling a
       expect(r.stderr).toBe(`gantry: run ${id} is ${status}: cannot cancel\n`)
       expect(r.stdout).toBe("")
       if (d !== undefined) {
-        for (const [route, body] of [[`/api/queue/${id}/cancel`, undefined], ["/api/queue/cancel", { ids: [id] }]] as const) {
+        for (const [route, body] of [[`/api/queue/${id}/cancel`, undefined], [`/api/cloud/jobs/${id}/cancel`, undefined], ["/api/runs/cancel", { ids: [id] }]] as const) {
           const refused = await refusal(d, route, body)
           const message = `run ${id} is ${status}: cannot cancel`
           expect(refused).toEqual({ status: 409, body: { _tag: "Conflict", code: "FAILED_PRECONDITION", error: "IllegalTransition", message, exit: 65, detail: message } })
@@ -191,7 +191,7 @@ describe.concurrent("issue 9.11 size limits", () => {
     ]
     const failures: Array<string> = []
     for (const [name, extra, message] of cases) {
-      const refused = await refusal(d, "/api/queue/submit", submitBody(extra))
+      const refused = await refusal(d, "/api/runs", submitBody(extra))
       if (refused.status !== 413 || refused.body.code !== "PAYLOAD_TOO_LARGE" || refused.body.exit !== 65 || !message.test(String(refused.body.message)))
         failures.push(`${name}: ${refused.status} ${JSON.stringify(refused.body).slice(0, 300)}`)
     }
@@ -199,20 +199,20 @@ describe.concurrent("issue 9.11 size limits", () => {
 
     // the body: refused from its Content-Length (30 MB, a 30 MB name) or as it streams (chunked)
     const huge = Buffer.from(JSON.stringify(submitBody({ name: "n".repeat(30_000_000) })))
-    const declared = await rawPost(d, "/api/queue/submit", huge, false)
+    const declared = await rawPost(d, "/api/runs", huge, false)
     expect(declared).toMatchObject({ status: 413 })
     const message = `the request body is ${huge.length} bytes; the limit is 4 MiB`
     expect(JSON.parse((declared as { text: string }).text)).toEqual({ _tag: "TooLarge", code: "PAYLOAD_TOO_LARGE", error: "TooLarge", message, exit: 65, detail: message })
-    const streamed = await rawPost(d, "/api/queue/submit", Buffer.from(JSON.stringify(submitBody({ name: "n".repeat(5 * 1024 * 1024) }))), true)
+    const streamed = await rawPost(d, "/api/runs", Buffer.from(JSON.stringify(submitBody({ name: "n".repeat(5 * 1024 * 1024) }))), true)
     expect(streamed).toMatchObject({ status: 413 })
     expect(JSON.parse((streamed as { text: string }).text)).toMatchObject({ code: "PAYLOAD_TOO_LARGE", message: "the request body is over the limit of 4 MiB", exit: 65 })
     // other routes with a body too
     expect(await rawPost(d, "/api/queue/concurrency", huge, false)).toMatchObject({ status: 413 })
 
     // what is just inside the limits is taken, streamed or not (and the daemon still answers after all that)
-    const fits = await d.api<{ _tag: string; run: RunJson }>("POST", "/api/queue/submit", submitBody({ name: "n".repeat(256), command: ["true", kib(128)], metadata: { note: kib(60) } }))
+    const fits = await d.api<{ _tag: string; run: RunJson }>("POST", "/api/runs", submitBody({ name: "n".repeat(256), command: ["true", kib(128)], metadata: { note: kib(60) } }))
     expect(fits._tag).toBe("Accepted")
-    const streamedOk = await rawPost(d, "/api/queue/submit", Buffer.from(JSON.stringify(submitBody({ name: "streamed", command: ["true", kib(128)] }))), true)
+    const streamedOk = await rawPost(d, "/api/runs", Buffer.from(JSON.stringify(submitBody({ name: "streamed", command: ["true", kib(128)] }))), true)
     expect(streamedOk).toMatchObject({ status: 200 })
     const streamedRun = (JSON.parse((streamedOk as { text: string }).text) as { run: RunJson }).run
     expect([streamedRun.name, streamedRun.command[1]?.length]).toEqual(["streamed", 128 * 1024])
@@ -318,14 +318,14 @@ describe.concurrent("issue 9.13 malformed fields of a submission", () => {
     ]
     const failures: Array<string> = []
     for (const [name, extra, message] of cases) {
-      const refused = await refusal(d, "/api/queue/submit", submitBody(extra))
+      const refused = await refusal(d, "/api/runs", submitBody(extra))
       if (refused.status !== 422 || !Array.isArray(refused.body.detail) || refused.body.code !== "INVALID_ARGUMENT" || refused.body.exit !== 64 || !message.test(String(refused.body.message)))
         failures.push(`${name}: ${refused.status} ${JSON.stringify(refused.body).slice(0, 300)}`)
     }
     expect(failures).toEqual([])
     expect(await d.list()).toEqual([])
     // at the limits, and a real directory, it is taken
-    const ok = await d.api<{ _tag: string; run: RunJson }>("POST", "/api/queue/submit", submitBody({ cwd: s.work, maxAttempts: 100, env: { A: "1" } }))
+    const ok = await d.api<{ _tag: string; run: RunJson }>("POST", "/api/runs", submitBody({ cwd: s.work, maxAttempts: 100, env: { A: "1" } }))
     expect(ok._tag).toBe("Accepted")
   })
 })

@@ -73,7 +73,7 @@ describe.concurrent("issue 10: runs as their owner", () => {
     fs.chownSync(out, account.uid, account.gid)
     fs.chmodSync(out, 0o700)
     const script = 'id -u > uid; id -g > gid; id -G > groups; printf %s "$HOME" > home; printf %s "$USER" > user; printf %s "${ROOT_SECRET-unset}" > secret; printf %s "$PATH" > path; touch made; echo to-stdout; echo to-stderr >&2'
-    const submitted = await d.api<{ run: RunJson }>("POST", "/api/queue/submit", { command: ["bash", "-c", script], cwd: out }, { token: alice })
+    const submitted = await d.api<{ run: RunJson }>("POST", "/api/runs", { command: ["bash", "-c", script], cwd: out }, { token: alice })
     expect(submitted.run).toMatchObject({ user: "alice", level: "researcher" })
     const [ended] = await d.waitTerminal([submitted.run.id])
     expect(ended, JSON.stringify(ended)).toMatchObject({ status: "completed", exitCode: 0 })
@@ -114,7 +114,7 @@ describe.concurrent("issue 10: runs as their owner", () => {
       [root, /would start as root .* gantry user set root --unix-user root/]
     ] as const) {
       try {
-        await d.api("POST", "/api/queue/submit", { command: ["true"] }, { token })
+        await d.api("POST", "/api/runs", { command: ["true"] }, { token })
         expect.unreachable("the submission was accepted")
       } catch (e) {
         expect(e).toBeInstanceOf(HttpError)
@@ -125,7 +125,7 @@ describe.concurrent("issue 10: runs as their owner", () => {
     expect(await d.list()).toHaveLength(0)
     // mapped explicitly by an admin, root's runs may start as root
     await s.ok(["user", "set", "root", "--unix-user", "root"])
-    const r = await d.api<{ run: RunJson }>("POST", "/api/queue/submit", { command: ["true"] }, { token: root })
+    const r = await d.api<{ run: RunJson }>("POST", "/api/runs", { command: ["true"] }, { token: root })
     expect((await d.waitTerminal([r.run.id]))[0]).toMatchObject({ status: "completed" })
   })
 })

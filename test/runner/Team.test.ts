@@ -31,7 +31,15 @@ interface Team {
   readonly tokens: Readonly<Record<Role, string | null>>
   /** A second researcher, whose runs are "someone else's" to the researcher. */
   readonly boToken: string
+  /** Each user's number (`user_id` of the common queue API). */
+  readonly numbers: Readonly<Record<string, number>>
 }
+
+/** The user each role's token belongs to (none and revoked: nobody who may read a queue). */
+const USER_OF: Readonly<Record<Role, string>> = { admin: "root2", lead: "lena", researcher: "ana", viewer: "vic", none: "bo", revoked: "rex" }
+
+/** The templates every fixture has, saved by the owner (an admin): a held run, and one with a priority override. */
+const TEMPLATES = { held: { command: ["true"], hold: true }, urgent: { command: ["true"], hold: true, priority: 99 } } as const
 
 const setUp = async (s: Sandbox): Promise<Team> => {
   const d = await s.serve()
@@ -49,7 +57,10 @@ const setUp = async (s: Sandbox): Promise<Team> => {
   ])
   const revokedId = /^gantry_([0-9a-f]{12})_/.exec(revoked!)![1]!
   await s.ok(["token", "revoke", revokedId])
-  return { s, d, tokens: { admin: admin!, lead: lead!, researcher: researcher!, viewer: viewer!, none: null, revoked: revoked! }, boToken: bo! }
+  for (const [name, submission] of Object.entries(TEMPLATES)) await d.api("PUT", `/api/configs/${name}`, submission)
+  const users = await d.api<ReadonlyArray<{ id: number; identity: { name: string } }>>("GET", "/api/users")
+  const numbers = Object.fromEntries(users.map((u) => [u.identity.name, u.id]))
+  return { s, d, tokens: { admin: admin!, lead: lead!, researcher: researcher!, viewer: viewer!, none: null, revoked: revoked! }, boToken: bo!, numbers }
 }
 
 /** The status of a request (2xx included), never throwing on an HTTP error. */
@@ -62,14 +73,22 @@ const status = async (d: Daemon, method: string, route: string, body: unknown, t
   }
 }
 
+/** A run submitted through gantry's own route (`POST /api/runs`), held unless `extra` says otherwise. */
 const submitAs = async (d: Daemon, token: string, extra: Record<string, unknown> = {}): Promise<RunJson> => {
-  const r = await d.api<{ _tag: string; run: RunJson }>("POST", "/api/queue/submit", { command: ["true"], hold: true, ...extra }, { token })
+  const r = await d.api<{ _tag: string; run: RunJson }>("POST", "/api/runs", { command: ["true"], hold: true, ...extra }, { token })
   if (r._tag !== "Accepted") throw new Error(`not accepted: ${JSON.stringify(r)}`)
   return r.run
 }
 
 let unique = 0
 const fresh = (prefix: string) => `${prefix}${++unique}`
+
+/**
+ * What a caller gets: an HTTP status, or (the common queue API's submit) a 200 whose body says
+ * `success: false` with this `reason`, as that API's clients expect a refused submission.
+ */
+type Want = number | { readonly refused: string }
+const refused = (reason: string): Want => ({ refused: reason })
 
 interface Case {
   /** The route as the API defines it: METHOD and path with :params. */
@@ -78,82 +97,135 @@ interface Case {
   readonly what?: string
   /** A request for this case (made fresh for each role). */
   readonly request: (t: Team, role: Role) => Promise<{ readonly method: string; readonly url: string; readonly body?: unknown }>
-  readonly expect: Readonly<Record<Exclude<Role, "none" | "revoked">, number>>
+  readonly expect: Readonly<Record<Exclude<Role, "none" | "revoked">, Want>>
 }
 
 const READ = { admin: 200, lead: 200, researcher: 200, viewer: 200 } as const
 const SUBMIT = { admin: 200, lead: 200, researcher: 200, viewer: 403 } as const
 const LEAD = { admin: 200, lead: 200, researcher: 403, viewer: 403 } as const
 const ADMIN = { admin: 200, lead: 403, researcher: 403, viewer: 403 } as const
+/** The common queue API's submit: a viewer's refusal is a 200 that says so. */
+const TEMPLATE_SUBMIT = { admin: 200, lead: 200, researcher: 200, viewer: refused("PERMISSION_DENIED") } as const
 
 const othersRun = async (t: Team, extra: Record<string, unknown> = {}) => (await submitAs(t.d, t.boToken, extra)).id
+/** A held run of the caller's own (a viewer cannot submit: an admin submits on the viewer's behalf; for no token, anyone's). */
+const ownRun = async (t: Team, role: Role) =>
+  (role === "admin" || role === "lead" || role === "researcher" ? await submitAs(t.d, t.tokens[role]!) : await submitAs(t.d, t.tokens.admin!, { user: "vic" })).id
+/** A template saved by bo (a researcher): someone else's to every caller. */
+const othersTemplate = async (t: Team) => {
+  const name = fresh("bos")
+  await t.d.api("PUT", `/api/configs/${name}`, { command: ["true"] }, { token: t.boToken })
+  return name
+}
+/** A template of the caller's own (a viewer cannot save one: bo's, for a viewer or no token). */
+const ownTemplate = async (t: Team, role: Role) => {
+  const name = fresh("own")
+  const token = role === "admin" || role === "lead" || role === "researcher" ? t.tokens[role]! : t.boToken
+  await t.d.api("PUT", `/api/configs/${name}`, { command: ["true"] }, { token })
+  return name
+}
 const get = (url: string) => () => Promise.resolve({ method: "GET", url })
+const post = (url: string, body?: unknown) => () => Promise.resolve({ method: "POST", url, ...(body !== undefined ? { body } : {}) })
 
 /** Every route, and for some several cases; `expect` is the status for each role with a token. */
 const CASES: ReadonlyArray<Case> = [
+  // ---------------------------------------------------------------- the common queue API
   { route: "GET /api/queue", request: get("/api/queue?include_completed=true"), expect: READ },
   { route: "GET /api/queue/stats", request: get("/api/queue/stats"), expect: READ },
   { route: "GET /api/queue/me", request: get("/api/queue/me"), expect: READ },
-  { route: "GET /api/queue/position/:id", request: async (t) => ({ method: "GET", url: `/api/queue/position/${await othersRun(t)}` }), expect: READ },
-  { route: "POST /api/queue/submit", request: () => Promise.resolve({ method: "POST", url: "/api/queue/submit", body: { command: ["true"], hold: true } }), expect: SUBMIT },
+  {
+    route: "GET /api/queue/user/:user_id",
+    what: "the caller's own number",
+    request: (t, role) => Promise.resolve({ method: "GET", url: `/api/queue/user/${t.numbers[USER_OF[role]]}` }),
+    expect: READ
+  },
+  { route: "GET /api/queue/user/:user_id", what: "another user's", request: (t) => Promise.resolve({ method: "GET", url: `/api/queue/user/${t.numbers.bo}` }), expect: LEAD },
+  { route: "GET /api/queue/position/:job_id", request: async (t) => ({ method: "GET", url: `/api/queue/position/${await othersRun(t)}` }), expect: READ },
+  { route: "POST /api/queue/submit", what: "a saved template", request: post("/api/queue/submit", { config_name: "held" }), expect: TEMPLATE_SUBMIT },
+  { route: "POST /api/queue/submit", what: "for approval", request: post("/api/queue/submit", { config_name: "held", for_approval: true }), expect: TEMPLATE_SUBMIT },
   {
     route: "POST /api/queue/submit",
-    what: "with a level above the caller's own",
-    request: () => Promise.resolve({ method: "POST", url: "/api/queue/submit", body: { command: ["true"], hold: true, level: "admin" } }),
-    expect: { admin: 200, lead: 403, researcher: 403, viewer: 403 }
+    what: "a template with a priority override",
+    request: post("/api/queue/submit", { config_name: "urgent" }),
+    expect: { admin: 200, lead: 200, researcher: refused("PERMISSION_DENIED"), viewer: refused("PERMISSION_DENIED") }
   },
   {
     route: "POST /api/queue/submit",
-    what: "with a priority override",
-    request: () => Promise.resolve({ method: "POST", url: "/api/queue/submit", body: { command: ["true"], hold: true, priority: 99 } }),
-    expect: LEAD
+    what: "a template that does not exist",
+    request: post("/api/queue/submit", { config_name: "nope" }),
+    expect: { admin: refused("NOT_FOUND"), lead: refused("NOT_FOUND"), researcher: refused("NOT_FOUND"), viewer: refused("NOT_FOUND") }
   },
   {
     route: "POST /api/queue/submit",
-    what: "on behalf of another user",
-    request: () => Promise.resolve({ method: "POST", url: "/api/queue/submit", body: { command: ["true"], hold: true, user: "bo" } }),
-    expect: ADMIN
+    what: "to a remote worker (none here)",
+    request: post("/api/queue/submit", { config_name: "held", target: "worker" }),
+    expect: { admin: refused("NO_WORKERS"), lead: refused("NO_WORKERS"), researcher: refused("NO_WORKERS"), viewer: refused("NO_WORKERS") }
   },
-  { route: "POST /api/queue/cancel", what: "another's run", request: async (t) => ({ method: "POST", url: "/api/queue/cancel", body: { ids: [await othersRun(t)] } }), expect: LEAD },
-  { route: "POST /api/queue/cancel", what: "--all (one's own runs, or everyone's for a lead)", request: () => Promise.resolve({ method: "POST", url: "/api/queue/cancel", body: { ids: [], all: true } }), expect: SUBMIT },
-  { route: "POST /api/queue/:id/cancel", what: "another's run", request: async (t) => ({ method: "POST", url: `/api/queue/${await othersRun(t)}/cancel` }), expect: LEAD },
+  { route: "POST /api/queue/:job_id/cancel", what: "another's run", request: async (t) => ({ method: "POST", url: `/api/queue/${await othersRun(t)}/cancel` }), expect: LEAD },
+  { route: "POST /api/queue/:job_id/cancel", what: "the caller's own run", request: async (t, role) => ({ method: "POST", url: `/api/queue/${await ownRun(t, role)}/cancel` }), expect: SUBMIT },
   {
-    route: "POST /api/queue/:id/cancel",
-    what: "the caller's own run",
-    request: async (t, role) => {
-      // a viewer cannot submit: an admin submits on the viewer's behalf (and for no token, anyone's)
-      const run = role === "admin" || role === "lead" || role === "researcher" ? await submitAs(t.d, t.tokens[role]!) : await submitAs(t.d, t.tokens.admin!, { user: "vic" })
-      return { method: "POST", url: `/api/queue/${run.id}/cancel` }
-    },
-    expect: { admin: 200, lead: 200, researcher: 200, viewer: 403 }
-  },
-  { route: "POST /api/queue/:id/release", what: "another's held run", request: async (t) => ({ method: "POST", url: `/api/queue/${await othersRun(t)}/release` }), expect: LEAD },
-  {
-    route: "POST /api/queue/:id/approve",
+    route: "POST /api/queue/:job_id/approve",
     request: async (t) => ({ method: "POST", url: `/api/queue/${await othersRun(t, { hold: false, requiresApproval: true })}/approve` }),
     expect: ADMIN
   },
   {
-    route: "POST /api/queue/:id/reject",
+    route: "POST /api/queue/:job_id/reject",
     request: async (t) => ({ method: "POST", url: `/api/queue/${await othersRun(t, { hold: false, requiresApproval: true })}/reject?reason=no` }),
     expect: ADMIN
   },
-  { route: "POST /api/queue/:id/priority", request: async (t) => ({ method: "POST", url: `/api/queue/${await othersRun(t)}/priority`, body: { priority: 50 } }), expect: LEAD },
+  { route: "POST /api/queue/:job_id/priority", request: async (t) => ({ method: "POST", url: `/api/queue/${await othersRun(t)}/priority`, body: { priority: 50 } }), expect: LEAD },
   { route: "GET /api/queue/concurrency", request: get("/api/queue/concurrency"), expect: READ },
   {
     route: "POST /api/queue/concurrency",
-    request: async (t) => ({ method: "POST", url: "/api/queue/concurrency", body: await t.d.api("GET", "/api/queue/concurrency") }),
+    request: async (t) => {
+      const current = await t.d.api<{ enable_fair_share: boolean }>("GET", "/api/queue/concurrency")
+      return { method: "POST", url: "/api/queue/concurrency", body: { enable_fair_share: current.enable_fair_share } }
+    },
     expect: ADMIN
   },
-  { route: "POST /api/queue/process", request: () => Promise.resolve({ method: "POST", url: "/api/queue/process" }), expect: ADMIN },
-  { route: "POST /api/queue/cleanup", request: () => Promise.resolve({ method: "POST", url: "/api/queue/cleanup?days=30" }), expect: ADMIN },
+  { route: "POST /api/queue/process", request: post("/api/queue/process"), expect: ADMIN },
+  { route: "POST /api/queue/cleanup", request: post("/api/queue/cleanup?days=30"), expect: ADMIN },
+  { route: "POST /api/queue/cleanup", what: "the default days", request: post("/api/queue/cleanup"), expect: ADMIN },
+  { route: "GET /api/system/status", request: get("/api/system/status?include_allocation=true"), expect: READ },
+  { route: "GET /api/cloud/jobs", request: get("/api/cloud/jobs"), expect: READ },
+  { route: "GET /api/cloud/jobs/:job_id", request: async (t) => ({ method: "GET", url: `/api/cloud/jobs/${await othersRun(t)}` }), expect: READ },
+  { route: "POST /api/cloud/jobs/:job_id/cancel", what: "another's run", request: async (t) => ({ method: "POST", url: `/api/cloud/jobs/${await othersRun(t)}/cancel` }), expect: LEAD },
   {
-    route: "POST /api/runs/bulk",
-    request: () => Promise.resolve({ method: "POST", url: "/api/runs/bulk", body: { submissions: [{ command: ["true"], hold: true }, { command: ["true"], hold: true }] } }),
+    route: "POST /api/cloud/jobs/:job_id/cancel",
+    what: "the caller's own run",
+    request: async (t, role) => ({ method: "POST", url: `/api/cloud/jobs/${await ownRun(t, role)}/cancel` }),
     expect: SUBMIT
   },
-  { route: "GET /api/runs/:id", request: async (t) => ({ method: "GET", url: `/api/runs/${await othersRun(t)}` }), expect: READ },
+  // ---------------------------------------------------------------- gantry's own routes
+  { route: "GET /api/runs", request: get("/api/runs?include_completed=true&limit=5&offset=1"), expect: READ },
+  { route: "POST /api/runs", request: post("/api/runs", { command: ["true"], hold: true }), expect: SUBMIT },
+  { route: "POST /api/runs", what: "with a level above the caller's own", request: post("/api/runs", { command: ["true"], hold: true, level: "admin" }), expect: { admin: 200, lead: 403, researcher: 403, viewer: 403 } },
+  { route: "POST /api/runs", what: "with a priority override", request: post("/api/runs", { command: ["true"], hold: true, priority: 99 }), expect: LEAD },
+  { route: "POST /api/runs", what: "on behalf of another user", request: post("/api/runs", { command: ["true"], hold: true, user: "bo" }), expect: ADMIN },
+  { route: "POST /api/runs/bulk", request: post("/api/runs/bulk", { submissions: [{ command: ["true"], hold: true }, { command: ["true"], hold: true }] }), expect: SUBMIT },
+  { route: "POST /api/runs/cancel", what: "another's run", request: async (t) => ({ method: "POST", url: "/api/runs/cancel", body: { ids: [await othersRun(t)] } }), expect: LEAD },
+  { route: "POST /api/runs/cancel", what: "--all (one's own runs, or everyone's for a lead)", request: post("/api/runs/cancel", { ids: [], all: true }), expect: SUBMIT },
+  { route: "POST /api/runs/cancel", what: "the caller's own run", request: async (t, role) => ({ method: "POST", url: "/api/runs/cancel", body: { ids: [await ownRun(t, role)] } }), expect: SUBMIT },
   { route: "GET /api/runs/changes", request: get("/api/runs/changes?since=0&timeoutMs=0"), expect: READ },
+  { route: "GET /api/runs/:id", request: async (t) => ({ method: "GET", url: `/api/runs/${await othersRun(t)}` }), expect: READ },
+  { route: "GET /api/runs/:id/position", request: async (t) => ({ method: "GET", url: `/api/runs/${await othersRun(t)}/position` }), expect: READ },
+  { route: "POST /api/runs/:id/release", what: "another's held run", request: async (t) => ({ method: "POST", url: `/api/runs/${await othersRun(t)}/release` }), expect: LEAD },
+  { route: "POST /api/runs/:id/release", what: "the caller's own held run", request: async (t, role) => ({ method: "POST", url: `/api/runs/${await ownRun(t, role)}/release` }), expect: SUBMIT },
+  {
+    route: "POST /api/runs/:id/approve",
+    request: async (t) => ({ method: "POST", url: `/api/runs/${await othersRun(t, { hold: false, requiresApproval: true })}/approve` }),
+    expect: ADMIN
+  },
+  {
+    route: "POST /api/runs/:id/reject",
+    request: async (t) => ({ method: "POST", url: `/api/runs/${await othersRun(t, { hold: false, requiresApproval: true })}/reject`, body: { reason: "no" } }),
+    expect: ADMIN
+  },
+  { route: "POST /api/runs/:id/priority", request: async (t) => ({ method: "POST", url: `/api/runs/${await othersRun(t)}/priority`, body: { priority: 50 } }), expect: LEAD },
+  { route: "GET /api/policy", request: get("/api/policy"), expect: READ },
+  { route: "PUT /api/policy", request: async (t) => ({ method: "PUT", url: "/api/policy", body: await t.d.api("GET", "/api/policy") }), expect: ADMIN },
+  { route: "GET /api/stats", request: get("/api/stats"), expect: READ },
+  { route: "GET /api/system", request: get("/api/system"), expect: READ },
   { route: "GET /api/queues", request: get("/api/queues"), expect: READ },
   { route: "POST /api/queues", request: () => Promise.resolve({ method: "POST", url: "/api/queues", body: { ...queueConfig(fresh("new")) } }), expect: ADMIN },
   { route: "PATCH /api/queues/:name", request: () => Promise.resolve({ method: "PATCH", url: "/api/queues/s", body: { priority: 3 } }), expect: ADMIN },
@@ -166,9 +238,8 @@ const CASES: ReadonlyArray<Case> = [
     },
     expect: ADMIN
   },
-  { route: "GET /api/system/status", request: get("/api/system/status"), expect: READ },
-  { route: "POST /api/gpus/:index/drain", request: () => Promise.resolve({ method: "POST", url: "/api/gpus/0/drain" }), expect: ADMIN },
-  { route: "POST /api/gpus/:index/undrain", request: () => Promise.resolve({ method: "POST", url: "/api/gpus/0/undrain" }), expect: ADMIN },
+  { route: "POST /api/gpus/:index/drain", request: post("/api/gpus/0/drain"), expect: ADMIN },
+  { route: "POST /api/gpus/:index/undrain", request: post("/api/gpus/0/undrain"), expect: ADMIN },
   { route: "GET /api/users/me", request: get("/api/users/me"), expect: READ },
   { route: "GET /api/users", request: get("/api/users"), expect: ADMIN },
   { route: "PUT /api/users/:name", what: "another user", request: () => Promise.resolve({ method: "PUT", url: `/api/users/${fresh("u")}`, body: { level: "researcher" } }), expect: ADMIN },
@@ -194,7 +265,14 @@ const CASES: ReadonlyArray<Case> = [
       return { method: "DELETE", url: `/api/projects/${name}` }
     },
     expect: ADMIN
-  }
+  },
+  { route: "GET /api/configs", request: get("/api/configs"), expect: READ },
+  { route: "GET /api/configs/:name", request: get("/api/configs/held"), expect: READ },
+  { route: "PUT /api/configs/:name", what: "a new template", request: () => Promise.resolve({ method: "PUT", url: `/api/configs/${fresh("new")}`, body: { command: ["true"], hold: true } }), expect: SUBMIT },
+  { route: "PUT /api/configs/:name", what: "replacing the caller's own", request: async (t, role) => ({ method: "PUT", url: `/api/configs/${await ownTemplate(t, role)}`, body: { command: ["false"] } }), expect: SUBMIT },
+  { route: "PUT /api/configs/:name", what: "replacing another's", request: async (t) => ({ method: "PUT", url: `/api/configs/${await othersTemplate(t)}`, body: { command: ["false"] } }), expect: ADMIN },
+  { route: "DELETE /api/configs/:name", what: "the caller's own", request: async (t, role) => ({ method: "DELETE", url: `/api/configs/${await ownTemplate(t, role)}` }), expect: SUBMIT },
+  { route: "DELETE /api/configs/:name", what: "another's", request: async (t) => ({ method: "DELETE", url: `/api/configs/${await othersTemplate(t)}` }), expect: ADMIN }
 ]
 
 function queueConfig(name: string) {
@@ -206,6 +284,20 @@ const apiRoutes = (): Array<string> => {
   const routes: Array<string> = []
   HttpApi.reflect(GantryApi, { onGroup: () => undefined, onEndpoint: ({ endpoint }) => void routes.push(`${endpoint.method} ${endpoint.path}`) })
   return routes.sort()
+}
+
+/** What is wrong with an answer for what was wanted, or null. */
+const mismatch = (got: { readonly status: number; readonly body: unknown }, want: Want): string | null => {
+  const body = (typeof got.body === "object" && got.body !== null ? got.body : {}) as Record<string, unknown>
+  if (typeof want === "number") {
+    if (got.status !== want) return `expected ${want}`
+    // a success of the common queue API says so
+    if (got.status === 200 && "success" in body && body.success !== true) return "expected success: true"
+    return null
+  }
+  if (got.status !== 200 || body.success !== false || body.reason !== want.refused || typeof body.error !== "string")
+    return `expected 200 with success: false, reason ${want.refused} and an error`
+  return null
 }
 
 describe.concurrent("issue 10: roles", () => {
@@ -225,7 +317,8 @@ describe.concurrent("issue 10: roles", () => {
         const want = role === "none" || role === "revoked" ? 401 : c.expect[role]
         const line = `${c.route}${c.what !== undefined ? ` (${c.what})` : ""} as ${role}: ${got.status}`
         seen.push(line)
-        if (got.status !== want) wrong.push(`${line}, expected ${want}: ${JSON.stringify(got.body)}`)
+        const problem = mismatch(got, want)
+        if (problem !== null) wrong.push(`${line}, ${problem}: ${JSON.stringify(got.body)}`)
         // a refusal names itself: a code and a message
         if (got.status >= 400) expect(got.body, line).toMatchObject({ code: expect.any(String), message: expect.any(String) })
       }
@@ -236,7 +329,26 @@ describe.concurrent("issue 10: roles", () => {
     expect(revoked.body).toMatchObject({ code: "UNAUTHENTICATED", message: expect.stringMatching(/revoked/) })
   })
 
-  it("a researcher cannot approve, cancel another's run, or raise their level or priority, and nothing changes", { timeout: 120_000 }, async ({ expect, onTestFinished }) => {
+  it("the API's description opens without a token; a route that does not exist is a JSON 404 with or without one", { timeout: 60_000 }, async ({ expect, onTestFinished }) => {
+    const s = sandbox(onTestFinished)
+    const d = await s.serve()
+    const spec = await d.api<{ openapi: string; paths: Record<string, unknown> }>("GET", "/api/openapi.json", undefined, { token: null })
+    expect(spec.openapi).toMatch(/^3\./)
+    // every route of the API is in it (OpenAPI writes a parameter {name})
+    const documented = Object.entries(spec.paths).flatMap(([p, ops]) => Object.keys(ops as object).map((m) => `${m.toUpperCase()} ${p.replace(/\{([^}]+)\}/g, ":$1")}`))
+    expect(documented.sort()).toEqual(apiRoutes())
+    const page = await fetch(`${d.url}/docs`)
+    expect([page.status, page.headers.get("content-type")]).toEqual([200, expect.stringMatching(/^text\/html/)])
+    expect(await page.text()).toMatch(/openapi\.json|swagger/i)
+    for (const token of [null, d.token]) {
+      const missing = await status(d, "GET", "/api/nope", undefined, token)
+      expect(missing, `token ${token === null ? "none" : "the owner's"}`).toMatchObject({ status: 404, body: { code: "NOT_FOUND", message: "no route GET /api/nope" } })
+    }
+    // an API route still needs one
+    expect(await status(d, "GET", "/api/configs", undefined, null)).toMatchObject({ status: 401, body: { code: "UNAUTHENTICATED" } })
+  })
+
+  it("a researcher cannot approve, cancel another's run, change another's template, or raise their level or priority, and nothing changes", { timeout: 120_000 }, async ({ expect, onTestFinished }) => {
     const s = sandbox(onTestFinished)
     const t = await setUp(s)
     const ana = t.tokens.researcher!
@@ -244,30 +356,62 @@ describe.concurrent("issue 10: roles", () => {
     const bos = await submitAs(t.d, t.boToken)
     const own = await submitAs(t.d, ana)
     expect(own).toMatchObject({ user: "ana", level: "researcher", team: "alpha", project: "p", queue: "q", basePriority: 10 })
+    const bosTemplate = await othersTemplate(t)
+    const templatesBefore = await t.d.api<ReadonlyArray<unknown>>("GET", "/api/configs")
+    const policyBefore = await t.d.api<{ version: number }>("GET", "/api/policy")
     for (const [method, url, body] of [
       ["POST", `/api/queue/${blocked.id}/approve`, undefined],
+      ["POST", `/api/runs/${blocked.id}/approve`, undefined],
+      ["POST", `/api/queue/${blocked.id}/reject?reason=no`, undefined],
+      ["POST", `/api/runs/${blocked.id}/reject`, { reason: "no" }],
       ["POST", `/api/queue/${bos.id}/cancel`, undefined],
-      ["POST", "/api/queue/cancel", { ids: [own.id, bos.id] }],
-      ["POST", `/api/queue/${own.id}/priority`, { priority: 100 }],
+      ["POST", `/api/cloud/jobs/${bos.id}/cancel`, undefined],
+      ["POST", "/api/runs/cancel", { ids: [own.id, bos.id] }],
+      ["POST", `/api/runs/${bos.id}/release`, undefined],
+      ["POST", `/api/queue/${own.id}/priority`, { priority: 50 }],
+      ["POST", `/api/runs/${own.id}/priority`, { priority: 100 }],
       ["PUT", "/api/users/ana", { level: "admin" }],
-      ["POST", "/api/queue/submit", { command: ["true"], level: "lead" }],
-      ["POST", "/api/queue/submit", { command: ["true"], priority: 5 }],
-      ["POST", "/api/queue/submit", { command: ["true"], user: "bo" }],
-      ["POST", "/api/queue/submit", { command: ["true"], team: "beta" }],
-      ["POST", "/api/tokens", { user: "ana", level: "admin" }]
+      ["POST", "/api/runs", { command: ["true"], level: "lead" }],
+      ["POST", "/api/runs", { command: ["true"], priority: 5 }],
+      ["POST", "/api/runs", { command: ["true"], user: "bo" }],
+      ["POST", "/api/runs", { command: ["true"], team: "beta" }],
+      ["POST", "/api/runs/bulk", { submissions: [{ command: ["true"] }, { command: ["true"], priority: 5 }] }],
+      ["POST", "/api/tokens", { user: "ana", level: "admin" }],
+      ["GET", `/api/queue/user/${t.numbers.bo}`, undefined],
+      ["PUT", "/api/configs/held", { command: ["false"] }],
+      ["PUT", `/api/configs/${bosTemplate}`, { command: ["false"] }],
+      ["DELETE", "/api/configs/held", undefined],
+      ["DELETE", `/api/configs/${bosTemplate}`, undefined],
+      ["PUT", "/api/policy", { ...policyBefore, version: policyBefore.version + 1 }],
+      ["POST", "/api/queue/concurrency", { max_concurrent: 1 }],
+      ["POST", "/api/queue/process", undefined],
+      ["POST", "/api/queue/cleanup?days=1", undefined]
     ] as const) {
       const r = await status(t.d, method, url, body, ana)
       expect(r.status, `${method} ${url} ${JSON.stringify(body)}`).toBe(403)
       expect(r.body).toMatchObject({ code: "PERMISSION_DENIED" })
     }
+    // the common queue API refuses a submission with a 200 that says so
+    expect(await t.d.api("POST", "/api/queue/submit", { config_name: "urgent" }, { token: ana })).toMatchObject({
+      success: false,
+      job_id: null,
+      reason: "PERMISSION_DENIED",
+      error: expect.stringMatching(/only a lead or an admin may set a priority override/)
+    })
     const runs = await t.d.list()
     expect(runs.find((r) => r.id === blocked.id)?.status).toBe("blocked")
     expect(runs.find((r) => r.id === bos.id)?.status).toBe("held")
     expect(runs.find((r) => r.id === own.id)).toMatchObject({ status: "held", priorityOverride: null })
     expect(runs.filter((r) => r.user === "ana")).toHaveLength(1)
     expect((await t.d.api<{ level: string }>("GET", "/api/users/me", undefined, { token: ana })).level).toBe("researcher")
-    // their own run they may cancel
-    expect(await t.d.api("POST", `/api/queue/${own.id}/cancel`, undefined, { token: ana })).toEqual({ cancelled: [own.id] })
+    expect(await t.d.api("GET", "/api/configs")).toEqual(templatesBefore)
+    expect(await t.d.api("GET", "/api/policy")).toEqual(policyBefore)
+    // their own runs they may cancel, through either API, and their own queue they may read
+    expect(await t.d.api("POST", "/api/runs/cancel", { ids: [own.id] }, { token: ana })).toEqual({ cancelled: [own.id] })
+    const another = await submitAs(t.d, ana)
+    expect(await t.d.api("POST", `/api/queue/${another.id}/cancel`, undefined, { token: ana })).toEqual({ success: true, job_id: another.id })
+    expect(await t.d.api("GET", `/api/queue/user/${t.numbers.ana}`, undefined, { token: ana })).toMatchObject({ pending_count: 0, running_count: 0, pending_jobs: [], running_jobs: [] })
+    expect((await t.d.list()).filter((r) => r.user === "ana").map((r) => r.status)).toEqual(["cancelled", "cancelled"])
   })
 })
 
@@ -414,7 +558,7 @@ describe.concurrent("issue 10: idempotency keys are per user", () => {
     const s = sandbox(onTestFinished)
     const d = await s.serve()
     const [ana, bo] = await Promise.all([s.token("ana", mapped), s.token("bo", mapped)])
-    const submit = (token: string) => d.api<{ run: RunJson; duplicate: boolean }>("POST", "/api/queue/submit", { command: ["true"], hold: true, idempotencyKey: "nightly-7" }, { token })
+    const submit = (token: string) => d.api<{ run: RunJson; duplicate: boolean }>("POST", "/api/runs", { command: ["true"], hold: true, idempotencyKey: "nightly-7" }, { token })
     const first = await submit(ana)
     const other = await submit(bo)
     const again = await submit(ana)
@@ -436,7 +580,7 @@ describe("issue 10: concurrency", () => {
     const answers = await Promise.all(
       Array.from({ length: 500 }, async (_, i) => {
         const token = tokens[i % users.length]!
-        const r = await status(d, "POST", "/api/queue/submit", { command: ["sleep", "1000"], queue: "deep", name: `n${i}` }, token)
+        const r = await status(d, "POST", "/api/runs", { command: ["sleep", "1000"], queue: "deep", name: `n${i}` }, token)
         return { user: users[i % users.length]!, ...r }
       })
     )

@@ -14,7 +14,7 @@ import { describe, expect, it } from "vitest"
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..")
 
 const sim = (...args: ReadonlyArray<string>) => {
-  const r = spawnSync(join(root, "node_modules/.bin/tsx"), ["libs/sim/src/cli.ts", ...args], { cwd: root, encoding: "utf8", timeout: 60_000 })
+  const r = spawnSync(join(root, "node_modules/.bin/tsx"), ["--conditions=@gantry/source", "libs/sim/src/cli.ts", ...args], { cwd: root, encoding: "utf8", timeout: 60_000 })
   // help is coloured by @effect/cli; compare plain text
   const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "")
   return { status: r.status, stdout: plain(r.stdout), stderr: plain(r.stderr) }
