@@ -251,6 +251,7 @@ describe("issue 11: the common queue API as its clients call it", () => {
     const toReject = (await ok("POST", "/api/queue/submit", t.bo!, SUBMITTED, { config_name: "train", for_approval: true })).job_id as string
     await refused("POST", `/api/queue/${toReject}/reject`, t.ada!, 422)
     await refused("POST", `/api/queue/${toReject}/reject?reason=`, t.ada!, 422)
+    await refused("POST", `/api/queue/${toReject}/reject?reason=%20%20`, t.ada!, 422)
     expect(await ok("POST", `/api/queue/${toReject}/reject?reason=too%20big`, t.ada!, { success: "boolean", job_id: "string", rejected_by: "int|null", reason: "string" })).toEqual({
       success: true,
       job_id: toReject,

@@ -49,13 +49,25 @@ describe("issue 11: saved run templates", () => {
     // bad input: named, refused, nothing stored
     const before = await s.ok(["config", "list", "--format", "json"])
     // (each a CLI process of its own: side by side)
-    const [withUser, typo, notJson, badName, noCwd] = await Promise.all([
+    const [withUser, typo, notJson, badName, noCwd, huge] = await Promise.all([
       s.cli(["config", "save", "x", "--file", file("user.json", { command: ["true"], user: "bo" })]),
       s.cli(["config", "save", "x", "--file", file("typo.json", { command: ["true"], gpu: 2 })]),
       s.cli(["config", "save", "x", "--file", file("bad.json", "{ nope")]),
       s.cli(["config", "save", "../x", "--file", path.join(s.work, "train.json")]),
-      s.cli(["config", "save", "x", "--file", file("cwd.json", { command: ["true"], cwd: "/no/such/dir" })])
+      s.cli(["config", "save", "x", "--file", file("cwd.json", { command: ["true"], cwd: "/no/such/dir" })]),
+      s.cli(["config", "save", "x", "--file", file("huge.json", { command: ["echo", "x".repeat(200_000)] })])
     ])
+    // over a limit: 65 from the CLI, 413 from the API, naming the field and the limit (never echoing the value)
+    expect(huge.code).toBe(65)
+    expect(huge.stderr).toMatch(/command\[1\].*128 KiB/)
+    expect(huge.stderr.length).toBeLessThan(1000)
+    const overHttp = await fetch(`${d.url}/api/configs/x`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${ana}`, "content-type": "application/json" },
+      body: JSON.stringify({ command: ["echo", "x".repeat(200_000)] })
+    })
+    expect(overHttp.status).toBe(413)
+    expect(((await overHttp.json()) as { code: string }).code).toBe("PAYLOAD_TOO_LARGE")
     expect(withUser.code).toBe(64)
     expect(withUser.stderr).toMatch(/user/)
     expect(typo.code).toBe(64)

@@ -5,11 +5,12 @@
  * creator or an admin may replace or delete it.
  */
 import { Args, Command, Options } from "@effect/cli"
-import { TemplateJson, TemplateName, TemplateSubmission } from "@gantry/api"
+import { TemplateJson, TemplateName } from "@gantry/api"
 import { Effect, Schema } from "effect"
 import { print, printJson, printPlain, withControl } from "./CliCommon.js"
 import * as F from "./Format.js"
-import { common, decodeWith, readJsonFile } from "./Input.js"
+import { decodeTemplate } from "./Control.js"
+import { CliError, common, decodeWith, readJsonFile } from "./Input.js"
 
 const nameArg = Args.text({ name: "name" }).pipe(Args.withDescription("the template's name (letters, digits, '.', '_', '-')"))
 
@@ -27,7 +28,8 @@ const configSaveOptions = {
 const configSave = Command.make("save", configSaveOptions, (a) =>
   Effect.gen(function* () {
     const name = yield* decodeWith(TemplateName, "template name")(a.name)
-    const submission = yield* Effect.flatMap(readJsonFile(a.file), decodeWith(TemplateSubmission, a.file))
+    // judged as the daemon judges it: over a limit exit 65, malformed exit 64, naming the field
+    const submission = yield* Effect.flatMap(readJsonFile(a.file), (body) => Effect.mapError(decodeTemplate(body), (e) => new CliError({ message: `${a.file}: ${e.message}`, exit: e.exit })))
     yield* withControl(a, (control) =>
       Effect.flatMap(control.saveTemplate(name, submission), (t) => (a.format === "json" ? printJson(TemplateJson, t) : print(`template ${t.name} saved`))),
       { create: true }

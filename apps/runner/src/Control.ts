@@ -54,7 +54,7 @@ import {
 import { type EngineError, type EngineService, errorStatus, type GpuInfo, type StoreError, type StoreService } from "@gantry/engine"
 import { NodeExecutor } from "@gantry/platform-node"
 import type { StoredTemplate, StoredToken, StoredUser } from "@gantry/store-sqlite"
-import { Effect, Fiber, ParseResult, Schema, Stream } from "effect"
+import { Effect, type Either, Fiber, ParseResult, Schema, Stream } from "effect"
 import * as fs from "node:fs"
 import { type Directory, forbidden, notFound } from "./Directory.js"
 
@@ -169,22 +169,28 @@ export const validationIssues = (where: string, error: ParseResult.ParseError): 
   }))
 
 const decodeStrict = Schema.decodeUnknownEither(SubmitRequest, { onExcessProperty: "error", errors: "all" })
+const decodeTemplateStrict = Schema.decodeUnknownEither(TemplateSubmission, { onExcessProperty: "error", errors: "all" })
 
 /**
- * A submission as received (JSON, or the CLI's flags and --file): over a size limit it is
- * refused with 413 / exit 65 naming the field and the limit, malformed with 422 / exit 64
- * naming the field; it is never stored.
+ * A submission (or a template's: `what`) as received (JSON, or the CLI's flags and --file):
+ * over a size limit it is refused with 413 / exit 65 naming the field and the limit, malformed
+ * with 422 / exit 64 naming the field (never echoing a whole value); it is never stored.
  */
-export const decodeSubmission = (input: unknown): Effect.Effect<SubmitRequest, ApiError> => {
-  const over = submissionOverLimit(input)
-  if (over !== undefined) return Effect.fail(tooLarge(over.message))
-  const decoded = decodeStrict(input)
-  return decoded._tag === "Right"
-    ? Effect.succeed(decoded.right)
-    : Effect.fail(
-        new Invalid({ code: "INVALID_ARGUMENT", error: "InvalidArgument", message: `submission: ${issuesText(decoded.left)}`, exit: 64, detail: validationIssues("body", decoded.left) })
-      )
-}
+const decodeChecked =
+  <A>(decode: (input: unknown) => Either.Either<A, ParseResult.ParseError>, what: string) =>
+  (input: unknown): Effect.Effect<A, ApiError> => {
+    const over = submissionOverLimit(input)
+    if (over !== undefined) return Effect.fail(tooLarge(over.message))
+    const decoded = decode(input)
+    return decoded._tag === "Right"
+      ? Effect.succeed(decoded.right)
+      : Effect.fail(
+          new Invalid({ code: "INVALID_ARGUMENT", error: "InvalidArgument", message: `${what}: ${issuesText(decoded.left)}`, exit: 64, detail: validationIssues("body", decoded.left) })
+        )
+  }
+
+export const decodeSubmission: (input: unknown) => Effect.Effect<SubmitRequest, ApiError> = decodeChecked(decodeStrict, "submission")
+export const decodeTemplate: (input: unknown) => Effect.Effect<TemplateSubmission, ApiError> = decodeChecked(decodeTemplateStrict, "template")
 
 /**
  * What only the runner's machine can judge of a submission, checked wherever one arrives
@@ -274,10 +280,10 @@ export interface Controls {
 }
 
 const userJson = (u: StoredUser): UserJson => ({ id: u.id, identity: u.identity, owner: u.owner, createdAt: u.createdAt })
-const decodeTemplate = Schema.decodeUnknownEither(TemplateSubmission)
+const decodeStoredTemplate = Schema.decodeUnknownEither(TemplateSubmission)
 /** A stored template as the API shows it (one that no longer decodes is the store's error). */
 const templateJson = (t: StoredTemplate): Effect.Effect<TemplateJson, ApiError> => {
-  const submission = decodeTemplate(t.submission)
+  const submission = decodeStoredTemplate(t.submission)
   return submission._tag === "Right"
     ? Effect.succeed({ name: t.name, submission: submission.right, createdBy: t.createdBy, createdAt: t.createdAt, updatedAt: t.updatedAt })
     : Effect.fail(new Internal({ code: "INTERNAL", error: "StoreError", message: `template ${t.name} is corrupt: ${issuesText(submission.left)}`, exit: 74 }))

@@ -13,7 +13,7 @@ import { sizeText, SubmissionLimits } from "@gantry/core"
 import { Cause, Effect, Layer, Redacted } from "effect"
 import { timingSafeEqual } from "node:crypto"
 import type { Server } from "node:http"
-import { invalidArgument, type Control, type Controls, decodeSubmission } from "./Control.js"
+import { invalidArgument, type Control, type Controls, decodeSubmission, decodeTemplate } from "./Control.js"
 import * as CommonApi from "./CommonApi.js"
 import type { CommonSource } from "./CommonApi.js"
 import type { Directory } from "./Directory.js"
@@ -22,17 +22,20 @@ import type { Directory } from "./Directory.js"
  * The submission as sent, judged before the Schema decodes it, so a submission over a limit
  * is told 413 (not a 422 "malformed"), and every refusal carries a code and an exit code.
  */
-const submitRaw = (control: Control, request: HttpServerRequest.HttpServerRequest) =>
+const jsonBody = (request: HttpServerRequest.HttpServerRequest) =>
   Effect.gen(function* () {
     const text = yield* Effect.mapError(request.text, () => invalidArgument("the request body could not be read"))
-    let body: unknown
     try {
-      body = text === "" ? null : (JSON.parse(text) as unknown)
+      return text === "" ? null : (JSON.parse(text) as unknown)
     } catch {
       return yield* Effect.fail(invalidArgument("the request body is not valid JSON"))
     }
-    return yield* control.submit(yield* decodeSubmission(body))
   })
+const submitRaw = (control: Control, request: HttpServerRequest.HttpServerRequest) =>
+  Effect.flatMap(Effect.flatMap(jsonBody(request), decodeSubmission), control.submit)
+/** A template as sent, judged like a submission (413 over a limit, 422 naming the field). */
+const saveTemplateRaw = (control: Control, name: string, request: HttpServerRequest.HttpServerRequest) =>
+  Effect.flatMap(Effect.flatMap(jsonBody(request), decodeTemplate), (submission) => control.saveTemplate(name, submission))
 
 const tooLargeBody = (message: string) => errorJson(413, "TooLarge", "PAYLOAD_TOO_LARGE", "TooLarge", message, 65)
 
@@ -218,7 +221,7 @@ const handlers = (controls: Controls, source: CommonSource) => {
     h
       .handle("list", () => as((c) => c.templates))
       .handle("show", ({ path }) => as((c) => c.template(path.name)))
-      .handle("save", ({ path, payload }) => as((c) => c.saveTemplate(path.name, payload)))
+      .handleRaw("save", ({ path, request }) => as((c) => saveTemplateRaw(c, path.name, request)))
       .handle("delete", ({ path }) => as((c) => Effect.as(c.deleteTemplate(path.name), { ok: true })))
   )
   return Layer.mergeAll(runs, policy, queues, system, users, projects, configs, CommonApi.layer(controls, source))
