@@ -9,7 +9,7 @@ import { TemplateJson, TemplateName } from "@gantry/api"
 import { Effect, Schema } from "effect"
 import { print, printJson, printPlain, withControl } from "./CliCommon.js"
 import * as F from "./Format.js"
-import { decodeTemplate } from "./Control.js"
+import { decodeTemplate } from "./Judge.js"
 import { CliError, common, decodeWith, readJsonFile } from "./Input.js"
 
 const nameArg = Args.text({ name: "name" }).pipe(Args.withDescription("the template's name (letters, digits, '.', '_', '-')"))

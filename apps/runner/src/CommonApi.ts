@@ -32,7 +32,8 @@ import type { EngineError, EngineService, GpuInfo, StoreError, StoreService } fr
 import type { GpuLoad } from "@gantry/platform-node"
 import { Effect, Layer, Schema } from "effect"
 import * as os from "node:os"
-import { Access, type Control, type Controls, decodeSubmission, invalidArgument, toApiError } from "./Control.js"
+import { Access, type Control, type Controls } from "./Control.js"
+import { decodeSubmission, invalidArgument, toApiError } from "./Judge.js"
 import { type Directory, forbidden, notFound } from "./Directory.js"
 
 /** What the common API's answers are made from, beside the caller's Control. */

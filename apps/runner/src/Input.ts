@@ -10,7 +10,7 @@ import { defaultPolicy, type Policy, QueueName, RunId, sharedPolicy } from "@gan
 import { Data, Effect, Option, ParseResult, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { decodeSubmission } from "./Control.js"
+import { decodeSubmission } from "./Judge.js"
 import * as F from "./Format.js"
 
 /** A refusal of the CLI itself: printed as `gantry: message`, exits with `exit`. */

@@ -13,10 +13,11 @@ import { sizeText, SubmissionLimits } from "@gantry/core"
 import { Cause, Effect, Layer, Redacted } from "effect"
 import { timingSafeEqual } from "node:crypto"
 import type { Server } from "node:http"
-import { invalidArgument, type Control, type Controls, decodeSubmission, decodeTemplate } from "./Control.js"
+import type { Control, Controls } from "./Control.js"
 import * as CommonApi from "./CommonApi.js"
 import type { CommonSource } from "./CommonApi.js"
 import type { Directory } from "./Directory.js"
+import { decodeSubmission, decodeTemplate, invalidArgument } from "./Judge.js"
 
 /**
  * The submission as sent, judged before the Schema decodes it, so a submission over a limit
