@@ -4,6 +4,7 @@
 export * from "./ErlangC.js"
 export * from "./Metrics.js"
 export * from "./Philly.js"
+export * from "./Policies.js"
 export * from "./Prng.js"
 export { SimClock } from "./SimClock.js"
 export * as SimExecutor from "./SimExecutor.js"
