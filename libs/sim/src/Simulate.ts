@@ -86,6 +86,7 @@ export const submissionOf = (job: WorkloadJob): Submission => ({
   user: UserName.make(job.user),
   level: job.level,
   ...(job.team === undefined ? {} : { team: TeamName.make(job.team) }),
+  ...(job.project === undefined ? {} : { project: job.project }),
   ...(job.queue === undefined ? {} : { queue: QueueName.make(job.queue) }),
   gpus: job.gpus,
   ...(job.timeLimitMs === undefined ? {} : { timeLimitMs: job.timeLimitMs }),

@@ -19,6 +19,7 @@ export interface WorkloadJob {
   readonly exitCode: number // 0 = success
   readonly user: string
   readonly team?: string
+  readonly project?: string
   readonly level: Level
   readonly queue?: string
   readonly gpus: number // >= 0

@@ -2,6 +2,7 @@
  * @gantry/sim — the deterministic simulator: the same engine on simulated time.
  */
 export * from "./ErlangC.js"
+export * from "./GantryCsv.js"
 export * from "./Metrics.js"
 export * from "./Philly.js"
 export * from "./Policies.js"
