@@ -46,7 +46,8 @@ const COMMANDS = [
   "config save",
   "config list",
   "config show",
-  "config delete"
+  "config delete",
+  "sim"
 ]
 
 /** What @effect/cli prints for any option: its type and whether it is optional, not what it is for. */

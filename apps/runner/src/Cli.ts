@@ -38,6 +38,7 @@ import { resolvePaths } from "./Paths.js"
 import { print, printJson, printPlain, VERSION, withControl } from "./CliCommon.js"
 import { runCommand, submitCommand } from "./CliSubmit.js"
 import { configCommand, configSpecs } from "./CliConfig.js"
+import { simCommand, simOptions } from "./CliSim.js"
 import { directorySpecs, loginCommand, logoutCommand, projectCommand, projectsCommand, tokenCommand, userCommand, whoamiCommand } from "./CliDirectory.js"
 
 export { checkArgv, CliError, normalizeArgv } from "./Input.js"
@@ -445,7 +446,8 @@ export const gantry = Command.make("gantry").pipe(
     logoutCommand,
     projectsCommand,
     projectCommand,
-    configCommand
+    configCommand,
+    simCommand
   ]),
   Command.withDescription("gantry: a scheduler for ML runs on a shared GPU server")
 )
@@ -480,7 +482,8 @@ export const commandSpecs: ReadonlyMap<string, CommandSpec> = new Map(
       ["cleanup", cleanupOptions],
       ["process", common],
       ...directorySpecs,
-      ...configSpecs
+      ...configSpecs,
+      ["sim", simOptions]
     ] as const
   ).map(([name, options]) => [name, { flags: flagsOf(options), takesCommand: name === "submit" || name === "run" }])
 )

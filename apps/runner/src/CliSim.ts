@@ -1,0 +1,129 @@
+/**
+ * `gantry sim` (issue 12): what-if before a rollout. A workload (`--csv PATH`: the Philly
+ * trace's format or gantry's own, `.jsonl` for gantry's JSONL; or `--generate`) replayed
+ * through the full engine on simulated time under each `--policy` (a preset or a policy file
+ * as the runner loads them), side by side. Bad input (a row, a column, a policy key) is exit 65
+ * naming it; a file that cannot be read, 66; a wrong combination of options, 64.
+ */
+import { Command, Options } from "@effect/cli"
+import {
+  formatWhatIf,
+  generateWorkload,
+  parseGantryWorkload,
+  parsePhillyCsv,
+  PHILLY_HEADER,
+  PolicyInputError,
+  PRESETS,
+  resolvePolicy,
+  type Workload,
+  whatIf
+} from "@gantry/sim"
+import { Effect, Option } from "effect"
+import * as fs from "node:fs"
+import { print } from "./CliCommon.js"
+import * as F from "./Format.js"
+import { CliError, usage } from "./Input.js"
+
+export const simOptions = {
+  format: Options.choice("format", ["table", "json"]).pipe(Options.withDefault("table" as const), Options.withDescription("table (for people) or json")),
+  csv: Options.text("csv").pipe(
+    Options.optional,
+    Options.withDescription("the workload: a CSV in the Philly trace's format or gantry's (a header naming user, gpus, submit, duration, …: docs/SIM.md); a .jsonl file in gantry's JSONL")
+  ),
+  generate: Options.boolean("generate").pipe(Options.withDescription("a generated workload instead (seeded; --jobs, --users, --teams, --load)")),
+  policy: Options.text("policy").pipe(
+    Options.repeated,
+    Options.withDescription(`a policy to replay: ${PRESETS.join(", ")}, or a policy file (gantry limits --format json > p.json); repeat to compare, the first is the baseline (default: fifo, backfill)`)
+  ),
+  gpus: Options.integer("gpus").pipe(Options.optional, Options.withDescription("GPUs of the simulated machine (default 16 with --generate; required with --csv)")),
+  seed: Options.integer("seed").pipe(Options.withDefault(1), Options.withDescription("the simulation's seed (the same seed and workload give the same result)")),
+  limit: Options.integer("limit").pipe(Options.optional, Options.withDescription("replay only the first N jobs of the CSV, by submission")),
+  jobs: Options.integer("jobs").pipe(Options.withDefault(2_000), Options.withDescription("--generate: how many jobs")),
+  users: Options.integer("users").pipe(Options.withDefault(12), Options.withDescription("--generate: how many users")),
+  teams: Options.integer("teams").pipe(Options.withDefault(3), Options.withDescription("--generate: how many teams (users are spread over them)")),
+  load: Options.float("load").pipe(
+    Options.withDefault(0.9),
+    Options.withDescription("--generate: the offered load, GPU-hours asked per GPU-hour of the machine (about; 0.9 keeps a queue without drowning it)")
+  )
+}
+
+// the generated workload's shape: mostly 1-GPU runs, some of 2, 4 and 8; a lognormal duration
+const GPU_MIX: ReadonlyArray<readonly [number, number]> = [
+  [1, 60],
+  [2, 20],
+  [4, 12],
+  [8, 8]
+]
+const MEDIAN_MS = 20 * 60_000
+const SIGMA = 1.3
+const BURST_PROBABILITY = 0.05
+const BURST_SIZE: readonly [number, number] = [2, 8]
+
+/** Arrival events per hour that offer `load` of `gpus` (mean GPUs × mean duration × jobs per event). */
+export const arrivalRateFor = (load: number, gpus: number, mix: ReadonlyArray<readonly [number, number]>): number => {
+  const meanGpus = mix.reduce((s, [g, w]) => s + g * w, 0) / mix.reduce((s, [, w]) => s + w, 0)
+  const meanHours = (MEDIAN_MS * Math.exp((SIGMA * SIGMA) / 2)) / 3_600_000
+  const jobsPerEvent = 1 + BURST_PROBABILITY * ((BURST_SIZE[0] + BURST_SIZE[1]) / 2 - 1)
+  return (load * gpus) / (meanGpus * meanHours * jobsPerEvent)
+}
+
+type SimArgs = { readonly [K in keyof typeof simOptions]: (typeof simOptions)[K] extends Options.Options<infer A> ? A : never }
+
+const bad = (message: string, exit: number) => new CliError({ message, exit })
+
+const loadCsv = (path: string, limit: number | undefined): Effect.Effect<Workload, CliError> =>
+  Effect.gen(function* () {
+    const text = yield* Effect.try({ try: () => fs.readFileSync(path, "utf8"), catch: () => bad(`--csv ${path}: cannot read it`, 66) })
+    const workload = yield* Effect.try({
+      try: () => {
+        if (text.split(/\r?\n/, 1)[0]?.trim() === PHILLY_HEADER) return parsePhillyCsv(text, limit === undefined ? {} : { limit })
+        return parseGantryWorkload(text, { file: path, jsonl: path.endsWith(".jsonl") })
+      },
+      catch: (e) => bad(e instanceof Error ? e.message.replace(/^philly csv/, path) : String(e), 65)
+    })
+    return limit === undefined ? workload : { ...workload, jobs: workload.jobs.slice(0, limit) }
+  })
+
+export const simCommand = Command.make("sim", simOptions, (a: SimArgs) =>
+  Effect.gen(function* () {
+    if (Option.isSome(a.csv) === a.generate) return yield* usage("give the workload: --csv PATH or --generate (one of them)")
+    const limit = Option.getOrUndefined(a.limit)
+    if (limit !== undefined && limit < 1) return yield* usage(`--limit must be at least 1, not ${limit}`)
+    const gpus = Option.getOrUndefined(a.gpus) ?? (a.generate ? 16 : undefined)
+    if (gpus === undefined) return yield* usage("--csv needs --gpus N: the machine to replay it on")
+    if (gpus < 1) return yield* usage(`--gpus must be at least 1, not ${gpus}`)
+    if (a.generate && (a.jobs < 1 || a.users < 1 || a.teams < 0 || !(a.load > 0)))
+      return yield* usage("--jobs and --users must be at least 1, --teams at least 0, --load more than 0")
+    const policies = yield* Effect.try({
+      try: () => (a.policy.length === 0 ? ["fifo", "backfill"] : a.policy).map(resolvePolicy),
+      catch: (e) => bad(e instanceof PolicyInputError ? e.message : String(e), 65)
+    })
+    const mix = GPU_MIX.filter(([g]) => g <= gpus)
+    const workload = Option.isSome(a.csv)
+      ? yield* loadCsv(a.csv.value, limit)
+      : generateWorkload({
+          seed: a.seed,
+          jobs: a.jobs,
+          arrivalRatePerHour: arrivalRateFor(a.load, gpus, mix),
+          burstProbability: BURST_PROBABILITY,
+          burstSize: BURST_SIZE,
+          users: a.users,
+          teams: a.teams,
+          levels: [
+            ["researcher", 8],
+            ["lead", 3],
+            ["admin", 1]
+          ],
+          gpuMix: mix,
+          durationMedianMs: MEDIAN_MS,
+          durationSigma: SIGMA,
+          timeLimitProbability: 0.6,
+          failureProbability: 0.05,
+          name: `generated-s${a.seed}-n${a.jobs}-load${a.load}`
+        })
+    const tooBig = workload.jobs.find((j) => j.gpus > gpus)
+    if (tooBig !== undefined) return yield* bad(`job ${tooBig.id} asks for ${tooBig.gpus} GPUs; the machine has ${gpus} (--gpus)`, 65)
+    const result = whatIf({ workload, gpus, seed: a.seed, policies })
+    yield* print(a.format === "json" ? F.json(result) : formatWhatIf(result))
+  })
+).pipe(Command.withDescription("what-if: replay a workload under one or more policies on simulated time, side by side"))
