@@ -7,7 +7,7 @@ import { RunJson, type SubmitRequest, SubmitResult } from "@gantry/api"
 import { Effect, Option, Schema } from "effect"
 import * as os from "node:os"
 import { outcome, print, printJson, withControl } from "./CliCommon.js"
-import type { Control } from "./Control.js"
+import { type Control, fromTemplate } from "./Control.js"
 import { follow } from "./Follow.js"
 import * as F from "./Format.js"
 import { buildBulk, buildSubmission, CliError, type SubmitArgs, submitOptions, usage } from "./Input.js"
@@ -24,7 +24,7 @@ const submissionOf = (a: SubmitArgs, control: Control, built: Option.Option<Subm
     onSome: Effect.succeed,
     onNone: () =>
       Effect.flatMap(control.template(Option.getOrThrow(a.config)), (t) =>
-        buildSubmission(a, process.env, { ...t.submission, metadata: { ...(t.submission.metadata ?? {}), config_name: t.name } })
+        buildSubmission(a, process.env, fromTemplate(t.name, t.submission))
       )
   })
 

@@ -21,18 +21,19 @@ import {
   type CommonSystemStatus,
   type Concurrency,
   GantryApi,
+  isoTimeOf,
   type LocalSubmitRequest,
   type LocalSubmitResponse,
   type QueueEntry,
   type QueueStats,
   type UserQueue
 } from "@gantry/api"
-import { agingBoost, effectiveMaxConcurrent, type Identity, isTerminal, type Policy, type Run, type RunId, RunStatus } from "@gantry/core"
+import { agingBoost, effectiveMaxConcurrent, type GpuView, type Identity, isTerminal, type Policy, type Run, type RunId, RunStatus } from "@gantry/core"
 import type { EngineError, EngineService, GpuInfo, StoreError, StoreService } from "@gantry/engine"
 import type { GpuLoad } from "@gantry/platform-node"
 import { Effect, Layer, Schema } from "effect"
 import * as os from "node:os"
-import { Access, type Control, type Controls } from "./Control.js"
+import { Access, type Control, type Controls, fromTemplate } from "./Control.js"
 import { decodeSubmission, invalidArgument, toApiError } from "./Judge.js"
 import { type Directory, forbidden, notFound } from "./Directory.js"
 
@@ -47,7 +48,8 @@ export interface CommonSource {
   readonly now: () => number
 }
 
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString())
+/** A time as ISO-8601 UTC, as gantry's own routes write it (`IsoTime`). */
+const iso = (ms: number | null): string | null => (ms === null ? null : (isoTimeOf(ms) ?? null))
 
 /** The common API's priority names, by range of the base priority. */
 export const priorityName = (priority: number): string =>
@@ -76,6 +78,12 @@ export const errorMessageOf = (run: Run): string | null => {
       return "failed"
   }
 }
+
+/** Which GPUs runs hold, and which are free to take (not drained). */
+const allocationOf = (gpus: ReadonlyArray<GpuView>) => ({
+  allocated: gpus.filter((g) => g.heldBy !== null).map((g) => g.index),
+  available: gpus.filter((g) => g.heldBy === null && !g.drained).map((g) => g.index)
+})
 
 const running = (run: Run) => run.status === "running" || run.status === "stopping"
 
@@ -193,8 +201,7 @@ export const layer = (controls: Controls, source: CommonSource) => {
     const byUser: Record<string, number> = {}
     for (const run of live) byUser[run.user] = (byUser[run.user] ?? 0) + 1
     const gpus = yield* engine.gpus
-    const allocated = gpus.filter((g) => g.heldBy !== null).map((g) => g.index)
-    const available = gpus.filter((g) => g.heldBy === null && !g.drained).map((g) => g.index)
+    const { allocated, available } = allocationOf(gpus)
     const worker = (yield* engine.stats).worker
     const c = concurrencyOf(policy, source.inventory.length)
     const result: QueueStats = {
@@ -245,15 +252,12 @@ export const layer = (controls: Controls, source: CommonSource) => {
       if (request.target === "worker") return refused("no remote workers: this server runs its own GPUs (target local or auto)", "NO_WORKERS")
       const template = directory.template(request.config_name)
       if (template === undefined) return refused(`Config '${request.config_name}' not found (gantry config list)`, "NOT_FOUND")
-      const saved = template.submission as Record<string, unknown>
-      const metadata = typeof saved["metadata"] === "object" && saved["metadata"] !== null ? (saved["metadata"] as Record<string, unknown>) : {}
       const submitted = yield* Effect.either(
         Effect.flatMap(
           decodeSubmission({
+            ...fromTemplate(request.config_name, template.submission as Record<string, unknown>),
             // any_gpu: the template's device ids become preferences, any free GPU will do
-            ...saved,
             ...(request.any_gpu ? { anyGpu: true } : {}),
-            metadata: { ...metadata, config_name: request.config_name },
             ...(request.no_wait ? { noWait: true } : {}),
             ...(request.for_approval ? { requiresApproval: true } : {})
           }),
@@ -412,8 +416,8 @@ export const layer = (controls: Controls, source: CommonSource) => {
           ...(urlParams.include_allocation === true
             ? {
                 gpu_allocation: {
-                  allocated_gpus: gpus.filter((g) => g.heldBy !== null).map((g) => g.index),
-                  available_gpus: gpus.filter((g) => g.heldBy === null && !g.drained).map((g) => g.index),
+                  allocated_gpus: allocationOf(gpus).allocated,
+                  available_gpus: allocationOf(gpus).available,
                   running_local_jobs: (yield* engine.stats).active,
                   devices: gpus.map((g) => {
                     const info = source.inventory.find((i) => i.index === g.index)

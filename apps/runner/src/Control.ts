@@ -161,6 +161,12 @@ export interface Controls {
   readonly close: () => void
 }
 
+/** A template's submission as submitted: the run's metadata names the template (`config_name`). */
+export const fromTemplate = (name: string, submission: { readonly metadata?: unknown }): Record<string, unknown> => {
+  const metadata = typeof submission.metadata === "object" && submission.metadata !== null ? submission.metadata : {}
+  return { ...submission, metadata: { ...metadata, config_name: name } }
+}
+
 const userJson = (u: StoredUser): UserJson => ({ id: u.id, identity: u.identity, owner: u.owner, createdAt: u.createdAt })
 const decodeStoredTemplate = Schema.decodeUnknownEither(TemplateSubmission)
 /** A stored template as the API shows it (one that no longer decodes is the store's error). */

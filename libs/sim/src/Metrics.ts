@@ -200,10 +200,14 @@ const rowCells = (s: Summary): Array<string> => [
   ...[s.jctP50Ms, s.jctP95Ms, s.jctP99Ms, s.jctMeanMs].map(formatDurationMs)
 ]
 
+/** Rows of cells as aligned lines: the first column to the left, the others to the right. */
+export const alignColumns = (cells: ReadonlyArray<ReadonlyArray<string>>): Array<string> => {
+  const widths = (cells[0] ?? []).map((_, c) => Math.max(...cells.map((r) => (r[c] ?? "").length)))
+  return cells.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ").trimEnd())
+}
+
 const table = (title: string, rows: ReadonlyArray<readonly [string, Summary]>, hidden: number): Array<string> => {
-  const cells = [[title, ...COLUMNS], ...rows.map(([k, s]) => [k, ...rowCells(s)])]
-  const widths = (cells[0] as Array<string>).map((_, c) => Math.max(...cells.map((r) => (r[c] as string).length)))
-  const lines = cells.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] as number) : cell.padStart(widths[c] as number))).join("  ").trimEnd())
+  const lines = alignColumns([[title, ...COLUMNS], ...rows.map(([k, s]) => [k, ...rowCells(s)])])
   if (hidden > 0) lines.push(`… ${hidden} more`)
   return lines
 }

@@ -4,7 +4,7 @@
  * difference against the first (the one in force, or the baseline).
  */
 import type { Metrics } from "./Metrics.js"
-import { formatDurationMs, formatMetrics } from "./Metrics.js"
+import { alignColumns, formatDurationMs, formatMetrics } from "./Metrics.js"
 import type { NamedPolicy } from "./Policies.js"
 import { simulate } from "./Simulate.js"
 import type { Workload } from "./Workload.js"
@@ -34,11 +34,6 @@ export const whatIf = (o: WhatIfOptions): WhatIfResult => ({
   })
 })
 
-const pad = (cells: ReadonlyArray<ReadonlyArray<string>>): Array<string> => {
-  const widths = cells[0]!.map((_, c) => Math.max(...cells.map((r) => r[c]!.length)))
-  return cells.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ").trimEnd())
-}
-
 const percent = (x: number) => `${(x * 100).toFixed(1)}%`
 const signed = (ms: number) => (ms === 0 ? "0" : `${ms > 0 ? "+" : "-"}${formatDurationMs(Math.abs(ms))}`)
 const signedRatio = (x: number, digits: number) => (x === 0 ? "0" : `${x > 0 ? "+" : ""}${x.toFixed(digits)}`)
@@ -58,7 +53,7 @@ export const formatWhatIf = (r: WhatIfResult, o: { readonly maxRows?: number } =
     percent(m.gpuUtilisation),
     m.jainFairness.toFixed(3)
   ])
-  const out = [`workload ${r.workload.name} (${r.workload.jobs} jobs), ${r.gpus} GPUs, seed ${r.seed}`, "", ...pad([header, ...rows])]
+  const out = [`workload ${r.workload.name} (${r.workload.jobs} jobs), ${r.gpus} GPUs, seed ${r.seed}`, "", ...alignColumns([header, ...rows])]
   const [first, ...rest] = r.policies
   if (first !== undefined && rest.length > 0) {
     const base = first.metrics
@@ -73,7 +68,7 @@ export const formatWhatIf = (r: WhatIfResult, o: { readonly maxRows?: number } =
       `${signedRatio((m.gpuUtilisation - base.gpuUtilisation) * 100, 1)} pt`,
       signedRatio(m.jainFairness - base.jainFairness, 3)
     ])
-    out.push("", ...pad([diffHeader, ...diffs]))
+    out.push("", ...alignColumns([diffHeader, ...diffs]))
   }
   for (const { name, metrics } of r.policies) out.push("", `== ${name}`, formatMetrics(metrics, { maxRows: o.maxRows ?? 8 }).trimEnd())
   return `${out.join("\n")}\n`
