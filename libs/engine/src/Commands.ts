@@ -54,7 +54,7 @@ export interface CommandDeps {
 
 type Commands = Pick<
   EngineService,
-  "submit" | "submitMany" | "cancel" | "release" | "approve" | "reject" | "setPriority" | "updatePolicy" | "drainGpu" | "createQueue" | "updateQueue" | "deleteQueue" | "trigger"
+  "submit" | "submitMany" | "cancel" | "release" | "approve" | "reject" | "setPriority" | "updatePolicy" | "drainGpu" | "createQueue" | "updateQueue" | "deleteQueue"
 >
 
 /** A run by id: the live record, else one not committed yet, else the store's. */
@@ -313,8 +313,7 @@ export const makeCommands = ({ kernel, store, serial, committer, offline, decode
           if (live === 0) return commitThen({ deletedQueues: [name] }, () => kernel.drainQueue(name, true))
           return Effect.sync(() => kernel.drainQueue(name, false))
         })
-      ),
-    trigger: Effect.sync(() => kernel.wake("trigger"))
+      )
   }
 }
 

@@ -84,10 +84,8 @@ export interface EngineService {
    * (a runner restarting adopts them). `layer` does this when its scope closes.
    */
   readonly shutdown: Effect.Effect<void>
-  /** Runs a cycle now (operators' explicit trigger; harmless). */
-  readonly trigger: Effect.Effect<void>
   /**
-   * Runs a cycle now and answers once a cycle begun after this call has finished, with the
+   * Runs a cycle now (operators' explicit trigger; harmless) and answers once a cycle begun after this call has finished, with the
    * runs started meanwhile (the common queue API's `process`). A stopped engine answers none.
    */
   readonly process: Effect.Effect<ReadonlyArray<RunId>>
