@@ -165,6 +165,8 @@ const faultyStore = (inner: StoreService, prng: Prng, plan: FaultPlan, inCommand
       state: "live",
       service: {
         ...inner,
+        // every commit goes through `commit` below (where the faults are), none past it
+        commitNow: undefined,
         load: Effect.suspend(() => {
           if (refuse()) {
             counters.refusedLoads++

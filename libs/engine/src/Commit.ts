@@ -9,9 +9,9 @@
  * are what it commits — and nothing is spawned before the commit.)
  */
 import type { Run, RunEvent } from "@gantry/core"
-import { Effect, PubSub } from "effect"
+import { Effect, Exit, PubSub } from "effect"
 import type { Kernel } from "./Kernel.js"
-import { isEmpty } from "./Outbox.js"
+import { isEmpty, type OutboxContents } from "./Outbox.js"
 import { emptyBatch, type StoreBatch, type StoreError, type StoreService } from "./Store.js"
 
 /** What a command stores besides the outbox. */
@@ -41,6 +41,25 @@ const latest = (runs: ReadonlyArray<Run>): ReadonlyArray<Run> => {
 
 export const makeCommitter = (kernel: Kernel, store: StoreService): Committer => {
   const committed = Effect.runSync(PubSub.unbounded<RunEvent>())
+  const { commitNow } = store
+  /**
+   * `batch` stored, then `onStored()`; a refusal puts `out` back. Done now, an Exit, when the
+   * store commits synchronously (`commitNow`; Sync.ts), else the Effect that does it.
+   */
+  const commitAnd = <A>(batch: StoreBatch, out: OutboxContents, onStored: () => A): Effect.Effect<A, StoreError> => {
+    if (commitNow !== undefined) {
+      const exit = commitNow(batch)
+      if (Exit.isFailure(exit)) {
+        kernel.returnOutbox(out)
+        return Exit.failCause(exit.cause)
+      }
+      return Exit.succeed(onStored())
+    }
+    return store.commit(batch).pipe(
+      Effect.tapError(() => Effect.sync(() => kernel.returnOutbox(out))),
+      Effect.map(onStored)
+    )
+  }
   const self: Committer = {
     committed,
     subscribers: 0,
@@ -57,23 +76,16 @@ export const makeCommitter = (kernel: Kernel, store: StoreService): Committer =>
               events: [...out.events, ...(change.events ?? [])],
               deletedQueues: [...out.deletedQueues, ...(change.deletedQueues ?? [])]
             }
-        return store.commit(batch).pipe(
-          Effect.tapError(() => Effect.sync(() => kernel.returnOutbox(out))),
-          Effect.map(() => {
-            const result = apply()
-            publish(batch.events)
-            return result
-          })
-        )
+        return commitAnd(batch, out, () => {
+          const result = apply()
+          publish(batch.events)
+          return result
+        })
       }),
     commitOutbox: () => {
       const out = kernel.takeOutbox()
       if (isEmpty(out)) return Effect.void
-      const stored = store.commit({ ...emptyBatch, runs: out.runs, events: out.events, deletedQueues: out.deletedQueues }).pipe(
-        Effect.tapError(() => Effect.sync(() => kernel.returnOutbox(out)))
-      )
-      // nobody subscribed (the simulator): no step to publish to nobody
-      return self.subscribers === 0 ? stored : Effect.tap(stored, () => Effect.sync(() => publish(out.events)))
+      return commitAnd({ ...emptyBatch, runs: out.runs, events: out.events, deletedQueues: out.deletedQueues }, out, () => publish(out.events))
     }
   }
   const publish = (events: ReadonlyArray<RunEvent>): void => {

@@ -11,20 +11,17 @@
  *
  * Each phase is timed when the engine has a stopwatch.
  *
- * Sync when possible: the phases are plain code between their port calls, and `then` (the
- * one helper for it) continues inline past a port call whose Effect has already finished (an
- * Exit: `Effect.void` for an empty outbox, `noJournal`, the simulator's journal with no
- * observer); the first port call with work left makes the rest of the cycle one Effect, which
- * the engine runs in one fiber, so an asynchronous store or executor suspends the cycle. Why:
- * a fiber costs ~8 µs to create and run, more than a cycle that starts nothing, and under
- * load most cycles after a submission start nothing (every GPU busy; M/M/8 at load 0.9).
+ * Sync when possible (Sync.ts): the phases are plain code between their port calls, and a
+ * port call that has already finished continues inline, so a cycle that starts nothing, or
+ * starts runs through synchronous ports (the simulator), runs without a fiber.
  */
 import { type Decision, decide, type Run, type Snapshot } from "@gantry/core"
 import { Effect, Exit } from "effect"
-import type { ExecutorService } from "./Executor.js"
+import type { ExecutorService, RunExit } from "./Executor.js"
 import type { JournalEntry, JournalService } from "./Journal.js"
 import type { Kernel } from "./Kernel.js"
 import type { StoreError } from "./Store.js"
+import { isDone, then } from "./Sync.js"
 import type { Timers } from "./Timers.js"
 
 /** After the store refused a cycle's commit, the next cycle comes this much later (if nothing else wakes one). */
@@ -54,13 +51,6 @@ export interface Cycle {
   /** Time spent in each phase so far; null without a stopwatch. */
   readonly phases: PhaseTimings | null
 }
-
-/** The Effect has already succeeded: it is an Exit (`Effect.void`, `Effect.succeed`), nothing to run. */
-const isDone = (effect: Effect.Effect<unknown, unknown>): boolean => Exit.isExit(effect) && Exit.isSuccess(effect)
-
-/** `effect`, then `next(its value)`: inline when `effect` has already succeeded, else chained. The cycle's one sync/async rule. */
-const then = <A, E1, E2>(effect: Effect.Effect<A, E1>, next: (a: A) => Effect.Effect<void, E2>): Effect.Effect<void, E1 | E2> =>
-  isDone(effect) ? next((effect as Exit.Success<A, E1>).value) : Effect.flatMap(effect, next)
 
 /** An apply phase whose starts were committed, as an Exit (continued inline). */
 const COMMITTED: Effect.Effect<boolean> = Exit.succeed(true)
@@ -116,7 +106,9 @@ export const makeCycle = (deps: CycleDeps): Cycle => {
     const spawnFrom = (i: number): Effect.Effect<boolean> => {
       if (i === started.length) return COMMITTED
       const run = started[i]!
-      const spawn = executor.start({ run, gpus: run.assignedGpus }, (exit) => kernel.exited(run.id, exit))
+      const request = { run, gpus: run.assignedGpus }
+      const onExit = (exit: RunExit) => kernel.exited(run.id, exit)
+      const spawn = executor.startNow !== undefined ? executor.startNow(request, onExit) : executor.start(request, onExit)
       const spawned: Effect.Effect<void> = isDone(spawn)
         ? Effect.void
         : Effect.catchAll(spawn, (error) => Effect.sync(() => void kernel.sendToActive(run.id, { type: "SPAWN_FAILED", message: error.message })))

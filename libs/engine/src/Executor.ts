@@ -2,7 +2,7 @@
  * The Executor port: starts a run's process on its GPUs, signals it, and reports its exit.
  * The runner's adapter spawns real processes; the simulator's ends a run after its duration.
  */
-import { Context, Data, type Effect } from "effect"
+import { Context, Data, type Effect, type Exit } from "effect"
 import type { Run } from "@gantry/core"
 
 export class SpawnError extends Data.TaggedError("SpawnError")<{ readonly message: string }> {}
@@ -36,6 +36,11 @@ export interface ExecutorService {
    * context (it only records the exit and wakes the scheduler).
    */
   readonly start: (request: StartRequest, onExit: (exit: RunExit) => void) => Effect.Effect<void, SpawnError>
+  /**
+   * The same start, done now in the caller's stack, for an executor that starts synchronously
+   * (the simulator's): the cycle then needs no fiber (Sync.ts).
+   */
+  readonly startNow?: ((request: StartRequest, onExit: (exit: RunExit) => void) => Exit.Exit<void, SpawnError>) | undefined
   /** Signals the run's whole process group; a run already gone is not an error. */
   readonly signal: (run: Run, signal: StopSignal) => Effect.Effect<void>
   /**

@@ -2,7 +2,7 @@
  * The Store port: where runs, their timelines, queues, policy and GPU drains live.
  * A change is acknowledged only after `commit` returns (SPEC §7).
  */
-import { Context, Data, type Effect } from "effect"
+import { Context, Data, type Effect, type Exit } from "effect"
 import type { Policy, QueueConfig, QueueName, Run, RunEvent, RunId, RunStatus } from "@gantry/core"
 
 export class StoreError extends Data.TaggedError("StoreError")<{ readonly message: string; readonly cause?: unknown }> {}
@@ -62,6 +62,13 @@ export const idempotencyScope = (user: string, key: string): string => `${user}\
 export interface StoreService {
   readonly load: Effect.Effect<StoredState, StoreError>
   readonly commit: (batch: StoreBatch) => Effect.Effect<void, StoreError>
+  /**
+   * The same commit, done now in the caller's stack, for a store whose commit is synchronous
+   * by nature (the memory store): the engine then commits without running an Effect, so a
+   * command or cycle whose ports are all synchronous needs no fiber (Sync.ts). A wrapper that
+   * changes `commit` must drop or wrap this too.
+   */
+  readonly commitNow?: ((batch: StoreBatch) => Exit.Exit<void, StoreError>) | undefined
   readonly getRun: (id: RunId) => Effect.Effect<Run | undefined, StoreError>
   /** The latest run `user` submitted with this idempotency key: keys are per user (two users may use one key). */
   readonly findByIdempotencyKey: (user: string, key: string) => Effect.Effect<Run | undefined, StoreError>

@@ -4,8 +4,8 @@
  * failure injection loses a run's process midway (SPEC §2 `lost`).
  */
 import type { RunId } from "@gantry/core"
-import { Executor, type ExecutorService, type RunExit, type TimerId, type Timers } from "@gantry/engine"
-import { Effect, Layer } from "effect"
+import { Executor, type ExecutorService, type RunExit, type StartRequest, type TimerId, type Timers } from "@gantry/engine"
+import { Effect, Exit, Layer } from "effect"
 import type { Prng } from "./Prng.js"
 
 export interface SimJobBehaviour {
@@ -30,16 +30,21 @@ export const makeSimExecutor = (o: SimExecutorOptions): ExecutorService => {
     live.delete(runId)
     entry.onExit(exit)
   }
+  const start = ({ run }: StartRequest, onExit: (exit: RunExit) => void): void => {
+    const behaviour = o.behaviour(run.id, run.attempt)
+    const lost = o.prng !== undefined && (o.lostProbability ?? 0) > 0 && o.prng.chance(o.lostProbability!)
+    const delay = lost ? Math.floor(behaviour.durationMs * o.prng!.next()) : behaviour.durationMs
+    const exit: RunExit = lost ? { exitCode: null, signal: null, lost: true } : { exitCode: behaviour.exitCode, signal: null }
+    const timer = o.timers.schedule(() => end(run.id, exit), delay)
+    live.set(run.id, { timer, onExit })
+  }
   return {
-    start: ({ run }, onExit) =>
-      Effect.sync(() => {
-        const behaviour = o.behaviour(run.id, run.attempt)
-        const lost = o.prng !== undefined && (o.lostProbability ?? 0) > 0 && o.prng.chance(o.lostProbability!)
-        const delay = lost ? Math.floor(behaviour.durationMs * o.prng!.next()) : behaviour.durationMs
-        const exit: RunExit = lost ? { exitCode: null, signal: null, lost: true } : { exitCode: behaviour.exitCode, signal: null }
-        const timer = o.timers.schedule(() => end(run.id, exit), delay)
-        live.set(run.id, { timer, onExit })
-      }),
+    start: (request, onExit) => Effect.sync(() => start(request, onExit)),
+    // synchronous by nature: the cycle starts runs without a fiber (the engine's Sync.ts)
+    startNow: (request, onExit) => {
+      start(request, onExit)
+      return Exit.void
+    },
     signal: (run, signal) =>
       Effect.sync(() => {
         const entry = live.get(run.id)

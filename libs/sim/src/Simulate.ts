@@ -79,15 +79,28 @@ export const describeOptions = (o: SimulateOptions): string => {
   ].join(" ")
 }
 
+// a workload has few users, teams and queues and many jobs: each name is checked once
+const branded = <B>(make: (s: string) => B) => {
+  const made = new Map<string, B>()
+  return (s: string): B => {
+    let b = made.get(s)
+    if (b === undefined) made.set(s, (b = make(s)))
+    return b
+  }
+}
+const userNameOf = branded(UserName.make)
+const teamNameOf = branded(TeamName.make)
+const queueNameOf = branded(QueueName.make)
+
 /** The submission a workload job makes (the same for every driver of a workload). */
 export const submissionOf = (job: WorkloadJob): Submission => ({
   command: ["sim", job.id],
   name: job.id,
-  user: UserName.make(job.user),
+  user: userNameOf(job.user),
   level: job.level,
-  ...(job.team === undefined ? {} : { team: TeamName.make(job.team) }),
+  ...(job.team === undefined ? {} : { team: teamNameOf(job.team) }),
   ...(job.project === undefined ? {} : { project: job.project }),
-  ...(job.queue === undefined ? {} : { queue: QueueName.make(job.queue) }),
+  ...(job.queue === undefined ? {} : { queue: queueNameOf(job.queue) }),
   gpus: job.gpus,
   ...(job.timeLimitMs === undefined ? {} : { timeLimitMs: job.timeLimitMs }),
   ...(job.maxQueuedTimeMs === undefined ? {} : { maxQueuedTimeMs: job.maxQueuedTimeMs }),
@@ -118,7 +131,8 @@ export const simulate = (o: SimulateOptions): SimReport => {
             })
         })
   const ports = Layer.mergeAll(
-    MemoryStore.layer({ keepTimelines: false }),
+    // an observer may look up an ended run; the report needs none kept
+    MemoryStore.layer({ keepTimelines: false, keepEnded: o.observe !== undefined }),
     SimExecutor.layer({
       timers: clock.timers,
       behaviour: (runId) => {
@@ -162,26 +176,41 @@ export const simulate = (o: SimulateOptions): SimReport => {
 
   let submitted = 0
   let refused = 0
+  // the driver's work at the instant of the timer that asked for it (a submission, a
+  // workload's decision or cancel), run in the driver's one fiber (below), not a fiber each
+  let due: Effect.Effect<void> | null = null
   const later = (delayMs: number, action: Effect.Effect<unknown, unknown>) =>
-    clock.timers.schedule(() => void Effect.runSync(Effect.either(action)), delayMs)
+    clock.timers.schedule(() => void (due = Effect.ignore(action)), delayMs)
+  const arrive = (job: WorkloadJob) =>
+    Effect.map(Effect.either(engine.submit(submissionOf(job))), (outcome) => {
+      if (outcome._tag === "Left" || outcome.right._tag !== "Accepted") {
+        refused++
+        return
+      }
+      submitted++
+      const run = outcome.right.run
+      tracks.set(run.id, { job, queue: run.queue, status: run.status, runMs: 0, runningSince: null })
+      // the "submitted" event fired before the track existed
+      if (job.decision !== undefined)
+        later(job.decision.atMs, job.decision.approve ? engine.approve(run.id) : engine.reject(run.id, "rejected by the workload"))
+      if (job.cancelAfterMs !== undefined) later(job.cancelAfterMs, engine.cancel([run.id]))
+    })
   const jobs = o.workload.jobs
   // every arrival, as timers at the jobs' arrival times (held one at a time: SimClock.scheduleEach)
-  clock.scheduleEach(jobs.length, (i) => jobs[i]!.arrivalMs, (i) => {
-    const job = jobs[i]!
-    const outcome = Effect.runSync(Effect.either(engine.submit(submissionOf(job))))
-    if (outcome._tag === "Left" || outcome.right._tag !== "Accepted") {
-      refused++
-      return
-    }
-    submitted++
-    const run = outcome.right.run
-    tracks.set(run.id, { job, queue: run.queue, status: run.status, runMs: 0, runningSince: null })
-    // the "submitted" event fired before the track existed
-    if (job.decision !== undefined)
-      later(job.decision.atMs, job.decision.approve ? engine.approve(run.id) : engine.reject(run.id, "rejected by the workload"))
-    if (job.cancelAfterMs !== undefined) later(job.cancelAfterMs, engine.cancel([run.id]))
-  })
-  clock.run()
+  clock.scheduleEach(jobs.length, (i) => jobs[i]!.arrivalMs, (i) => void (due = arrive(jobs[i]!)))
+  // each timer fires alone (`step`), and its work, if any, runs before the next: the order of
+  // a timer doing it itself; the engine's own cycles and exits need no fiber (its Sync.ts)
+  Effect.runSync(
+    Effect.gen(function* () {
+      for (;;) {
+        if (due !== null) {
+          const work: Effect.Effect<void> = due
+          due = null
+          yield* work
+        } else if (!clock.step()) return
+      }
+    })
+  )
   const outcomes: Array<JobOutcome> = []
   for (const track of tracks.values())
     outcomes.push({
