@@ -64,7 +64,7 @@ describe("issue 12: gantry sim", () => {
       [["sim", "--csv", file("huge.csv", "user,gpus,submit,duration\nana,9,0,60\n"), "--gpus", "2"], 65, /job j000001 asks for 9 GPUs; the machine has 2/],
       [["sim", "--csv", path.join(s.work, "nope.csv"), "--gpus", "2"], 66, /--csv .*nope\.csv: cannot read it/],
       [["sim", "--csv", good], 64, /--csv needs --gpus N/],
-      [["sim"], 64, /give the workload: --csv PATH or --generate/],
+      [["sim"], 64, /give the workload: --csv PATH, --from-db PATH or --generate/],
       [["sim", "--generate", "--csv", good], 64, /give the workload/],
       [["sim", "--generate", "--no-backfill"], 64, /--no-backfill/]
     ]

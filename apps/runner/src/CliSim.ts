@@ -1,23 +1,31 @@
 /**
  * `gantry sim` (issue 12): what-if before a rollout. A workload (`--csv PATH`: the Philly
- * trace's format or gantry's own, `.jsonl` for gantry's JSONL; or `--generate`) replayed
- * through the full engine on simulated time under each `--policy` (a preset or a policy file
- * as the runner loads them), side by side. Bad input (a row, a column, a policy key) is exit 65
- * naming it; a file that cannot be read, 66; a wrong combination of options, 64.
+ * trace's format or gantry's own, `.jsonl` for gantry's JSONL; `--from-db PATH`: a runner
+ * database's own history; or `--generate`) replayed through the full engine on simulated time
+ * under each `--policy` (a preset, a policy file as the runner loads them, or, with --from-db,
+ * `current`: the database's policy in force), side by side. A history is also compared with
+ * what really happened (the shadow fidelity, libs/sim Fidelity.ts). Bad input (a row, a column,
+ * a policy key, a database that is not gantry's) is exit 65 naming it; a file that cannot be
+ * read, 66; a wrong combination of options, 64.
  */
 import { Command, Options } from "@effect/cli"
+import { defaultPolicy } from "@gantry/core"
 import {
+  currentPolicyName,
   formatWhatIf,
   generateWorkload,
   parseGantryWorkload,
   parsePhillyCsv,
   PHILLY_HEADER,
   PolicyInputError,
+  type NamedPolicy,
   PRESETS,
+  replayOfHistory,
   resolvePolicy,
   type Workload,
   whatIf
 } from "@gantry/sim"
+import { HistoryError, readHistory } from "@gantry/store-sqlite"
 import { Effect, Option } from "effect"
 import * as fs from "node:fs"
 import { print } from "./CliCommon.js"
@@ -30,12 +38,23 @@ export const simOptions = {
     Options.optional,
     Options.withDescription("the workload: a CSV in the Philly trace's format or gantry's (a header naming user, gpus, submit, duration, …: docs/SIM.md); a .jsonl file in gantry's JSONL")
   ),
+  fromDb: Options.text("from-db").pipe(
+    Options.optional,
+    Options.withDescription(
+      "the workload: a runner database's own history (read-only, one consistent snapshot; a live daemon is not disturbed), compared with what really happened; --policy current is its policy in force"
+    )
+  ),
   generate: Options.boolean("generate").pipe(Options.withDescription("a generated workload instead (seeded; --jobs, --users, --teams, --load)")),
   policy: Options.text("policy").pipe(
     Options.repeated,
-    Options.withDescription(`a policy to replay: ${PRESETS.join(", ")}, or a policy file (gantry limits --format json > p.json); repeat to compare, the first is the baseline (default: fifo, backfill)`)
+    Options.withDescription(
+      `a policy to replay: ${PRESETS.join(", ")}, a policy file (gantry limits --format json > p.json), or current (with --from-db: the database's policy in force); repeat to compare, the first is the baseline (default: fifo, backfill; with --from-db: current, backfill)`
+    )
   ),
-  gpus: Options.integer("gpus").pipe(Options.optional, Options.withDescription("GPUs of the simulated machine (default 16 with --generate; required with --csv)")),
+  gpus: Options.integer("gpus").pipe(
+    Options.optional,
+    Options.withDescription("GPUs of the simulated machine (default 16 with --generate, the database's GPU inventory with --from-db; required with --csv)")
+  ),
   seed: Options.integer("seed").pipe(Options.withDefault(1), Options.withDescription("the simulation's seed (the same seed and workload give the same result)")),
   limit: Options.integer("limit").pipe(Options.optional, Options.withDescription("replay only the first N jobs of the CSV, by submission")),
   jobs: Options.integer("jobs").pipe(Options.withDefault(2_000), Options.withDescription("--generate: how many jobs")),
@@ -84,20 +103,67 @@ const loadCsv = (path: string, limit: number | undefined): Effect.Effect<Workloa
     return limit === undefined ? workload : { ...workload, jobs: workload.jobs.slice(0, limit) }
   })
 
+/** `--from-db PATH`: the history, read in one snapshot; an unreadable file is 66, one that is not gantry's (or too new) 65. */
+const loadHistory = (path: string) =>
+  Effect.try({
+    try: () => readHistory(path),
+    catch: (e) => (e instanceof HistoryError ? bad(`--from-db ${e.message}`, e.kind === "unreadable" ? 66 : 65) : bad(`--from-db ${path}: ${String(e)}`, 66))
+  })
+
+/** The policy in force in a history: its stored policy, else the runner's default (what a runner with no stored policy uses). */
+const CURRENT = "current"
+
 export const simCommand = Command.make("sim", simOptions, (a: SimArgs) =>
   Effect.gen(function* () {
-    if (Option.isSome(a.csv) === a.generate) return yield* usage("give the workload: --csv PATH or --generate (one of them)")
+    const sources = [Option.isSome(a.csv), Option.isSome(a.fromDb), a.generate].filter(Boolean).length
+    if (sources !== 1) return yield* usage("give the workload: --csv PATH, --from-db PATH or --generate (one of them)")
+    if (Option.isNone(a.fromDb) && a.policy.includes(CURRENT))
+      return yield* usage("--policy current is a runner database's policy in force: it needs --from-db PATH")
     const limit = Option.getOrUndefined(a.limit)
     if (limit !== undefined && limit < 1) return yield* usage(`--limit must be at least 1, not ${limit}`)
-    const gpus = Option.getOrUndefined(a.gpus) ?? (a.generate ? 16 : undefined)
-    if (gpus === undefined) return yield* usage("--csv needs --gpus N: the machine to replay it on")
-    if (gpus < 1) return yield* usage(`--gpus must be at least 1, not ${gpus}`)
+    if (Option.isSome(a.fromDb) && limit !== undefined) return yield* usage("--limit is for --csv; --from-db replays the whole history")
+    const givenGpus = Option.getOrUndefined(a.gpus)
+    if (givenGpus !== undefined && givenGpus < 1) return yield* usage(`--gpus must be at least 1, not ${givenGpus}`)
+    if (Option.isSome(a.csv) && givenGpus === undefined) return yield* usage("--csv needs --gpus N: the machine to replay it on")
     if (a.generate && (a.jobs < 1 || a.users < 1 || a.teams < 0 || !(a.load > 0)))
       return yield* usage("--jobs and --users must be at least 1, --teams at least 0, --load more than 0")
+    const history = Option.isSome(a.fromDb) ? yield* loadHistory(a.fromDb.value) : null
+    const gpus = givenGpus ?? (a.generate ? 16 : history !== null && history.gpuCount !== null && history.gpuCount > 0 ? history.gpuCount : undefined)
+    if (gpus === undefined) return yield* usage(`--from-db ${history?.source}: no GPU inventory stored (a machine without GPUs?): give --gpus N, the machine to replay it on`)
     const policies = yield* Effect.try({
-      try: () => (a.policy.length === 0 ? ["fifo", "backfill"] : a.policy).map(resolvePolicy),
+      try: () =>
+        (a.policy.length === 0 ? (history === null ? ["fifo", "backfill"] : [CURRENT, "backfill"]) : a.policy).map(
+          (spec): NamedPolicy =>
+            spec === CURRENT && history !== null ? { name: currentPolicyName(history.policy, defaultPolicy), policy: history.policy ?? defaultPolicy } : resolvePolicy(spec)
+        ),
       catch: (e) => bad(e instanceof PolicyInputError ? e.message : String(e), 65)
     })
+    if (history !== null) {
+      const replay = replayOfHistory(history)
+      const tooBig = replay.workload.jobs.find((j) => j.gpus > gpus)
+      if (tooBig !== undefined) return yield* bad(`run ${tooBig.id} asks for ${tooBig.gpus} GPUs; the machine has ${gpus} (--gpus)`, 65)
+      const result = whatIf({
+        workload: replay.workload,
+        gpus,
+        seed: a.seed,
+        policies,
+        queues: replay.queues,
+        history: {
+          real: replay.real,
+          horizonMs: replay.horizonMs,
+          source: {
+            database: history.source,
+            snapshotAt: new Date(history.snapshotAt).toISOString(),
+            origin: new Date(replay.originMs).toISOString(),
+            schemaVersion: history.schemaVersion,
+            currentPolicyVersion: (history.policy ?? defaultPolicy).version,
+            counts: replay.counts,
+            notes: replay.notes
+          }
+        }
+      })
+      return yield* print(a.format === "json" ? F.json(result) : formatWhatIf(result))
+    }
     const mix = GPU_MIX.filter(([g]) => g <= gpus)
     const workload = Option.isSome(a.csv)
       ? yield* loadCsv(a.csv.value, limit)

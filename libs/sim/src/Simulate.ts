@@ -30,6 +30,11 @@ export interface SimulateOptions {
   readonly eventLog?: boolean
   /** Where the SEED line goes (default: nowhere; the CLI passes console.log). */
   readonly print?: (line: string) => void
+  /**
+   * Record each run's first start (its order, instant and GPUs) in `SimReport.starts`: what a
+   * replay of a runner's history is compared with (Fidelity.ts). Default false.
+   */
+  readonly starts?: boolean
   /** Called after every cycle and every run transition: for invariant checks. */
   readonly observe?: {
     readonly onEvent?: (event: RunEvent, engine: EngineService) => void
@@ -50,6 +55,15 @@ export interface SimReport {
   readonly refused: number
   /** Wall-clock time the engine spent in each cycle phase (not part of the event log). */
   readonly phases: PhaseTimings
+  /** With `starts: true`: every run's first start, in the order the engine started them. */
+  readonly starts?: ReadonlyArray<SimStart>
+}
+
+/** A run's first start in a replay: its job, when, and on which GPUs. */
+export interface SimStart {
+  readonly jobId: string
+  readonly startMs: number
+  readonly gpus: ReadonlyArray<number>
 }
 
 interface Track {
@@ -102,6 +116,8 @@ export const submissionOf = (job: WorkloadJob): Submission => ({
   ...(job.project === undefined ? {} : { project: job.project }),
   ...(job.queue === undefined ? {} : { queue: queueNameOf(job.queue) }),
   gpus: job.gpus,
+  ...(job.deviceIds === undefined ? {} : { deviceIds: job.deviceIds }),
+  ...(job.anyGpu === true ? { anyGpu: true } : {}),
   ...(job.timeLimitMs === undefined ? {} : { timeLimitMs: job.timeLimitMs }),
   ...(job.maxQueuedTimeMs === undefined ? {} : { maxQueuedTimeMs: job.maxQueuedTimeMs }),
   ...(job.deadlineMs === undefined ? {} : { deadlineMs: job.deadlineMs }),
@@ -117,6 +133,7 @@ export const simulate = (o: SimulateOptions): SimReport => {
   const keepLog = o.eventLog ?? true
   const log: Array<string> = []
   let events = 0
+  const starts: Array<SimStart> | null = o.starts === true ? [] : null
   const ref: { engine?: EngineService } = {}
   // with no observer the journal keeps nothing: `Effect.void`, which the cycle continues
   // inline, so a cycle that starts and commits nothing runs without a fiber (Cycle.ts)
@@ -137,7 +154,9 @@ export const simulate = (o: SimulateOptions): SimReport => {
       timers: clock.timers,
       behaviour: (runId) => {
         const job = tracks.get(runId)!.job
-        return { durationMs: job.durationMs, exitCode: job.exitCode }
+        // a replay that keeps the real end instants ends the run then (if it started before)
+        const durationMs = job.endAtMs === undefined ? job.durationMs : Math.max(1, job.endAtMs - clock.now)
+        return { durationMs, exitCode: job.exitCode }
       },
       lostProbability: o.lostProbability ?? 0,
       prng: makePrng(o.seed).fork("lost")
@@ -153,6 +172,9 @@ export const simulate = (o: SimulateOptions): SimReport => {
     const track = tracks.get(event.runId)
     if (track !== undefined) {
       if (event.to === "running") {
+        // the GPUs were assigned before the transition (Kernel.assumeStart)
+        if (starts !== null && track.startMs === undefined)
+          starts.push({ jobId: track.job.id, startMs: event.at, gpus: Effect.runSync(ref.engine!.getRun(event.runId)).assignedGpus })
         track.startMs ??= event.at
         track.runningSince = event.at
       } else if (event.from === "running" || event.from === "stopping") {
@@ -237,6 +259,7 @@ export const simulate = (o: SimulateOptions): SimReport => {
     simulatedMs: clock.now,
     submitted,
     refused,
-    phases: stats.phases!
+    phases: stats.phases!,
+    ...(starts === null ? {} : { starts })
   }
 }

@@ -23,6 +23,8 @@ export interface WorkloadJob {
   readonly level: Level
   readonly queue?: string
   readonly gpus: number // >= 0
+  readonly deviceIds?: ReadonlyArray<number> // these GPUs only (unless anyGpu)
+  readonly anyGpu?: boolean
   readonly timeLimitMs?: number
   readonly maxQueuedTimeMs?: number
   readonly deadlineMs?: number // relative to arrival
@@ -30,6 +32,12 @@ export interface WorkloadJob {
   readonly decision?: { readonly atMs: number /* after arrival */; readonly approve: boolean }
   readonly cancelAfterMs?: number // a cancel sent this long after arrival
   readonly maxAttempts?: number
+  /**
+   * A replay that keeps a history's end instants: the run ends at this instant (ms from 0)
+   * whenever it started before it (at least 1 ms after its start), instead of `durationMs`
+   * after its start. Only for comparing a replay with what happened (Fidelity.ts).
+   */
+  readonly endAtMs?: number
 }
 
 export interface Workload {

@@ -2,6 +2,8 @@
  * @gantry/sim — the deterministic simulator: the same engine on simulated time.
  */
 export * from "./ErlangC.js"
+export * from "./Fidelity.js"
+export * from "./FromHistory.js"
 export * from "./GantryCsv.js"
 export * from "./Metrics.js"
 export * from "./Philly.js"

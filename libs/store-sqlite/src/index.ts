@@ -3,6 +3,7 @@
  * directory (users, hashed tokens, projects).
  */
 export * as Directory from "./Directory.js"
+export { type History, HistoryError, readHistory } from "./History.js"
 export type { StoredTemplate, StoredToken, StoredUser } from "./Directory.js"
 export * as Lease from "./Lease.js"
 export { LeaseHeld, LeaseHolder, LeaseNotHeld } from "./Lease.js"
