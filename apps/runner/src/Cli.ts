@@ -39,6 +39,7 @@ import { print, printJson, printPlain, VERSION, withControl } from "./CliCommon.
 import { runCommand, submitCommand } from "./CliSubmit.js"
 import { configCommand, configSpecs } from "./CliConfig.js"
 import { simCommand, simOptions } from "./CliSim.js"
+import { simMmcCommand, simMmcOptions } from "./CliSimMmc.js"
 import { directorySpecs, loginCommand, logoutCommand, projectCommand, projectsCommand, tokenCommand, userCommand, whoamiCommand } from "./CliDirectory.js"
 
 export { checkArgv, CliError, normalizeArgv } from "./Input.js"
@@ -447,7 +448,7 @@ export const gantry = Command.make("gantry").pipe(
     projectsCommand,
     projectCommand,
     configCommand,
-    simCommand
+    simCommand.pipe(Command.withSubcommands([simMmcCommand]))
   ]),
   Command.withDescription("gantry: a scheduler for ML runs on a shared GPU server")
 )
@@ -483,7 +484,8 @@ export const commandSpecs: ReadonlyMap<string, CommandSpec> = new Map(
       ["process", common],
       ...directorySpecs,
       ...configSpecs,
-      ["sim", simOptions]
+      ["sim", simOptions],
+      ["sim mmc", simMmcOptions]
     ] as const
   ).map(([name, options]) => [name, { flags: flagsOf(options), takesCommand: name === "submit" || name === "run" }])
 )

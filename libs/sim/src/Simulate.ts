@@ -35,6 +35,11 @@ export interface SimulateOptions {
    * replay of a runner's history is compared with (Fidelity.ts). Default false.
    */
   readonly starts?: boolean
+  /**
+   * Record each job's wait (first start − arrival, ms; NaN when it never started) in
+   * `SimReport.waits`, indexed like the workload's jobs: the M/M/c check's batch means.
+   */
+  readonly waits?: boolean
   /** Called after every cycle and every run transition: for invariant checks. */
   readonly observe?: {
     readonly onEvent?: (event: RunEvent, engine: EngineService) => void
@@ -57,6 +62,8 @@ export interface SimReport {
   readonly phases: PhaseTimings
   /** With `starts: true`: every run's first start, in the order the engine started them. */
   readonly starts?: ReadonlyArray<SimStart>
+  /** With `waits: true`: each job's wait in the workload's order (NaN: never started). */
+  readonly waits?: Float64Array
 }
 
 /** A run's first start in a replay: its job, when, and on which GPUs. */
@@ -68,6 +75,8 @@ export interface SimStart {
 
 interface Track {
   readonly job: WorkloadJob
+  /** The job's index in the workload. */
+  readonly index: number
   readonly queue: string
   status: JobOutcome["status"]
   startMs?: number
@@ -134,6 +143,7 @@ export const simulate = (o: SimulateOptions): SimReport => {
   const log: Array<string> = []
   let events = 0
   const starts: Array<SimStart> | null = o.starts === true ? [] : null
+  const waits = o.waits === true ? new Float64Array(o.workload.jobs.length).fill(NaN) : null
   const ref: { engine?: EngineService } = {}
   // with no observer the journal keeps nothing: `Effect.void`, which the cycle continues
   // inline, so a cycle that starts and commits nothing runs without a fiber (Cycle.ts)
@@ -175,6 +185,7 @@ export const simulate = (o: SimulateOptions): SimReport => {
         // the GPUs were assigned before the transition (Kernel.assumeStart)
         if (starts !== null && track.startMs === undefined)
           starts.push({ jobId: track.job.id, startMs: event.at, gpus: Effect.runSync(ref.engine!.getRun(event.runId)).assignedGpus })
+        if (track.startMs === undefined && waits !== null) waits[track.index] = event.at - track.job.arrivalMs
         track.startMs ??= event.at
         track.runningSince = event.at
       } else if (event.from === "running" || event.from === "stopping") {
@@ -203,7 +214,7 @@ export const simulate = (o: SimulateOptions): SimReport => {
   let due: Effect.Effect<void> | null = null
   const later = (delayMs: number, action: Effect.Effect<unknown, unknown>) =>
     clock.timers.schedule(() => void (due = Effect.ignore(action)), delayMs)
-  const arrive = (job: WorkloadJob) =>
+  const arrive = (job: WorkloadJob, index: number) =>
     Effect.map(Effect.either(engine.submit(submissionOf(job))), (outcome) => {
       if (outcome._tag === "Left" || outcome.right._tag !== "Accepted") {
         refused++
@@ -211,7 +222,7 @@ export const simulate = (o: SimulateOptions): SimReport => {
       }
       submitted++
       const run = outcome.right.run
-      tracks.set(run.id, { job, queue: run.queue, status: run.status, runMs: 0, runningSince: null })
+      tracks.set(run.id, { job, index, queue: run.queue, status: run.status, runMs: 0, runningSince: null })
       // the "submitted" event fired before the track existed
       if (job.decision !== undefined)
         later(job.decision.atMs, job.decision.approve ? engine.approve(run.id) : engine.reject(run.id, "rejected by the workload"))
@@ -219,7 +230,7 @@ export const simulate = (o: SimulateOptions): SimReport => {
     })
   const jobs = o.workload.jobs
   // every arrival, as timers at the jobs' arrival times (held one at a time: SimClock.scheduleEach)
-  clock.scheduleEach(jobs.length, (i) => jobs[i]!.arrivalMs, (i) => void (due = arrive(jobs[i]!)))
+  clock.scheduleEach(jobs.length, (i) => jobs[i]!.arrivalMs, (i) => void (due = arrive(jobs[i]!, i)))
   // each timer fires alone (`step`), and its work, if any, runs before the next: the order of
   // a timer doing it itself; the engine's own cycles and exits need no fiber (its Sync.ts)
   Effect.runSync(
@@ -260,6 +271,7 @@ export const simulate = (o: SimulateOptions): SimReport => {
     submitted,
     refused,
     phases: stats.phases!,
-    ...(starts === null ? {} : { starts })
+    ...(starts === null ? {} : { starts }),
+    ...(waits === null ? {} : { waits })
   }
 }
