@@ -21,7 +21,7 @@ import type { ExecutorService, RunExit } from "./Executor.js"
 import type { JournalEntry, JournalService } from "./Journal.js"
 import type { Kernel } from "./Kernel.js"
 import type { StoreError } from "./Store.js"
-import { isDone, then } from "./Sync.js"
+import { continueWith, isDone } from "./Sync.js"
 import type { Timers } from "./Timers.js"
 
 /** After the store refused a cycle's commit, the next cycle comes this much later (if nothing else wakes one). */
@@ -150,11 +150,11 @@ export const makeCycle = (deps: CycleDeps): Cycle => {
     timed("snapshot")
     const decision = decidePhase(snapshotted)
     timed("decide")
-    return then(apply(collected, decision), (committed) => {
+    return continueWith(apply(collected, decision), (committed) => {
       timed("apply")
       // a cycle whose commit was refused decided nothing that happened: no journal entry
       if (!committed) return Effect.void
-      return then(journalPhase(collected, snapshotted, decision), () => {
+      return continueWith(journalPhase(collected, snapshotted, decision), () => {
         timed("journal")
         return Effect.void
       })
