@@ -1,5 +1,5 @@
 /**
- * Roll out what was tested (issue 13): `gantry policy apply|history|diff|show` with the real
+ * Roll out what was tested (issue 12): `gantry policy apply|history|diff|show` with the real
  * binary, a real SQLite file and a real `gantry serve` on 127.0.0.1.
  * - apply as an admin makes a new version, recorded with who, when, how and the note; as
  *   anyone else it is refused and nothing changes; a file with an unknown key is exit 65
@@ -50,7 +50,7 @@ const writeFile = (s: Sandbox, name: string, content: unknown): string => {
 const history = (s: Sandbox, flags: ReadonlyArray<string> = []) => s.json<ReadonlyArray<VersionJson>>(["policy", "history", ...flags])
 const live = (d: Daemon) => d.api<PolicyJson>("GET", "/api/policy")
 
-describe.concurrent("issue 13: policy apply, history, diff", () => {
+describe.concurrent("issue 12: policy apply, history, diff", () => {
   it("apply as an admin: a new version with who, when, how and the note, and what changed; the same file again makes none", { timeout: 120_000 }, async ({ expect, onTestFinished }) => {
     const s = sandbox(onTestFinished)
     const d = await s.serve()

@@ -1,5 +1,5 @@
 /**
- * `gantry policy` (issue 13): roll out what was tested. The policy file is the one the runner
+ * `gantry policy` (issue 12): roll out what was tested. The policy file is the one the runner
  * loads, `gantry limits --format json` writes and `gantry sim --policy FILE` replays.
  * - `policy apply FILE [--note TEXT]` (admin): the file becomes the live policy, as a new
  *   version, recorded with who, when and how; it prints the version and what changed. A file

@@ -374,7 +374,7 @@ describe("SqliteStore: one run per idempotency key and user (issues 9, 10)", () 
   )
 })
 
-describe("SqliteStore: policy history (issue 13)", () => {
+describe("SqliteStore: policy history (issue 12)", () => {
   it.effect("a new database's history begins with the built-in default the engine runs (nobody's, at creation)", () =>
     Effect.gen(function* () {
       const before = Date.now()
