@@ -41,7 +41,7 @@ export const sqliteEngine = (o: { readonly gpus: number; readonly prefix: string
 }
 
 /** SQLite triggers that refuse every write to the engine's tables: a disk that fails each commit. */
-export const TABLES = ["runs", "run_events", "queues", "policy", "gpus", "meta"] as const
+export const TABLES = ["runs", "run_events", "queues", "policy", "policy_versions", "gpus", "meta"] as const
 
 export const refuseWrites = Effect.flatMap(SqlClient.SqlClient, (sql) =>
   Effect.forEach(

@@ -173,6 +173,8 @@ const templates = (f: Fixture): ReadonlyArray<Template> => [
   { route: "POST /api/runs/:id/priority", param: f.heldId, existing: [f.heldId], body: { priority: 5 }, least: "lead" },
   { route: "GET /api/policy", least: "viewer" },
   { route: "PUT /api/policy", body: { ...f.policy, version: Number(f.policy.version) + 1 }, least: "admin" },
+  { route: "GET /api/policy/history", query: { valid: "limit=5", key: "limit" }, least: "viewer" },
+  { route: "GET /api/policy/versions/:version", param: String(f.policy.version), existing: [String(f.policy.version)], least: "viewer" },
   { route: "GET /api/stats", least: "viewer" },
   { route: "GET /api/system", least: "viewer" },
   { route: "GET /api/queues", least: "viewer" },

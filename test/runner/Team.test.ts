@@ -224,6 +224,18 @@ const CASES: ReadonlyArray<Case> = [
   { route: "POST /api/runs/:id/priority", request: async (t) => ({ method: "POST", url: `/api/runs/${await othersRun(t)}/priority`, body: { priority: 50 } }), expect: LEAD },
   { route: "GET /api/policy", request: get("/api/policy"), expect: READ },
   { route: "PUT /api/policy", request: async (t) => ({ method: "PUT", url: "/api/policy", body: await t.d.api("GET", "/api/policy") }), expect: ADMIN },
+  {
+    route: "PUT /api/policy",
+    what: "a change, with a note",
+    request: async (t) => {
+      const current = await t.d.api<{ killGraceMs: number }>("GET", "/api/policy")
+      return { method: "PUT", url: "/api/policy?note=longer%20grace&source=apply", body: { ...current, killGraceMs: current.killGraceMs + 1 } }
+    },
+    expect: ADMIN
+  },
+  { route: "GET /api/policy/history", request: get("/api/policy/history?limit=5"), expect: READ },
+  { route: "GET /api/policy/versions/:version", request: async (t) => ({ method: "GET", url: `/api/policy/versions/${(await t.d.api<{ version: number }>("GET", "/api/policy")).version}` }), expect: READ },
+  { route: "GET /api/policy/versions/:version", what: "one that does not exist", request: get("/api/policy/versions/999999"), expect: { admin: 404, lead: 404, researcher: 404, viewer: 404 } },
   { route: "GET /api/stats", request: get("/api/stats"), expect: READ },
   { route: "GET /api/system", request: get("/api/system"), expect: READ },
   { route: "GET /api/queues", request: get("/api/queues"), expect: READ },
@@ -359,6 +371,7 @@ describe.concurrent("issue 10: roles", () => {
     const bosTemplate = await othersTemplate(t)
     const templatesBefore = await t.d.api<ReadonlyArray<unknown>>("GET", "/api/configs")
     const policyBefore = await t.d.api<{ version: number }>("GET", "/api/policy")
+    const historyBefore = await t.d.api<ReadonlyArray<unknown>>("GET", "/api/policy/history")
     for (const [method, url, body] of [
       ["POST", `/api/queue/${blocked.id}/approve`, undefined],
       ["POST", `/api/runs/${blocked.id}/approve`, undefined],
@@ -406,6 +419,7 @@ describe.concurrent("issue 10: roles", () => {
     expect((await t.d.api<{ level: string }>("GET", "/api/users/me", undefined, { token: ana })).level).toBe("researcher")
     expect(await t.d.api("GET", "/api/configs")).toEqual(templatesBefore)
     expect(await t.d.api("GET", "/api/policy")).toEqual(policyBefore)
+    expect(await t.d.api("GET", "/api/policy/history")).toEqual(historyBefore)
     // their own runs they may cancel, through either API, and their own queue they may read
     expect(await t.d.api("POST", "/api/runs/cancel", { ids: [own.id] }, { token: ana })).toEqual({ cancelled: [own.id] })
     const another = await submitAs(t.d, ana)

@@ -40,6 +40,7 @@ import { runCommand, submitCommand } from "./CliSubmit.js"
 import { configCommand, configSpecs } from "./CliConfig.js"
 import { simCommand, simOptions } from "./CliSim.js"
 import { simMmcCommand, simMmcOptions } from "./CliSimMmc.js"
+import { policyCommand, policySpecs } from "./CliPolicy.js"
 import { directorySpecs, loginCommand, logoutCommand, projectCommand, projectsCommand, tokenCommand, userCommand, whoamiCommand } from "./CliDirectory.js"
 
 export { checkArgv, CliError, normalizeArgv } from "./Input.js"
@@ -298,7 +299,7 @@ const limitsSet = Command.make(
           const current = yield* control.limits
           let next: Policy = fromFile ?? current
           for (const [k, v] of pairs) next = yield* applySetting(next, k, v)
-          const saved = yield* control.setLimits({ ...next, version: current.version + 1 })
+          const saved = yield* control.setLimits({ ...next, version: current.version + 1 }, { source: "limits set" })
           yield* printPolicy(a.format, saved, control)
         }),
         { create: true }
@@ -435,6 +436,7 @@ export const gantry = Command.make("gantry").pipe(
     queuesCommand,
     queueCommand,
     limitsCommand,
+    policyCommand,
     gpusCommand,
     gpuCommand,
     statsCommand,
@@ -476,6 +478,7 @@ export const commandSpecs: ReadonlyMap<string, CommandSpec> = new Map(
       ["queue delete", queueDeleteOptions],
       ["limits", common],
       ["limits set", limitsSetOptions],
+      ...policySpecs,
       ["gpus", common],
       ["gpu drain", gpuOptions],
       ["gpu undrain", gpuOptions],

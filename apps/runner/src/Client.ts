@@ -51,7 +51,16 @@ export const httpControl = (url: string, token: string): Effect.Effect<Control> 
       reject: (id, reason) => s(client.runs.reject({ path: { id }, payload: { reason } })),
       priority: (id, priority) => s(client.runs.priority({ path: { id }, payload: { priority } })),
       limits: s(client.policy.show()),
-      setLimits: (payload) => s(client.policy.set({ payload })),
+      setLimits: (payload, how = {}) =>
+        s(
+          client.policy.set({
+            payload,
+            // the common API's concurrency route is the daemon's own: over PUT it is a plain put
+            urlParams: { ...(how.source !== undefined && how.source !== "concurrency" ? { source: how.source } : {}), ...(how.note !== undefined ? { note: how.note } : {}) }
+          })
+        ),
+      policyHistory: (limit) => s(client.policy.history({ urlParams: limit === undefined ? {} : { limit } })),
+      policyVersion: (version) => s(client.policy.version({ path: { version } })),
       // the common queue API's process and cleanup say what gantry's CLI prints
       process: s(Effect.map(client.commonQueue.process(), (r) => r.job_ids.map((id) => id as RunId))),
       cleanup: (days) => s(Effect.map(client.commonQueue.cleanup({ urlParams: { days } }), (r) => r.deleted)),

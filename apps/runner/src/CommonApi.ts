@@ -382,7 +382,7 @@ export const layer = (controls: Controls, source: CommonSource) => {
                   ? current.fairShare
                   : { ...current.fairShare, mode: payload.enable_fair_share ? (current.fairShare.mode === "off" ? "limits" : current.fairShare.mode) : "off" }
             }
-            return concurrencyOf(yield* control.setLimits(next), source.inventory.length)
+            return concurrencyOf(yield* control.setLimits(next, { source: "concurrency" }), source.inventory.length)
           })
         )
       )

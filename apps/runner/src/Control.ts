@@ -11,6 +11,8 @@ import {
   Internal,
   type ListParams,
   type NewToken,
+  type PolicySource,
+  type PolicyVersionJson,
   type PositionJson,
   type ProjectChange,
   type QueueChange,
@@ -42,12 +44,13 @@ import {
   type RunId,
   type Submission
 } from "@gantry/core"
-import type { EngineError, EngineService, GpuInfo, StoreError, StoreService } from "@gantry/engine"
+import type { EngineError, EngineService, GpuInfo, PolicyVersion, StoreError, StoreService } from "@gantry/engine"
 import { NodeExecutor } from "@gantry/platform-node"
 import type { StoredTemplate, StoredToken, StoredUser } from "@gantry/store-sqlite"
 import { Effect, Fiber, Schema, Stream } from "effect"
 import { type Directory, forbidden, notFound } from "./Directory.js"
 import { checkSubmission, decodeSubmission, invalidArgument, issuesText, prefixed, toApiError } from "./Judge.js"
+import { samePolicy } from "./PolicyDiff.js"
 
 export interface Control {
   /** "daemon" when a serving runner answers; "offline" when the CLI runs its own engine. */
@@ -64,7 +67,16 @@ export interface Control {
   readonly reject: (id: RunId, reason: string) => Effect.Effect<RunJson, ApiError>
   readonly priority: (id: RunId, priority: number | null) => Effect.Effect<RunJson, ApiError>
   readonly limits: Effect.Effect<Policy, ApiError>
-  readonly setLimits: (policy: Policy) => Effect.Effect<Policy, ApiError>
+  /**
+   * Makes `policy` the live one, as a new version (the live one's + 1, whatever its own
+   * `version` says), recorded with the caller, `how.source` (default `put`) and `how.note`.
+   * One that changes nothing but the version is not applied: the live policy is the answer.
+   */
+  readonly setLimits: (policy: Policy, how?: PolicyHow) => Effect.Effect<Policy, ApiError>
+  /** The policy's versions, newest first (at most `limit`). */
+  readonly policyHistory: (limit?: number) => Effect.Effect<ReadonlyArray<PolicyVersionJson>, ApiError>
+  /** One version of the policy, or NotFound. */
+  readonly policyVersion: (version: number) => Effect.Effect<PolicyVersionJson, ApiError>
   /** Runs a cycle now; the runs it started. */
   readonly process: Effect.Effect<ReadonlyArray<RunId>, ApiError>
   readonly cleanup: (days: number) => Effect.Effect<number, ApiError>
@@ -93,6 +105,12 @@ export interface Control {
   /** Saves (or replaces: its creator or an admin) a run template. */
   readonly saveTemplate: (name: string, submission: TemplateSubmission) => Effect.Effect<TemplateJson, ApiError>
   readonly deleteTemplate: (name: string) => Effect.Effect<void, ApiError>
+}
+
+/** How a policy change came: what a client says over `PUT /api/policy`, or the common API's concurrency route; and why. */
+export interface PolicyHow {
+  readonly source?: PolicySource | "concurrency"
+  readonly note?: string
 }
 
 const DAY_MS = 86_400_000
@@ -167,6 +185,14 @@ export const fromTemplate = (name: string, submission: { readonly metadata?: unk
   return { ...submission, metadata: { ...metadata, config_name: name } }
 }
 
+const policyVersionJson = (v: PolicyVersion): PolicyVersionJson => ({
+  version: v.version,
+  policy: v.policy,
+  appliedBy: v.appliedBy,
+  appliedAt: v.appliedAt,
+  source: v.source,
+  note: v.note
+})
 const userJson = (u: StoredUser): UserJson => ({ id: u.id, identity: u.identity, owner: u.owner, createdAt: u.createdAt })
 const decodeStoredTemplate = Schema.decodeUnknownEither(TemplateSubmission)
 /** A stored template as the API shows it (one that no longer decodes is the store's error). */
@@ -205,6 +231,8 @@ export const Access = {
 export const engineControls = (o: EngineControlOptions): Controls => {
   const { engine, store, directory } = o
   const counter = new ChangeCounter()
+  /** One policy change at a time (every caller's): its version is the live one's + 1. */
+  const policyLock = Effect.runSync(Effect.makeSemaphore(1))
   // committed events, not transitions: a client woken by the bump lists from the store, which
   // has the change by then (the subscription is taken now, before this returns)
   const watcher = Effect.runFork(Stream.runForEach(engine.events, () => Effect.sync(() => counter.bump())))
@@ -341,7 +369,24 @@ export const engineControls = (o: EngineControlOptions): Controls => {
       reject: (id, reason) => Effect.zipRight(admin("reject runs"), api(engine.reject(id, reason))),
       priority: (id, priority) => Effect.zipRight(require(Access.setPriority(caller), "a lead or an admin may set a priority override"), api(engine.setPriority(id, priority))),
       limits: engine.policy,
-      setLimits: (policy) => Effect.zipRight(admin("change limits and policy"), api(engine.updatePolicy(policy))),
+      setLimits: (policy, how = {}) =>
+        policyLock.withPermits(1)(
+          Effect.gen(function* () {
+            yield* admin("change limits and policy")
+            // read and numbered under the lock: two changes at once get two versions, in order
+            const current = yield* engine.policy
+            if (samePolicy(current, policy)) return current
+            const note = how.note?.trim() ?? ""
+            return yield* api(
+              engine.updatePolicy({ ...policy, version: current.version + 1 }, { appliedBy: caller.name, source: how.source ?? "put", note: note === "" ? null : note })
+            )
+          })
+        ),
+      policyHistory: (limit) => Effect.map(api(store.policyHistory(limit === undefined ? {} : { limit })), (versions) => versions.map(policyVersionJson)),
+      policyVersion: (version) =>
+        Effect.flatMap(api(store.policyVersion(version)), (found) =>
+          found === undefined ? Effect.fail(notFound("PolicyVersionNotFound", `no policy version ${version} (gantry policy history lists them)`)) : Effect.succeed(policyVersionJson(found))
+        ),
       process: Effect.zipRight(admin("run a scheduling cycle (process)"), engine.process),
       cleanup: (days) =>
         Effect.gen(function* () {

@@ -186,7 +186,11 @@ const handlers = (controls: Controls, source: CommonSource) => {
       .handle("priority", ({ path, payload }) => as((c) => c.priority(path.id, payload.priority)))
   )
   const policy = HttpApiBuilder.group(GantryApi, "policy", (h) =>
-    h.handle("show", () => as((c) => c.limits)).handle("set", ({ payload }) => as((c) => c.setLimits(payload)))
+    h
+      .handle("show", () => as((c) => c.limits))
+      .handle("set", ({ payload, urlParams }) => as((c) => c.setLimits(payload, urlParams)))
+      .handle("history", ({ urlParams }) => as((c) => c.policyHistory(urlParams.limit)))
+      .handle("version", ({ path }) => as((c) => c.policyVersion(path.version)))
   )
   const queues = HttpApiBuilder.group(GantryApi, "queues", (h) =>
     h

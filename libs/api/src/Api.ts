@@ -340,10 +340,49 @@ export const runsGroup = HttpApiGroup.make("runs")
   .add(HttpApiEndpoint.post("priority")`/runs/${id}/priority`.setPayload(strict(Schema.Struct({ priority: Schema.NullOr(Schema.Int) }))).addSuccess(RunJson))
   .middleware(Authorization)
 
-/** The scheduling policy (limits, aging, fair share, backfill, priorities, approval rules). */
+/**
+ * How a client changed the policy, as it says (kept with the version): `put` (the default),
+ * or the CLI's `limits set` and `apply`. The common queue API's `POST /api/queue/concurrency`
+ * is recorded as `concurrency`.
+ */
+export const PolicySource = Schema.Literal("put", "limits set", "apply")
+export type PolicySource = typeof PolicySource.Type
+
+/** `PUT /api/policy`'s query: why (a note kept with the version) and how. */
+export const PolicyChangeParams = Schema.Struct({
+  note: Schema.optional(Schema.String.pipe(Schema.maxLength(1000))),
+  source: Schema.optional(PolicySource)
+})
+export type PolicyChangeParams = typeof PolicyChangeParams.Type
+
+/** One version of the policy: the policy as it was applied, who applied it (null: the system), when, how and why. */
+export const PolicyVersionJson = Schema.Struct({
+  version: Int,
+  policy: Policy,
+  appliedBy: Schema.NullOr(Schema.String),
+  appliedAt: IsoTime,
+  /** `apply`, `limits set`, `put`, `concurrency`; `default` or `migration` for where history began. */
+  source: Schema.String,
+  note: Schema.NullOr(Schema.String)
+})
+export type PolicyVersionJson = typeof PolicyVersionJson.Type
+
+const policyVersion = HttpApiSchema.param("version", IntFromString.pipe(Schema.nonNegative()))
+
+/**
+ * The scheduling policy (limits, aging, fair share, backfill, priorities, approval rules) and
+ * its versions. A change is numbered by the runner (the live version + 1: the body's `version`
+ * is not taken) and recorded with who made it; one that changes nothing makes no version.
+ */
 export const policyGroup = HttpApiGroup.make("policy")
   .add(HttpApiEndpoint.get("show", "/policy").addSuccess(Policy))
-  .add(HttpApiEndpoint.put("set", "/policy").setPayload(strict(Policy)).addSuccess(Policy))
+  .add(HttpApiEndpoint.put("set", "/policy").setPayload(strict(Policy)).setUrlParams(PolicyChangeParams).addSuccess(Policy))
+  .add(
+    HttpApiEndpoint.get("history", "/policy/history")
+      .setUrlParams(Schema.Struct({ limit: Schema.optional(IntFromString.pipe(Schema.between(1, 1000))) }))
+      .addSuccess(Schema.Array(PolicyVersionJson))
+  )
+  .add(HttpApiEndpoint.get("version")`/policy/versions/${policyVersion}`.addSuccess(PolicyVersionJson))
   .middleware(Authorization)
 
 export const queuesGroup = HttpApiGroup.make("queues")

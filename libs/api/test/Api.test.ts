@@ -35,6 +35,8 @@ describe("the HTTP API definition", () => {
       "/api/runs",
       "/api/runs/{id}",
       "/api/policy",
+      "/api/policy/history",
+      "/api/policy/versions/{version}",
       "/api/configs/{name}"
     ])
       expect(paths).toContain(path)

@@ -261,13 +261,15 @@ export const makeCommands = ({ kernel, store, serial, committer, offline, decode
           })
         })
       ),
-    updatePolicy: (next) =>
+    updatePolicy: (next, origin) =>
       locked(
         Effect.suspend((): Effect.Effect<Policy, EngineError | StoreError> => {
           const valid = Schema.decodeUnknownEither(PolicySchema)(next)
           if (valid._tag === "Left") return Effect.fail(new InvalidPolicy({ message: ParseResult.TreeFormatter.formatErrorSync(valid.left) }))
           const policy: Policy = deepFreeze(structuredClone(next))
-          return commitThen({ policy }, () => {
+          // the version's who and how, committed with it (the store's policy history)
+          const policyOrigin = { appliedBy: origin?.appliedBy ?? null, source: origin?.source ?? "engine", note: origin?.note ?? null, appliedAt: kernel.now() }
+          return commitThen({ policy, policyOrigin }, () => {
             kernel.setPolicy(policy)
             kernel.wake("policy")
             return policy

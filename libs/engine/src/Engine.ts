@@ -34,7 +34,7 @@ import { makeQueries } from "./Queries.js"
 import type { QueueCounts } from "./QueueMachine.js"
 import { recover } from "./Recovery.js"
 import { Serial } from "./Serial.js"
-import { Store, type StoreError } from "./Store.js"
+import { type PolicyOrigin, Store, type StoreError } from "./Store.js"
 import { fiberTimers, isTimerClock } from "./Timers.js"
 import type { WorkerState } from "./WorkerMachine.js"
 
@@ -72,7 +72,11 @@ export interface EngineService {
   readonly approve: (id: RunId) => Effect.Effect<Run, EngineError | StoreError>
   readonly reject: (id: RunId, reason: string) => Effect.Effect<Run, EngineError | StoreError>
   readonly setPriority: (id: RunId, priority: number | null) => Effect.Effect<Run, EngineError | StoreError>
-  readonly updatePolicy: (policy: Policy) => Effect.Effect<Policy, EngineError | StoreError>
+  /**
+   * Replaces the policy. `origin` says who changed it and how (kept with the version in the
+   * store's policy history; default: nobody, `engine`); the engine stamps the time.
+   */
+  readonly updatePolicy: (policy: Policy, origin?: Omit<PolicyOrigin, "appliedAt">) => Effect.Effect<Policy, EngineError | StoreError>
   readonly drainGpu: (index: number, drained: boolean) => Effect.Effect<void, EngineError | StoreError>
   readonly getRun: (id: RunId) => Effect.Effect<Run, EngineError | StoreError>
   readonly timeline: (id: RunId) => Effect.Effect<ReadonlyArray<RunEvent>, EngineError | StoreError>

@@ -4,7 +4,7 @@
  */
 import type { Policy, QueueConfig, QueueName, Run, RunEvent, RunId, RunStatus } from "@gantry/core"
 import { Effect, Exit, Layer } from "effect"
-import { idempotencyScope, Store, type StoreBatch, type StoreService, WAIT_SAMPLE } from "./Store.js"
+import { idempotencyScope, type PolicyVersion, Store, type StoreBatch, type StoreService, unknownPolicyOrigin, WAIT_SAMPLE } from "./Store.js"
 
 export interface MemoryStoreOptions {
   /** Keep run timelines (off for million-run simulations that only need metrics). */
@@ -26,6 +26,8 @@ export const makeMemoryStore = (options: MemoryStoreOptions = {}): StoreService 
   const queues = new Map<QueueName, QueueConfig>()
   const drained = new Set<number>()
   let policy: Policy | null = null
+  /** Every version committed, oldest first. */
+  const policyVersions: Array<PolicyVersion> = []
   let lastSeq = 0
   const commitBatch = (batch: StoreBatch): void => {
     for (const run of batch.runs) {
@@ -48,7 +50,10 @@ export const makeMemoryStore = (options: MemoryStoreOptions = {}): StoreService 
       }
     for (const q of batch.queues) queues.set(q.name, q)
     for (const name of batch.deletedQueues) queues.delete(name)
-    if (batch.policy !== null) policy = batch.policy
+    if (batch.policy !== null) {
+      policy = batch.policy
+      policyVersions.push({ ...(batch.policyOrigin ?? unknownPolicyOrigin), version: batch.policy.version, policy: batch.policy })
+    }
     for (const { index, drained: d } of batch.drainedGpus) {
       if (d) drained.add(index)
       else drained.delete(index)
@@ -93,6 +98,13 @@ export const makeMemoryStore = (options: MemoryStoreOptions = {}): StoreService 
       return { byStatus, meanWaitMs }
     }),
     timeline: (id) => Effect.sync(() => timelines.get(id) ?? []),
+    policyHistory: (options = {}) =>
+      Effect.sync(() => {
+        const newestFirst = [...policyVersions].reverse()
+        const limit = options.limit
+        return limit === undefined || limit === Infinity ? newestFirst : newestFirst.slice(0, Number.isNaN(limit) ? 0 : Math.max(0, Math.floor(limit)))
+      }),
+    policyVersion: (version) => Effect.sync(() => policyVersions.findLast((v) => v.version === version)),
     cleanup: (before) =>
       Effect.sync(() => {
         let removed = 0

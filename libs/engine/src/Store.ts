@@ -7,13 +7,40 @@ import type { Policy, QueueConfig, QueueName, Run, RunEvent, RunId, RunStatus } 
 
 export class StoreError extends Data.TaggedError("StoreError")<{ readonly message: string; readonly cause?: unknown }> {}
 
+/**
+ * Who changed the policy, how, why and when: kept with each version of it
+ * (`policyHistory`). The engine stays identity-free: `appliedBy` is whatever name the
+ * caller of `updatePolicy` trusts (null: the system, an embedder, a default).
+ */
+export interface PolicyOrigin {
+  readonly appliedBy: string | null
+  /** How it was changed, in a short word or two (`apply`, `limits set`, `put`, `concurrency`, ...). */
+  readonly source: string
+  readonly note: string | null
+  /** When it was committed (epoch ms). */
+  readonly appliedAt: number
+}
+
+/** One version of the policy, as it was committed, with who, how and when. */
+export interface PolicyVersion extends PolicyOrigin {
+  /** The policy's own `version`. */
+  readonly version: number
+  readonly policy: Policy
+}
+
+/** A batch's policy without an origin (a store written to directly): the system's, at time 0. */
+export const unknownPolicyOrigin: PolicyOrigin = { appliedBy: null, source: "system", note: null, appliedAt: 0 }
+
 /** Everything one cycle (or one command) changed: written in one transaction. */
 export interface StoreBatch {
   readonly runs: ReadonlyArray<Run>
   readonly events: ReadonlyArray<RunEvent>
   readonly queues: ReadonlyArray<QueueConfig>
   readonly deletedQueues: ReadonlyArray<QueueName>
+  /** The new live policy; it is also recorded as a version of the history, in the same transaction. */
   readonly policy: Policy | null
+  /** Who, how and when of `policy` (`unknownPolicyOrigin` when absent). */
+  readonly policyOrigin?: PolicyOrigin
   readonly drainedGpus: ReadonlyArray<{ readonly index: number; readonly drained: boolean }>
 }
 
@@ -77,6 +104,10 @@ export interface StoreService {
   readonly summary: Effect.Effect<RunSummary, StoreError>
   /** Deletes terminal runs that ended before `before`; returns how many. */
   readonly cleanup: (before: number) => Effect.Effect<number, StoreError>
+  /** The policy's versions, newest (last committed) first; at most `limit` (default: all). */
+  readonly policyHistory: (options?: { readonly limit?: number }) => Effect.Effect<ReadonlyArray<PolicyVersion>, StoreError>
+  /** The version numbered `version` (the last one committed with that number), or undefined. */
+  readonly policyVersion: (version: number) => Effect.Effect<PolicyVersion | undefined, StoreError>
 }
 
 export class Store extends Context.Tag("@gantry/engine/Store")<Store, StoreService>() {}

@@ -6,6 +6,7 @@
  * Add a migration by adding a key `NNNN_name` (never edit one that has shipped).
  */
 import { SqlClient } from "@effect/sql"
+import { defaultPolicy } from "@gantry/core"
 import { Effect } from "effect"
 
 /** The migrator's table: one row per migration applied. */
@@ -126,5 +127,31 @@ export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.S
       created_at INTEGER NOT NULL,
       updated_at INTEGER NOT NULL
     )`
-  )
+  ),
+  // Issue 13 (`gantry policy apply|history|diff`). Every version of the policy, as committed
+  // with the live row (same transaction): who applied it (null: the system), when, how
+  // (`apply`, `limits set`, `put`, `concurrency`, ...) and a note. A version's number is the
+  // policy's own `version`; the runner numbers them one up from the live one, and a lookup by
+  // number takes the last row committed with it. History starts with the policy in force:
+  // the live row, or the built-in default the engine runs when there is none.
+  "0006_policy_versions": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(`CREATE TABLE policy_versions (
+      id INTEGER PRIMARY KEY,
+      version INTEGER NOT NULL,
+      data TEXT NOT NULL,
+      applied_by TEXT,
+      applied_at INTEGER NOT NULL,
+      source TEXT NOT NULL,
+      note TEXT
+    )`)
+    yield* sql.unsafe(`CREATE INDEX policy_versions_version ON policy_versions (version, id)`)
+    const live = yield* sql.unsafe<{ data: string }>(`SELECT data FROM policy WHERE id = 1`)
+    const data = live[0]?.data ?? JSON.stringify(defaultPolicy)
+    yield* sql.unsafe(
+      `INSERT INTO policy_versions (version, data, applied_by, applied_at, source, note) VALUES (coalesce(json_extract(?, '$.version'), 0), ?, NULL, ?, ?, NULL)`,
+      // the machine's time (not an Effect Clock a test may have stopped): when the history began
+      [data, data, Date.now(), live.length > 0 ? "migration" : "default"]
+    )
+  })
 }

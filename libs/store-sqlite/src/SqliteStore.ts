@@ -16,12 +16,14 @@ import {
   Journal,
   type JournalEntry,
   type JournalService,
+  type PolicyVersion,
   type RunFilter,
   Store,
   type StoreBatch,
   StoreError,
   type StoredState,
-  type StoreService
+  type StoreService,
+  unknownPolicyOrigin
 } from "@gantry/engine"
 import { Cause, Context, Effect, Layer, Runtime } from "effect"
 import { orStoreError, parseJson, storeError } from "./internal/errors.js"
@@ -37,12 +39,17 @@ import {
   inChunks,
   inList,
   insertEvents,
+  INSERT_POLICY_VERSION,
   LOAD_RUNS,
   listRunsQuery,
   MEAN_WAIT,
   memo,
+  parsePolicyVersions,
   parseRuns,
   placeholders,
+  POLICY_HISTORY,
+  POLICY_VERSION,
+  type PolicyVersionRow,
   runParams,
   TIMELINE,
   upsertDrains,
@@ -52,7 +59,7 @@ import {
 } from "./Statements.js"
 
 export { MIGRATIONS_TABLE, migrations } from "./Schema.js"
-export { CLEANUP, FIND_BY_IDEMPOTENCY_KEY, LOAD_RUNS, listRunsQuery, ROWS_PER_STATEMENT, TIMELINE } from "./Statements.js"
+export { CLEANUP, FIND_BY_IDEMPOTENCY_KEY, LOAD_RUNS, listRunsQuery, POLICY_HISTORY, POLICY_VERSION, ROWS_PER_STATEMENT, TIMELINE } from "./Statements.js"
 
 export interface SqliteStoreOptions {
   /** The database file; its parent directories are created. */
@@ -103,10 +110,12 @@ export const makeStore = (journal: PendingJournal = new PendingJournal()): Effec
             (names) => sql.unsafe(`DELETE FROM queues WHERE name IN (${inList(names.length)})`, names),
             { discard: true }
           )
-          if (batch.policy !== null)
-            yield* sql.unsafe(`INSERT INTO policy (id, data) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data`, [
-              JSON.stringify(batch.policy)
-            ])
+          if (batch.policy !== null) {
+            const data = JSON.stringify(batch.policy)
+            const origin = batch.policyOrigin ?? unknownPolicyOrigin
+            yield* sql.unsafe(`INSERT INTO policy (id, data) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data`, [data])
+            yield* sql.unsafe(INSERT_POLICY_VERSION, [batch.policy.version, data, origin.appliedBy, origin.appliedAt, origin.source, origin.note])
+          }
           yield* inChunks(sql, batch.drainedGpus, upsertDrains, (g) => [g.index, g.drained ? 1 : 0])
           yield* writeJournal(sql, journal, true)
         })
@@ -187,7 +196,19 @@ export const makeStore = (journal: PendingJournal = new PendingJournal()): Effec
     return { byStatus, meanWaitMs: wait === undefined || wait.n === 0 ? null : wait.mean }
   }).pipe(orStoreError("summary"))
 
-  return { load, commit, getRun, findByIdempotencyKey, listRuns, timeline, summary, cleanup }
+  const policyHistory = (options: { readonly limit?: number } = {}) => {
+    const limit = options.limit === undefined || options.limit === Infinity ? -1 : Number.isNaN(options.limit) ? 0 : Math.max(0, Math.floor(options.limit))
+    return sql.unsafe<PolicyVersionRow>(POLICY_HISTORY, [limit]).pipe(Effect.flatMap(parsePolicyVersions), orStoreError("policyHistory"))
+  }
+
+  const policyVersion = (version: number) =>
+    sql.unsafe<PolicyVersionRow>(POLICY_VERSION, [version]).pipe(
+      Effect.flatMap(parsePolicyVersions),
+      Effect.map((versions): PolicyVersion | undefined => versions[0]),
+      orStoreError("policyVersion")
+    )
+
+  return { load, commit, getRun, findByIdempotencyKey, listRuns, timeline, summary, cleanup, policyHistory, policyVersion }
 })
 
 // ------------------------------------------------------------------------------- the Journal

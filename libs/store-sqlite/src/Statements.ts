@@ -4,8 +4,8 @@
  * parameters that go with it: SqliteStore.ts runs them.
  */
 import type { SqlClient } from "@effect/sql"
-import type { Run, RunEvent, RunStatus } from "@gantry/core"
-import { type RunFilter, type StoreError, WAIT_SAMPLE } from "@gantry/engine"
+import type { Policy, Run, RunEvent, RunStatus } from "@gantry/core"
+import { type PolicyVersion, type RunFilter, type StoreError, WAIT_SAMPLE } from "@gantry/engine"
 import { Effect } from "effect"
 import { storeError } from "./internal/errors.js"
 
@@ -99,6 +99,38 @@ export const parseRuns = (rows: ReadonlyArray<{ readonly data: string }>): Effec
   Effect.try({
     try: () => rows.map((row) => JSON.parse(row.data) as Run),
     catch: (cause) => storeError("runs: stored JSON is corrupt", cause)
+  })
+
+// ------------------------------------------------------------------------------- policy history
+
+export const INSERT_POLICY_VERSION = `INSERT INTO policy_versions (version, data, applied_by, applied_at, source, note) VALUES (?, ?, ?, ?, ?, ?)`
+const POLICY_VERSION_COLUMNS = `version, data, applied_by, applied_at, source, note`
+/** Newest first (the commit order, the rowid); `LIMIT -1` is no limit. */
+export const POLICY_HISTORY = `SELECT ${POLICY_VERSION_COLUMNS} FROM policy_versions ORDER BY id DESC LIMIT ?`
+/** The last row committed with this number (the index on (version, id), backwards). */
+export const POLICY_VERSION = `SELECT ${POLICY_VERSION_COLUMNS} FROM policy_versions WHERE version = ? ORDER BY id DESC LIMIT 1`
+
+export interface PolicyVersionRow {
+  readonly version: number
+  readonly data: string
+  readonly applied_by: string | null
+  readonly applied_at: number
+  readonly source: string
+  readonly note: string | null
+}
+
+export const parsePolicyVersions = (rows: ReadonlyArray<PolicyVersionRow>): Effect.Effect<ReadonlyArray<PolicyVersion>, StoreError> =>
+  Effect.try({
+    try: () =>
+      rows.map((row): PolicyVersion => ({
+        version: row.version,
+        policy: JSON.parse(row.data) as Policy,
+        appliedBy: row.applied_by,
+        appliedAt: row.applied_at,
+        source: row.source,
+        note: row.note
+      })),
+    catch: (cause) => storeError("policy_versions: stored JSON is corrupt", cause)
   })
 
 // ------------------------------------------------------------------------------- list queries

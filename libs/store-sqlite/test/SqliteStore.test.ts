@@ -5,9 +5,10 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { SqlClient } from "@effect/sql"
+import { Migrator, SqlClient } from "@effect/sql"
+import { SqliteClient } from "@effect/sql-sqlite-node"
 import { it } from "@effect/vitest"
-import { makeQueue, type RunEvent, RunId, type RunStatus, sharedPolicy, UserName } from "@gantry/core"
+import { defaultPolicy, makeQueue, type RunEvent, RunId, type RunStatus, sharedPolicy, UserName } from "@gantry/core"
 import { aRun } from "@gantry/core/testing"
 import { emptyBatch, Journal, type JournalEntry, type RunFilter, Store, StoreError } from "@gantry/engine"
 import { Context, Effect, Exit, Layer, Schedule } from "effect"
@@ -60,6 +61,8 @@ describe("SqliteStore: atomic batches", () => {
       expect(yield* store.getRun(RunId.make("b"))).toBeUndefined()
       expect(yield* store.timeline(RunId.make("b"))).toEqual([])
       expect((yield* store.timeline(RunId.make("a"))).map((e) => e.to)).toEqual(["pending"])
+      // nor a version of the policy: the history is still the one it began with
+      expect((yield* store.policyHistory()).map((v) => v.source)).toEqual(["default"])
       // The connection is usable afterwards (the transaction was rolled back, not left open).
       yield* store.commit({ ...emptyBatch, runs: [aRun({ id: "c", seq: 3 })] })
       expect((yield* store.load).lastSeq).toBe(3)
@@ -91,7 +94,7 @@ describe("SqliteStore: the file", () => {
           yield* store.commit({ ...emptyBatch, runs: [aRun({ id: "kept", seq: 7 })], queues: [makeQueue("gpu")], policy: sharedPolicy, drainedGpus: [{ index: 2, drained: true }] })
           return { migrations: yield* migrationRows, again: yield* SqliteStore.migrate }
         }).pipe(Effect.provide(SqliteStore.layer({ filename })))
-        expect(first.migrations).toEqual([{ migration_id: 1, name: "initial" }, { migration_id: 2, name: "idempotency_key_unique" }, { migration_id: 3, name: "directory" }, { migration_id: 4, name: "idempotency_key_per_user" }, { migration_id: 5, name: "user_ids_and_templates" }])
+        expect(first.migrations).toEqual([{ migration_id: 1, name: "initial" }, { migration_id: 2, name: "idempotency_key_unique" }, { migration_id: 3, name: "directory" }, { migration_id: 4, name: "idempotency_key_per_user" }, { migration_id: 5, name: "user_ids_and_templates" }, { migration_id: 6, name: "policy_versions" }])
         expect(first.again).toEqual([])
 
         const second = yield* Effect.gen(function* () {
@@ -107,7 +110,7 @@ describe("SqliteStore: the file", () => {
         }).pipe(Effect.provide(SqliteStore.layer({ filename })))
         expect(second).toEqual({
           state: { runs: [aRun({ id: "kept", seq: 7 })], queues: [makeQueue("gpu")], policy: sharedPolicy, drainedGpus: [2], lastSeq: 7 },
-          migrations: [{ migration_id: 1, name: "initial" }, { migration_id: 2, name: "idempotency_key_unique" }, { migration_id: 3, name: "directory" }, { migration_id: 4, name: "idempotency_key_per_user" }, { migration_id: 5, name: "user_ids_and_templates" }],
+          migrations: [{ migration_id: 1, name: "initial" }, { migration_id: 2, name: "idempotency_key_unique" }, { migration_id: 3, name: "directory" }, { migration_id: 4, name: "idempotency_key_per_user" }, { migration_id: 5, name: "user_ids_and_templates" }, { migration_id: 6, name: "policy_versions" }],
           journalMode: "wal",
           synchronous: 2,
           busyTimeout: 5000,
@@ -368,5 +371,56 @@ describe("SqliteStore: one run per idempotency key and user (issues 9, 10)", () 
       expect(result.two).toBeUndefined()
       expect(result.other).toBe("3")
     })
+  )
+})
+
+describe("SqliteStore: policy history (issue 12)", () => {
+  it.effect("a new database's history begins with the built-in default the engine runs (nobody's, at creation)", () =>
+    Effect.gen(function* () {
+      const before = Date.now()
+      const history = yield* Effect.provide(Effect.flatMap(Store, (store) => store.policyHistory()), tempStore())
+      expect(history).toEqual([{ version: defaultPolicy.version, policy: defaultPolicy, appliedBy: null, source: "default", note: null, appliedAt: expect.any(Number) }])
+      expect(history[0]!.appliedAt).toBeGreaterThanOrEqual(before)
+      expect(history[0]!.appliedAt).toBeLessThanOrEqual(Date.now())
+    })
+  )
+
+  it.effect("a database from before the history (migration 0005) gets one version: its live policy, nobody's, at migration time", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const filename = yield* tempDb
+        const live = { ...sharedPolicy, version: 9, killGraceMs: 3_000 }
+        const upTo = (last: string) =>
+          Migrator.make({})({ loader: Migrator.fromRecord(Object.fromEntries(Object.entries(SqliteStore.migrations).filter(([key]) => key <= last))), table: SqliteStore.MIGRATIONS_TABLE })
+        yield* Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          yield* upTo("0005_user_ids_and_templates")
+          yield* sql.unsafe(`INSERT INTO policy (id, data) VALUES (1, ?)`, [JSON.stringify(live)])
+        }).pipe(Effect.provide(SqliteClient.layer({ filename })))
+        const before = Date.now()
+        const opened = yield* Effect.gen(function* () {
+          const store = yield* Store
+          const seeded = yield* store.policyHistory()
+          yield* store.commit({ ...emptyBatch, policy: { ...live, version: 10, backfill: false }, policyOrigin: { appliedBy: "root", source: "apply", note: null, appliedAt: before + 1 } })
+          return { seeded, v9: yield* store.policyVersion(9), after: (yield* store.policyHistory()).map((v) => [v.version, v.appliedBy, v.source]), live: (yield* store.load).policy }
+        }).pipe(Effect.provide(SqliteStore.layer({ filename })))
+        expect(opened.seeded).toEqual([{ version: 9, policy: live, appliedBy: null, source: "migration", note: null, appliedAt: expect.any(Number) }])
+        expect(opened.seeded[0]!.appliedAt).toBeGreaterThanOrEqual(before)
+        expect(opened.v9?.policy).toEqual(live)
+        expect(opened.after).toEqual([
+          [10, "root", "apply"],
+          [9, null, "migration"]
+        ])
+        expect(opened.live).toEqual({ ...live, version: 10, backfill: false })
+      })
+    )
+  )
+
+  it.effect("a version is looked up through its index", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const plan = yield* sql.unsafe<{ detail: string }>(`EXPLAIN QUERY PLAN ${SqliteStore.POLICY_VERSION}`, [3])
+      expect(plan.map((row) => row.detail).join("\n")).toMatch(/USING (COVERING )?INDEX policy_versions_version/)
+    }).pipe(Effect.provide(tempStore()))
   )
 })

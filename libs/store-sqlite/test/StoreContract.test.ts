@@ -158,6 +158,50 @@ const cases: ReadonlyArray<Case<unknown>> = [
     }
   ),
   contractCase(
+    "every batch with a policy records a version with who, how and when; newest first; a batch without one records none",
+    (store) =>
+      Effect.gen(function* () {
+        yield* store.commit({ ...emptyBatch, policy: { ...sharedPolicy, version: 2 }, policyOrigin: { appliedBy: "ana", source: "apply", note: "team caps", appliedAt: 1_000 } })
+        yield* commitRuns(store, aRun({ id: "between", seq: 1 }))
+        yield* store.commit({ ...emptyBatch, policy: { ...defaultPolicy, version: 3, backfill: false }, policyOrigin: { appliedBy: "bo", source: "limits set", note: null, appliedAt: 2_000 } })
+        // no origin (a store written to directly): the system's, at 0
+        yield* store.commit({ ...emptyBatch, policy: { ...defaultPolicy, version: 4 } })
+        return {
+          latest3: yield* store.policyHistory({ limit: 3 }),
+          latest1: (yield* store.policyHistory({ limit: 1 })).map((v) => v.version),
+          none: yield* store.policyHistory({ limit: 0 }),
+          v2: yield* store.policyVersion(2),
+          v3: (yield* store.policyVersion(3))?.policy.backfill,
+          v99: yield* store.policyVersion(99),
+          live: (yield* store.load).policy?.version
+        }
+      }),
+    (r) =>
+      expect(r).toEqual({
+        latest3: [
+          { version: 4, policy: { ...defaultPolicy, version: 4 }, appliedBy: null, source: "system", note: null, appliedAt: 0 },
+          { version: 3, policy: { ...defaultPolicy, version: 3, backfill: false }, appliedBy: "bo", source: "limits set", note: null, appliedAt: 2_000 },
+          { version: 2, policy: { ...sharedPolicy, version: 2 }, appliedBy: "ana", source: "apply", note: "team caps", appliedAt: 1_000 }
+        ],
+        latest1: [4],
+        none: [],
+        v2: { version: 2, policy: { ...sharedPolicy, version: 2 }, appliedBy: "ana", source: "apply", note: "team caps", appliedAt: 1_000 },
+        v3: false,
+        v99: undefined,
+        live: 4
+      })
+  ),
+  contractCase(
+    "a version number committed twice is found as its last commit",
+    (store) =>
+      Effect.gen(function* () {
+        yield* store.commit({ ...emptyBatch, policy: { ...defaultPolicy, version: 7, killGraceMs: 1 }, policyOrigin: { appliedBy: "ana", source: "put", note: null, appliedAt: 10 } })
+        yield* store.commit({ ...emptyBatch, policy: { ...defaultPolicy, version: 7, killGraceMs: 2 }, policyOrigin: { appliedBy: "bo", source: "put", note: null, appliedAt: 20 } })
+        return { found: yield* store.policyVersion(7), both: (yield* store.policyHistory({ limit: 2 })).map((v) => v.appliedBy) }
+      }),
+    (r) => expect(r).toEqual({ found: { version: 7, policy: { ...defaultPolicy, version: 7, killGraceMs: 2 }, appliedBy: "bo", source: "put", note: null, appliedAt: 20 }, both: ["bo", "ana"] })
+  ),
+  contractCase(
     "GPU drains are switched on and off",
     (store) =>
       Effect.gen(function* () {
