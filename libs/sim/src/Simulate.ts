@@ -8,6 +8,7 @@ import { type ActorMode, Engine, type EngineService, Journal, type JournalEntry,
 import { Effect, Layer } from "effect"
 import { computeMetrics, type JobOutcome, type Metrics } from "./Metrics.js"
 import { makePrng } from "./Prng.js"
+import { recordTransition, SeriesRecorder, type SeriesOverTime } from "./Series.js"
 import { SimClock } from "./SimClock.js"
 import * as SimExecutor from "./SimExecutor.js"
 import * as SimGpus from "./SimGpus.js"
@@ -28,6 +29,11 @@ export interface SimulateOptions {
   readonly actors?: ActorMode
   /** Keep the event log lines in the report (default true). */
   readonly eventLog?: boolean
+  /**
+   * Record busy GPUs and queue length over time (`SimReport.series`, Series.ts): a bounded
+   * number of buckets, a few arithmetic operations per transition. Default off.
+   */
+  readonly series?: boolean
   /** Where the SEED line goes (default: nowhere; the CLI passes console.log). */
   readonly print?: (line: string) => void
   /** Called after every cycle and every run transition: for invariant checks. */
@@ -50,6 +56,8 @@ export interface SimReport {
   readonly refused: number
   /** Wall-clock time the engine spent in each cycle phase (not part of the event log). */
   readonly phases: PhaseTimings
+  /** Busy GPUs and queue length over time, when `series` was asked for. */
+  readonly series?: SeriesOverTime
 }
 
 interface Track {
@@ -133,10 +141,12 @@ export const simulate = (o: SimulateOptions): SimReport => {
   )
   // every transition as it happens (the engine's synchronous hook for the simulator): the
   // event log, the tracks, and the observer's checks
+  const series = o.series === true ? new SeriesRecorder() : undefined
   const onTransition = (event: RunEvent): void => {
     events++
     if (keepLog) log.push(JSON.stringify([event.at, event.runId, event.from, event.to, event.reason, event.attempt]))
     const track = tracks.get(event.runId)
+    if (series !== undefined) recordTransition(series, event.at, event.from, event.to, track?.job.gpus ?? 0)
     if (track !== undefined) {
       if (event.to === "running") {
         track.startMs ??= event.at
@@ -208,6 +218,7 @@ export const simulate = (o: SimulateOptions): SimReport => {
     simulatedMs: clock.now,
     submitted,
     refused,
-    phases: stats.phases!
+    phases: stats.phases!,
+    ...(series === undefined ? {} : { series: series.finish(clock.now) })
   }
 }
