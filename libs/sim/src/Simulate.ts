@@ -34,6 +34,8 @@ export interface SimulateOptions {
    * number of buckets, a few arithmetic operations per transition. Default off.
    */
   readonly series?: boolean
+  /** What the metrics count as a long wait (`Metrics.longWaits`; default 1 h). */
+  readonly waitThresholdMs?: number
   /** Where the SEED line goes (default: nowhere; the CLI passes console.log). */
   readonly print?: (line: string) => void
   /** Called after every cycle and every run transition: for invariant checks. */
@@ -210,7 +212,7 @@ export const simulate = (o: SimulateOptions): SimReport => {
   return {
     seed: o.seed,
     header,
-    metrics: computeMetrics(outcomes, { gpuCount: o.gpus }),
+    metrics: computeMetrics(outcomes, { gpuCount: o.gpus, waitThresholdMs: o.waitThresholdMs }),
     eventLog: keepLog ? log : null,
     events,
     cycles: stats.cycles,
