@@ -3,10 +3,12 @@
  */
 export * from "./ErlangC.js"
 export * from "./GantryCsv.js"
+export * from "./HtmlReport.js"
 export * from "./Metrics.js"
 export * from "./Philly.js"
 export * from "./Policies.js"
 export * from "./Prng.js"
+export * from "./Series.js"
 export { SimClock } from "./SimClock.js"
 export * as SimExecutor from "./SimExecutor.js"
 export * as SimGpus from "./SimGpus.js"
