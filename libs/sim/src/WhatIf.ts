@@ -110,7 +110,8 @@ export const formatWhatIf = (r: WhatIfResult, o: { readonly maxRows?: number } =
   const header = ["policy", "jobs", "started", ...COMPARED_METRICS.map((c) => c.title)]
   const rows = r.policies.map(({ name, metrics: m }) => [name, String(m.jobs), String(m.overall.started), ...COMPARED_METRICS.map((c) => c.format(c.value(m)))])
   const out = [
-    `workload ${r.workload.name} (${r.workload.jobs} jobs), ${r.gpus} GPUs, seed ${r.seed}; long waits: over ${formatDurationMs(r.waitThresholdMs)}`,
+    `workload ${r.workload.name} (${r.workload.jobs} jobs), ${r.gpus} GPUs, seed ${r.seed}`,
+    `long waits: jobs that waited over ${formatDurationMs(r.waitThresholdMs)} to start`,
     "",
     ...alignColumns([header, ...rows])
   ]

@@ -34,7 +34,7 @@ describe("whatIf", () => {
   it("marks the table's differences against the first policy ✓ better or ✗ worse", () => {
     const r = whatIf({ workload, gpus: 8, seed: 5, policies: [{ name: "fifo", policy: presetPolicy.fifo }, { name: "backfill", policy: presetPolicy.backfill }] })
     const text = formatWhatIf(r)
-    expect(text).toMatch(/^workload synthetic-s5-n300 \(300 jobs\), 8 GPUs, seed 5; long waits: over 1\.0h$/m)
+    expect(text).toMatch(/^workload synthetic-s5-n300 \(300 jobs\), 8 GPUs, seed 5\nlong waits: jobs that waited over 1\.0h to start$/m)
     expect(text).toMatch(/^policy +jobs +started +wait p50 +wait p95 .* jain users +jain teams +long waits$/m)
     const diff = text.split("\n").findLast((l) => l.startsWith("backfill "))!
     const [fifo, backfill] = r.policies.map((p) => p.metrics.overall.waitMeanMs)
