@@ -4,11 +4,14 @@
  * through the full engine on simulated time under each `--policy` (a preset or a policy file
  * as the runner loads them), side by side. Bad input (a row, a column, a policy key) is exit 65
  * naming it; a file that cannot be read, 66; a wrong combination of options, 64.
+ * `--report PATH` also writes the self-contained HTML report (libs/sim HtmlReport.ts; a file
+ * that cannot be written is exit 73, like other outputs), saying where on stderr.
  */
 import { Command, Options } from "@effect/cli"
 import {
   formatWhatIf,
   generateWorkload,
+  renderHtmlReport,
   parseGantryWorkload,
   parsePhillyCsv,
   PHILLY_HEADER,
@@ -20,9 +23,10 @@ import {
 } from "@gantry/sim"
 import { Effect, Option } from "effect"
 import * as fs from "node:fs"
+import * as nodePath from "node:path"
 import { print } from "./CliCommon.js"
 import * as F from "./Format.js"
-import { CliError, usage } from "./Input.js"
+import { CliError, duration, usage } from "./Input.js"
 
 export const simOptions = {
   format: Options.choice("format", ["table", "json"]).pipe(Options.withDefault("table" as const), Options.withDescription("table (for people) or json")),
@@ -41,6 +45,14 @@ export const simOptions = {
   jobs: Options.integer("jobs").pipe(Options.withDefault(2_000), Options.withDescription("--generate: how many jobs")),
   users: Options.integer("users").pipe(Options.withDefault(12), Options.withDescription("--generate: how many users")),
   teams: Options.integer("teams").pipe(Options.withDefault(3), Options.withDescription("--generate: how many teams (users are spread over them)")),
+  report: Options.text("report").pipe(
+    Options.optional,
+    Options.withDescription("also write the report as one self-contained HTML file at PATH (charts and tables; opens without a network)")
+  ),
+  waitThreshold: Options.text("wait-threshold").pipe(
+    Options.optional,
+    Options.withDescription("what counts as a long wait in the report, e.g. 30m, 2h (default 1h)")
+  ),
   load: Options.float("load").pipe(
     Options.withDefault(0.9),
     Options.withDescription("--generate: the offered load, GPU-hours asked per GPU-hour of the machine (about; 0.9 keeps a queue without drowning it)")
@@ -84,6 +96,24 @@ const loadCsv = (path: string, limit: number | undefined): Effect.Effect<Workloa
     return limit === undefined ? workload : { ...workload, jobs: workload.jobs.slice(0, limit) }
   })
 
+/** The HTML report at `path` (0644, replaced whole: written beside it, then renamed); where it is, on stderr. */
+const writeReport = (path: string, html: string): Effect.Effect<void, CliError> =>
+  Effect.try({
+    try: () => {
+      const tmp = `${path}.${process.pid}.tmp`
+      try {
+        fs.writeFileSync(tmp, html, { mode: 0o644 })
+        fs.chmodSync(tmp, 0o644)
+        fs.renameSync(tmp, path)
+      } catch (e) {
+        fs.rmSync(tmp, { force: true })
+        throw e
+      }
+      process.stderr.write(`report: ${nodePath.resolve(path)} (${Math.round(html.length / 1024)} KiB)\n`)
+    },
+    catch: (e) => bad(`--report ${path}: cannot write it${typeof (e as NodeJS.ErrnoException).code === "string" ? ` (${(e as NodeJS.ErrnoException).code})` : ""}`, 73)
+  })
+
 export const simCommand = Command.make("sim", simOptions, (a: SimArgs) =>
   Effect.gen(function* () {
     if (Option.isSome(a.csv) === a.generate) return yield* usage("give the workload: --csv PATH or --generate (one of them)")
@@ -94,6 +124,9 @@ export const simCommand = Command.make("sim", simOptions, (a: SimArgs) =>
     if (gpus < 1) return yield* usage(`--gpus must be at least 1, not ${gpus}`)
     if (a.generate && (a.jobs < 1 || a.users < 1 || a.teams < 0 || !(a.load > 0)))
       return yield* usage("--jobs and --users must be at least 1, --teams at least 0, --load more than 0")
+    const waitThresholdMs = yield* duration("wait-threshold", a.waitThreshold)
+    const reportPath = Option.getOrUndefined(a.report)
+    if (reportPath === "") return yield* usage("--report needs a file path")
     const policies = yield* Effect.try({
       try: () => (a.policy.length === 0 ? ["fifo", "backfill"] : a.policy).map(resolvePolicy),
       catch: (e) => bad(e instanceof PolicyInputError ? e.message : String(e), 65)
@@ -123,7 +156,8 @@ export const simCommand = Command.make("sim", simOptions, (a: SimArgs) =>
         })
     const tooBig = workload.jobs.find((j) => j.gpus > gpus)
     if (tooBig !== undefined) return yield* bad(`job ${tooBig.id} asks for ${tooBig.gpus} GPUs; the machine has ${gpus} (--gpus)`, 65)
-    const result = whatIf({ workload, gpus, seed: a.seed, policies })
+    const result = whatIf({ workload, gpus, seed: a.seed, policies, waitThresholdMs, series: reportPath !== undefined })
+    if (reportPath !== undefined) yield* writeReport(reportPath, renderHtmlReport(result))
     yield* print(a.format === "json" ? F.json(result) : formatWhatIf(result))
   })
 ).pipe(Command.withDescription("what-if: replay a workload under one or more policies on simulated time, side by side"))
