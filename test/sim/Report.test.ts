@@ -24,7 +24,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import puppeteer, { type Browser, type Page } from "puppeteer-core"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, describe, expect, it } from "vitest"
 import { sandbox } from "../runner/Gantry.js"
 import { decodePng, distinctColours, pixelsNear } from "./Png.js"
 
@@ -59,19 +59,19 @@ interface InPage {
 }
 
 const shots = fs.mkdtempSync(path.join(os.tmpdir(), "gantry-report-shots-"))
-let browser: Browser
+let launched: Promise<Browser> | undefined
 
-beforeAll(async () => {
-  browser = await puppeteer.launch({
+/** One Chromium for the file, started by the first test that needs it (so a missing one fails that test, not a hook that skips it). */
+const browser = (): Promise<Browser> =>
+  (launched ??= puppeteer.launch({
     executablePath: chromiumPath(),
     headless: true,
     // as root Chromium refuses to start with its sandbox; /dev/shm is small in containers
     args: [...(process.getuid?.() === 0 ? ["--no-sandbox"] : []), "--disable-dev-shm-usage", "--force-color-profile=srgb", "--hide-scrollbars"]
-  })
-}, 60_000)
+  }))
 
 afterAll(async () => {
-  await browser?.close()
+  if (launched !== undefined) await (await launched.catch(() => undefined))?.close()
   fs.rmSync(shots, { recursive: true, force: true })
 })
 
@@ -83,7 +83,7 @@ interface Opened {
 
 /** The report at `file` in a fresh page, offline: only file: and data: requests go through. */
 const open = async (file: string): Promise<Opened> => {
-  const page = await browser.newPage()
+  const page = await (await browser()).newPage()
   const errors: Array<string> = []
   const blocked: Array<string> = []
   page.on("console", (m) => {
@@ -144,6 +144,7 @@ describe("issue 12: gantry sim --report, in headless Chromium", () => {
     "the Philly trace on 700 GPUs under fifo, fair-share and backfill: four charts of three series each, drawn, offline, without errors",
     { timeout: 600_000 },
     async ({ onTestFinished }) => {
+      await browser() // a missing Chromium fails here, before the replay
       if (!fs.existsSync(TRACE)) throw new Error(`the Philly trace is not at ${TRACE} (it lives beside the repository, in ../shared/data); this test needs it`)
       const s = sandbox(onTestFinished)
       const out = path.join(s.work, "out.html")
