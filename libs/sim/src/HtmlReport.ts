@@ -54,11 +54,11 @@ export interface ChartAssets {
  * run time: from libs/sim/src in the workspace, from dist/ when installed as a package, and
  * from apps/runner/dist/gantry.mjs in the bundle, where node_modules is beside it too.
  */
-export const loadChartAssets = (): ChartAssets => {
-  const requireHere = createRequire(import.meta.url)
-  const read = (file: string) => readFileSync(requireHere.resolve(`uplot/dist/${file}`), "utf8")
-  return { js: read("uPlot.iife.min.js"), css: read("uPlot.min.css") }
-}
+export const loadChartAssets = (): ChartAssets => ({
+  // written out in full: the pack test counts these as uses of the declared dependency
+  js: readFileSync(createRequire(import.meta.url).resolve("uplot/dist/uPlot.iife.min.js"), "utf8"),
+  css: readFileSync(createRequire(import.meta.url).resolve("uplot/dist/uPlot.min.css"), "utf8")
+})
 
 /** Eight colours that tell apart on white and for most colour vision (Okabe–Ito, darkened yellow). */
 export const SERIES_COLOURS: ReadonlyArray<string> = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#56b4e9", "#e69f00", "#000000", "#b8a000"]
