@@ -113,9 +113,13 @@ const manifestOf = (name: string) =>
 const filesUnder = (dir: string): Array<string> =>
   readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]))
 
-/** The module specifiers of a .js or .d.ts file: static and dynamic imports, re-exports, import types. */
+/**
+ * The module specifiers of a .js or .d.ts file: static and dynamic imports, re-exports, import
+ * types, and files of a package resolved at run time (`createRequire(import.meta.url).resolve("pkg/file")`,
+ * how @gantry/sim reads uPlot for its HTML report).
+ */
 const specifiersOf = (source: string): Array<string> =>
-  [...source.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)["']([^"']+)["']/gm)].map((m) => m[1]!)
+  [...source.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+|\bcreateRequire\([^)]*\)\.resolve\(\s*)["']([^"']+)["']/gm)].map((m) => m[1]!)
 
 const packageOf = (specifier: string): string => specifier.split("/").slice(0, specifier.startsWith("@") ? 2 : 1).join("/")
 
@@ -192,6 +196,13 @@ describe("the packed libraries, installed outside the workspace", () => {
 
   it("the hand-built engine runs the submitted job to completion", async () => {
     expect(await run(process.execPath, ["example-2.mjs"], app)).toMatch(/^run \S+: completed at \d+(\.\d+)? s; 4 of 4 GPUs free$/m)
+  })
+
+  it("the installed @gantry/sim finds uPlot for its HTML report outside the workspace", () => {
+    const code = `import { loadChartAssets } from "@gantry/sim"; const a = loadChartAssets(); console.log(a.js.length > 10000 && a.css.includes(".uplot"))`
+    const result = spawnSync(process.execPath, ["--input-type=module", "-e", code], { cwd: app, env: childEnv(), encoding: "utf8" })
+    expect(result.stderr).toBe("")
+    expect(result.stdout.trim()).toBe("true")
   })
 
   it("core's test builders are not part of the published API", () => {

@@ -44,7 +44,7 @@ describe("issue 12: gantry sim", () => {
     expect(replay.policies[0]!.metrics.jobs).toBe(2)
   })
 
-  it("refuses bad input naming the line or key (65), a file it cannot read (66), a wrong combination of options or an unknown one (64)", { timeout: 120_000 }, async ({ expect, onTestFinished }) => {
+  it("refuses bad input naming the line or key (65), a file it cannot read (66) or write (73), a wrong combination of options or an unknown one (64)", { timeout: 120_000 }, async ({ expect, onTestFinished }) => {
     const s = sandbox(onTestFinished)
     const file = (name: string, text: string) => {
       const at = path.join(s.work, name)
@@ -66,7 +66,9 @@ describe("issue 12: gantry sim", () => {
       [["sim", "--csv", good], 64, /--csv needs --gpus N/],
       [["sim"], 64, /give the workload: --csv PATH, --from-db PATH or --generate/],
       [["sim", "--generate", "--csv", good], 64, /give the workload/],
-      [["sim", "--generate", "--no-backfill"], 64, /--no-backfill/]
+      [["sim", "--generate", "--no-backfill"], 64, /--no-backfill/],
+      [["sim", "--csv", good, "--gpus", "2", "--wait-threshold", "soon"], 64, /--wait-threshold: malformed duration "soon"/],
+      [["sim", "--csv", good, "--gpus", "2", "--report", path.join(s.work, "no-such-dir", "r.html")], 73, /--report .*no-such-dir\/r\.html: cannot write it \(ENOENT\)/]
     ]
     const results = await Promise.all(cases.map(([args]) => s.cli(args)))
     cases.forEach(([args, code, message], i) => {
@@ -77,6 +79,8 @@ describe("issue 12: gantry sim", () => {
     const help = await s.cli(["sim", "--help"])
     expect(help.code).toBe(0)
     expect(help.stdout).toMatch(/--policy/)
+    expect(help.stdout).toMatch(/--report/)
+    expect(help.stdout).toMatch(/--wait-threshold/)
     expect(help.stdout).not.toMatch(/\x1b\[/)
   })
 })

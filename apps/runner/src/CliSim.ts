@@ -7,6 +7,8 @@
  * what really happened (the shadow fidelity, libs/sim Fidelity.ts). Bad input (a row, a column,
  * a policy key, a database that is not gantry's) is exit 65 naming it; a file that cannot be
  * read, 66; a wrong combination of options, 64.
+ * `--report PATH` also writes the self-contained HTML report (libs/sim HtmlReport.ts; a file
+ * that cannot be written is exit 73, like other outputs), saying where on stderr.
  */
 import { Command, Options } from "@effect/cli"
 import { defaultPolicy } from "@gantry/core"
@@ -14,6 +16,7 @@ import {
   currentPolicyName,
   formatWhatIf,
   generateWorkload,
+  renderHtmlReport,
   parseGantryWorkload,
   parsePhillyCsv,
   PHILLY_HEADER,
@@ -23,14 +26,16 @@ import {
   replayOfHistory,
   resolvePolicy,
   type Workload,
-  whatIf
+  type WhatIfOptions
 } from "@gantry/sim"
 import { HistoryError, readHistory } from "@gantry/store-sqlite"
 import { Effect, Option } from "effect"
 import * as fs from "node:fs"
+import * as nodePath from "node:path"
 import { print } from "./CliCommon.js"
+import { runWhatIf } from "./SimWorkers.js"
 import * as F from "./Format.js"
-import { CliError, usage } from "./Input.js"
+import { CliError, duration, usage } from "./Input.js"
 
 export const simOptions = {
   format: Options.choice("format", ["table", "json"]).pipe(Options.withDefault("table" as const), Options.withDescription("table (for people) or json")),
@@ -60,6 +65,18 @@ export const simOptions = {
   jobs: Options.integer("jobs").pipe(Options.withDefault(2_000), Options.withDescription("--generate: how many jobs")),
   users: Options.integer("users").pipe(Options.withDefault(12), Options.withDescription("--generate: how many users")),
   teams: Options.integer("teams").pipe(Options.withDefault(3), Options.withDescription("--generate: how many teams (users are spread over them)")),
+  report: Options.text("report").pipe(
+    Options.optional,
+    Options.withDescription("also write the report as one self-contained HTML file at PATH (charts and tables; opens without a network)")
+  ),
+  until: Options.text("until").pipe(
+    Options.optional,
+    Options.withDescription("stop each replay this long after the workload's first instant, e.g. 7d or 36h (later arrivals are not submitted; runs waiting or running then count as such)")
+  ),
+  waitThreshold: Options.text("wait-threshold").pipe(
+    Options.optional,
+    Options.withDescription("what counts as a long wait in the report, e.g. 30m, 2h (default 1h)")
+  ),
   load: Options.float("load").pipe(
     Options.withDefault(0.9),
     Options.withDescription("--generate: the offered load, GPU-hours asked per GPU-hour of the machine (about; 0.9 keeps a queue without drowning it)")
@@ -113,6 +130,24 @@ const loadHistory = (path: string) =>
 /** The policy in force in a history: its stored policy, else the runner's default (what a runner with no stored policy uses). */
 const CURRENT = "current"
 
+/** The HTML report at `path` (0644, replaced whole: written beside it, then renamed); where it is, on stderr. */
+const writeReport = (path: string, html: string): Effect.Effect<void, CliError> =>
+  Effect.try({
+    try: () => {
+      const tmp = `${path}.${process.pid}.tmp`
+      try {
+        fs.writeFileSync(tmp, html, { mode: 0o644 })
+        fs.chmodSync(tmp, 0o644)
+        fs.renameSync(tmp, path)
+      } catch (e) {
+        fs.rmSync(tmp, { force: true })
+        throw e
+      }
+      process.stderr.write(`report: ${nodePath.resolve(path)} (${Math.round(html.length / 1024)} KiB)\n`)
+    },
+    catch: (e) => bad(`--report ${path}: cannot write it${typeof (e as NodeJS.ErrnoException).code === "string" ? ` (${(e as NodeJS.ErrnoException).code})` : ""}`, 73)
+  })
+
 export const simCommand = Command.make("sim", simOptions, (a: SimArgs) =>
   Effect.gen(function* () {
     const sources = [Option.isSome(a.csv), Option.isSome(a.fromDb), a.generate].filter(Boolean).length
@@ -130,6 +165,9 @@ export const simCommand = Command.make("sim", simOptions, (a: SimArgs) =>
     const history = Option.isSome(a.fromDb) ? yield* loadHistory(a.fromDb.value) : null
     const gpus = givenGpus ?? (a.generate ? 16 : history !== null && history.gpuCount !== null && history.gpuCount > 0 ? history.gpuCount : undefined)
     if (gpus === undefined) return yield* usage(`--from-db ${history?.source}: no GPU inventory stored (a machine without GPUs?): give --gpus N, the machine to replay it on`)
+    const waitThresholdMs = yield* duration("wait-threshold", a.waitThreshold)
+    const reportPath = Option.getOrUndefined(a.report)
+    if (reportPath === "") return yield* usage("--report needs a file path")
     const policies = yield* Effect.try({
       try: () =>
         (a.policy.length === 0 ? (history === null ? ["fifo", "backfill"] : [CURRENT, "backfill"]) : a.policy).map(
@@ -138,15 +176,16 @@ export const simCommand = Command.make("sim", simOptions, (a: SimArgs) =>
         ),
       catch: (e) => bad(e instanceof PolicyInputError ? e.message : String(e), 65)
     })
+    const untilMs = yield* duration("until", a.until)
+    const shared = { gpus, seed: a.seed, policies, waitThresholdMs, series: reportPath !== undefined, ...(untilMs === undefined ? {} : { untilMs }) }
+    let options: WhatIfOptions
     if (history !== null) {
       const replay = replayOfHistory(history)
       const tooBig = replay.workload.jobs.find((j) => j.gpus > gpus)
       if (tooBig !== undefined) return yield* bad(`run ${tooBig.id} asks for ${tooBig.gpus} GPUs; the machine has ${gpus} (--gpus)`, 65)
-      const result = whatIf({
+      options = {
+        ...shared,
         workload: replay.workload,
-        gpus,
-        seed: a.seed,
-        policies,
         queues: replay.queues,
         history: {
           real: replay.real,
@@ -161,35 +200,39 @@ export const simCommand = Command.make("sim", simOptions, (a: SimArgs) =>
             notes: replay.notes
           }
         }
-      })
-      return yield* print(a.format === "json" ? F.json(result) : formatWhatIf(result))
+      }
+    } else {
+      const mix = GPU_MIX.filter(([g]) => g <= gpus)
+      const workload = Option.isSome(a.csv)
+        ? yield* loadCsv(a.csv.value, limit)
+        : generateWorkload({
+            seed: a.seed,
+            jobs: a.jobs,
+            arrivalRatePerHour: arrivalRateFor(a.load, gpus, mix),
+            burstProbability: BURST_PROBABILITY,
+            burstSize: BURST_SIZE,
+            users: a.users,
+            teams: a.teams,
+            levels: [
+              ["researcher", 8],
+              ["lead", 3],
+              ["admin", 1]
+            ],
+            gpuMix: mix,
+            durationMedianMs: MEDIAN_MS,
+            durationSigma: SIGMA,
+            timeLimitProbability: 0.6,
+            failureProbability: 0.05,
+            name: `generated-s${a.seed}-n${a.jobs}-load${a.load}`
+          })
+      const tooBig = workload.jobs.find((j) => j.gpus > gpus)
+      if (tooBig !== undefined) return yield* bad(`job ${tooBig.id} asks for ${tooBig.gpus} GPUs; the machine has ${gpus} (--gpus)`, 65)
+      options = { ...shared, workload }
     }
-    const mix = GPU_MIX.filter(([g]) => g <= gpus)
-    const workload = Option.isSome(a.csv)
-      ? yield* loadCsv(a.csv.value, limit)
-      : generateWorkload({
-          seed: a.seed,
-          jobs: a.jobs,
-          arrivalRatePerHour: arrivalRateFor(a.load, gpus, mix),
-          burstProbability: BURST_PROBABILITY,
-          burstSize: BURST_SIZE,
-          users: a.users,
-          teams: a.teams,
-          levels: [
-            ["researcher", 8],
-            ["lead", 3],
-            ["admin", 1]
-          ],
-          gpuMix: mix,
-          durationMedianMs: MEDIAN_MS,
-          durationSigma: SIGMA,
-          timeLimitProbability: 0.6,
-          failureProbability: 0.05,
-          name: `generated-s${a.seed}-n${a.jobs}-load${a.load}`
-        })
-    const tooBig = workload.jobs.find((j) => j.gpus > gpus)
-    if (tooBig !== undefined) return yield* bad(`job ${tooBig.id} asks for ${tooBig.gpus} GPUs; the machine has ${gpus} (--gpus)`, 65)
-    const result = whatIf({ workload, gpus, seed: a.seed, policies })
+    const t0 = performance.now()
+    const result = yield* Effect.promise(() => runWhatIf(options))
+    process.stderr.write(`replayed ${options.workload.jobs.length} jobs under ${policies.length} ${policies.length === 1 ? "policy" : "policies"} in ${((performance.now() - t0) / 1000).toFixed(2)} s\n`)
+    if (reportPath !== undefined) yield* writeReport(reportPath, renderHtmlReport(result))
     yield* print(a.format === "json" ? F.json(result) : formatWhatIf(result))
   })
 ).pipe(Command.withDescription("what-if: replay a workload under one or more policies on simulated time, side by side"))

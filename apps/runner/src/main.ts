@@ -8,7 +8,9 @@
  */
 import { NodeContext } from "@effect/platform-node"
 import { Cause, Console, Effect, Exit, Option } from "effect"
+import { isMainThread, workerData } from "node:worker_threads"
 import { checkArgv, cli, commandSpecs, normalizeArgv, outcome } from "./Cli.js"
+import { serveSimWorker, SIM_WORKER } from "./SimWorkers.js"
 
 /** 128 + SIGPIPE: what a shell reports for a tool whose reader closed the pipe. */
 const BROKEN_PIPE = 141
@@ -56,7 +58,8 @@ const program = Effect.suspend(() => {
   return refused !== undefined ? Effect.fail(refused) : cli(normalizeArgv(process.argv))
 }).pipe(withoutColourInPipes, Effect.provide(NodeContext.layer))
 
-void Effect.runPromiseExit(program).then((exit) => {
+/** The CLI, unless this is one of `gantry sim`'s replay threads (SimWorkers.ts), started from this bundle. */
+const main = () => Effect.runPromiseExit(program).then((exit) => {
   if (Exit.isSuccess(exit)) return exitWith(outcome.exitCode)
   const failure = Cause.failureOption(exit.cause)
   if (Option.isSome(failure)) {
@@ -72,3 +75,6 @@ void Effect.runPromiseExit(program).then((exit) => {
   process.stderr.write(`gantry: internal error\n${Cause.pretty(exit.cause)}\n`)
   return exitWith(70)
 })
+
+if (!isMainThread && typeof workerData === "object" && workerData !== null && SIM_WORKER in workerData) serveSimWorker()
+else void main()

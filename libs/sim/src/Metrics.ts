@@ -16,6 +16,17 @@
  * - Jain's fairness index J = (Σx)² / (n Σx²) over the n users with at least one finished job,
  *   where x_i = 1 / (user i's mean bounded slowdown). J is in [1/n, 1]; 1 = every user's jobs are
  *   slowed down equally. 1 by convention when no user finished a job.
+ * - Jain's index over teams (`jainFairnessTeams`): the same, with x_i = 1 / (team i's mean
+ *   bounded slowdown) over the teams with at least one finished job (jobs without a team left
+ *   out); 1 when none.
+ * - long waits (`longWaits`): the jobs that waited longer than `waitThresholdMs` (default 1 h)
+ *   to start: those that started more than the threshold after arriving, and those that ended
+ *   without ever starting (cancelled, rejected, timed out in the queue) more than the threshold
+ *   after arriving. `share` = count / jobs (0 over no jobs).
+ * - wait histogram (`waitHistogram`): the started jobs' waits counted in fixed, log-spaced bins
+ *   (the same edges for every policy and workload, so histograms compare): edges
+ *   `WAIT_HISTOGRAM_EDGES_MS` from 1 s to 10⁷ s, 8 per decade; `waitHistogram[0]` counts waits
+ *   under 1 s, `waitHistogram[i]` waits in [edges[i−1], edges[i]), the last waits ≥ 10⁷ s.
  * - `byStatus`, `byUser`, `byTeam`, `byQueue` have their keys in sorted order; `byTeam` leaves
  *   out jobs without a team.
  */
@@ -63,7 +74,45 @@ export interface Metrics {
   readonly byQueue: Record<string, Summary>
   readonly gpuUtilisation: number
   readonly jainFairness: number
+  /** Jain's index over teams (the module comment). */
+  readonly jainFairnessTeams: number
+  readonly longWaits: LongWaits
+  /** Started jobs' waits in the bins of `WAIT_HISTOGRAM_EDGES_MS` (one more count than edges). */
+  readonly waitHistogram: ReadonlyArray<number>
   readonly makespanMs: number
+}
+
+export interface LongWaits {
+  readonly thresholdMs: number
+  /** Jobs that waited longer than the threshold to start, or ended unstarted after it. */
+  readonly count: number
+  /** count / jobs. */
+  readonly share: number
+}
+
+export interface MetricsOptions {
+  readonly gpuCount: number
+  /** What counts as a long wait (default `DEFAULT_WAIT_THRESHOLD_MS`, 1 h). */
+  readonly waitThresholdMs?: number
+}
+
+export const DEFAULT_WAIT_THRESHOLD_MS = 3_600_000
+
+/** The wait histogram's edges: 1 s · 10^(k/8) for k = 0…56 (1 s to 10⁷ s), whole milliseconds. */
+export const WAIT_HISTOGRAM_EDGES_MS: ReadonlyArray<number> = Array.from({ length: 57 }, (_, k) => Math.round(1_000 * 10 ** (k / 8)))
+
+/** The bin of `WAIT_HISTOGRAM_EDGES_MS` a wait falls in (0: under the first edge). */
+export const waitBinOf = (waitMs: number): number => {
+  const edges = WAIT_HISTOGRAM_EDGES_MS
+  let lo = 0
+  let hi = edges.length
+  // the first edge greater than waitMs
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (edges[mid]! <= waitMs) lo = mid + 1
+    else hi = mid
+  }
+  return lo
 }
 
 export const SLOWDOWN_BOUND_MS = 10_000
@@ -136,10 +185,10 @@ const sortedRecord = <V>(entries: Iterable<readonly [string, V]>): Record<string
 const summaries = (groups: Map<string, Array<JobOutcome>>): Record<string, Summary> =>
   sortedRecord([...groups].map(([k, g]) => [k, summarise(g)] as const))
 
-/** Jain's index over users (see the module comment). */
-const jain = (byUser: Map<string, Array<JobOutcome>>): number => {
+/** Jain's index over groups of jobs, users or teams (see the module comment). */
+const jain = (groups: Map<string, Array<JobOutcome>>): number => {
   const xs: Array<number> = []
-  for (const g of byUser.values()) {
+  for (const g of groups.values()) {
     const slowdowns: Array<number> = []
     for (const o of g) {
       const j = jctOf(o)
@@ -153,10 +202,16 @@ const jain = (byUser: Map<string, Array<JobOutcome>>): number => {
   return (sum * sum) / (xs.length * sumSq)
 }
 
-export const computeMetrics = (outcomes: ReadonlyArray<JobOutcome>, o: { readonly gpuCount: number }): Metrics => {
+export const computeMetrics = (outcomes: ReadonlyArray<JobOutcome>, o: MetricsOptions): Metrics => {
   if (!(Number.isFinite(o.gpuCount) && o.gpuCount >= 0)) {
     throw new RangeError(`computeMetrics: gpuCount must be a finite number >= 0, got ${o.gpuCount}`)
   }
+  const thresholdMs = o.waitThresholdMs ?? DEFAULT_WAIT_THRESHOLD_MS
+  if (!(Number.isFinite(thresholdMs) && thresholdMs >= 0)) {
+    throw new RangeError(`computeMetrics: waitThresholdMs must be a finite number >= 0, got ${thresholdMs}`)
+  }
+  const histogram: Array<number> = new Array<number>(WAIT_HISTOGRAM_EDGES_MS.length + 1).fill(0)
+  let longWaits = 0
   const statusCounts = new Map<string, number>()
   let minArrivalMs = Infinity
   let maxEndMs = -Infinity
@@ -166,18 +221,26 @@ export const computeMetrics = (outcomes: ReadonlyArray<JobOutcome>, o: { readonl
     minArrivalMs = Math.min(minArrivalMs, x.arrivalMs)
     if (x.endMs !== undefined) maxEndMs = Math.max(maxEndMs, x.endMs)
     gpuMs += x.gpus * x.runMs
+    const w = waitOf(x)
+    if (w !== undefined) histogram[waitBinOf(w)]!++
+    const waited = w ?? (x.endMs === undefined ? undefined : x.endMs - x.arrivalMs)
+    if (waited !== undefined && waited > thresholdMs) longWaits++
   }
   const makespanMs = maxEndMs === -Infinity ? 0 : Math.max(0, maxEndMs - minArrivalMs)
   const byUser = groupBy(outcomes, (x) => x.user)
+  const byTeam = groupBy(outcomes, (x) => x.team)
   return {
     jobs: outcomes.length,
     byStatus: sortedRecord(statusCounts),
     overall: summarise(outcomes),
     byUser: summaries(byUser),
-    byTeam: summaries(groupBy(outcomes, (x) => x.team)),
+    byTeam: summaries(byTeam),
     byQueue: summaries(groupBy(outcomes, (x) => x.queue)),
     gpuUtilisation: o.gpuCount > 0 && makespanMs > 0 ? gpuMs / (o.gpuCount * makespanMs) : 0,
     jainFairness: jain(byUser),
+    jainFairnessTeams: jain(byTeam),
+    longWaits: { thresholdMs, count: longWaits, share: outcomes.length === 0 ? 0 : longWaits / outcomes.length },
+    waitHistogram: histogram,
     makespanMs
   }
 }

@@ -37,9 +37,11 @@ export const presetPolicy: Readonly<Record<PresetName, Policy>> = {
   backfill: { ...priority, backfill: true }
 }
 
-/** A policy to compare: its label in reports and the policy. */
+/** A policy to compare: its name in reports, its version label when known, and the policy. */
 export interface NamedPolicy {
   readonly name: string
+  /** A version label (e.g. a policy history's "v3, 2024-05-01"), shown beside the name. */
+  readonly label?: string
   readonly policy: Policy
 }
 

@@ -108,13 +108,18 @@ export class SimClock implements TimerClock {
     return sleepOn(this.timers, duration)
   }
 
-  /** Fires the next due timer, moving time to it; false when none is left. */
-  step(): boolean {
+  /** Fires the next due timer, moving time to it; false when none is left (or none is due by `untilMs`). */
+  step(untilMs = Infinity): boolean {
     for (;;) {
-      const timer = this.heap.pop()
+      const timer = this.heap.peek()
       if (timer === undefined) return false
       const callback = timer.callback
-      if (callback === null) continue
+      if (callback === null) {
+        this.heap.pop()
+        continue
+      }
+      if (timer.at > untilMs) return false
+      this.heap.pop()
       this.live.delete(timer.seq)
       this.nowMs = timer.at
       this.fired++
@@ -130,16 +135,7 @@ export class SimClock implements TimerClock {
    */
   run(untilMs = Infinity): number {
     const before = this.fired
-    for (;;) {
-      const next = this.heap.peek()
-      if (next === undefined) break
-      if (next.callback === null) {
-        this.heap.pop()
-        continue
-      }
-      if (next.at > untilMs) break
-      this.step()
-    }
+    while (this.step(untilMs));
     return this.fired - before
   }
 }

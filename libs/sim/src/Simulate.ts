@@ -8,6 +8,7 @@ import { type ActorMode, Engine, type EngineService, Journal, type JournalEntry,
 import { Effect, Layer } from "effect"
 import { computeMetrics, type JobOutcome, type Metrics } from "./Metrics.js"
 import { makePrng } from "./Prng.js"
+import { recordTransition, SeriesRecorder, type SeriesOverTime } from "./Series.js"
 import { SimClock } from "./SimClock.js"
 import * as SimExecutor from "./SimExecutor.js"
 import * as SimGpus from "./SimGpus.js"
@@ -28,6 +29,23 @@ export interface SimulateOptions {
   readonly actors?: ActorMode
   /** Keep the event log lines in the report (default true). */
   readonly eventLog?: boolean
+  /**
+   * Record busy GPUs and queue length over time (`SimReport.series`, Series.ts): a bounded
+   * number of buckets, a few arithmetic operations per transition. Default off.
+   */
+  readonly series?: boolean
+  /** What the metrics count as a long wait (`Metrics.longWaits`; default 1 h). */
+  readonly waitThresholdMs?: number
+  /**
+   * Told how many jobs have arrived so far, every 4,096 arrivals and once at the end: for a
+   * progress bar (a call per arrival would cost the hot path).
+   */
+  readonly onProgress?: (arrived: number, total: number) => void
+  /**
+   * Stop the replay at this simulated instant (ms from the workload's instant 0): later
+   * arrivals are never submitted, and runs still waiting or running then count as such.
+   */
+  readonly untilMs?: number
   /** Where the SEED line goes (default: nowhere; the CLI passes console.log). */
   readonly print?: (line: string) => void
   /**
@@ -64,6 +82,8 @@ export interface SimReport {
   readonly starts?: ReadonlyArray<SimStart>
   /** With `waits: true`: each job's wait in the workload's order (NaN: never started). */
   readonly waits?: Float64Array
+  /** Busy GPUs and queue length over time, when `series` was asked for. */
+  readonly series?: SeriesOverTime
 }
 
 /** A run's first start in a replay: its job, when, and on which GPUs. */
@@ -176,10 +196,12 @@ export const simulate = (o: SimulateOptions): SimReport => {
   )
   // every transition as it happens (the engine's synchronous hook for the simulator): the
   // event log, the tracks, and the observer's checks
+  const series = o.series === true ? new SeriesRecorder() : undefined
   const onTransition = (event: RunEvent): void => {
     events++
     if (keepLog) log.push(JSON.stringify([event.at, event.runId, event.from, event.to, event.reason, event.attempt]))
     const track = tracks.get(event.runId)
+    if (series !== undefined) recordTransition(series, event.at, event.from, event.to, track?.job.gpus ?? 0)
     if (track !== undefined) {
       if (event.to === "running") {
         // the GPUs were assigned before the transition (Kernel.assumeStart)
@@ -230,9 +252,13 @@ export const simulate = (o: SimulateOptions): SimReport => {
     })
   const jobs = o.workload.jobs
   // every arrival, as timers at the jobs' arrival times (held one at a time: SimClock.scheduleEach)
-  clock.scheduleEach(jobs.length, (i) => jobs[i]!.arrivalMs, (i) => void (due = arrive(jobs[i]!, i)))
+  clock.scheduleEach(jobs.length, (i) => jobs[i]!.arrivalMs, (i) => {
+    due = arrive(jobs[i]!, i)
+    if (o.onProgress !== undefined && (i & 4095) === 4095) o.onProgress(i + 1, jobs.length)
+  })
   // each timer fires alone (`step`), and its work, if any, runs before the next: the order of
   // a timer doing it itself; the engine's own cycles and exits need no fiber (its Sync.ts)
+  const untilMs = o.untilMs ?? Infinity
   Effect.runSync(
     Effect.gen(function* () {
       for (;;) {
@@ -240,7 +266,7 @@ export const simulate = (o: SimulateOptions): SimReport => {
           const work: Effect.Effect<void> = due
           due = null
           yield* work
-        } else if (!clock.step()) return
+        } else if (!clock.step(untilMs)) return
       }
     })
   )
@@ -262,7 +288,7 @@ export const simulate = (o: SimulateOptions): SimReport => {
   return {
     seed: o.seed,
     header,
-    metrics: computeMetrics(outcomes, { gpuCount: o.gpus }),
+    metrics: computeMetrics(outcomes, { gpuCount: o.gpus, waitThresholdMs: o.waitThresholdMs }),
     eventLog: keepLog ? log : null,
     events,
     cycles: stats.cycles,
@@ -272,6 +298,7 @@ export const simulate = (o: SimulateOptions): SimReport => {
     refused,
     phases: stats.phases!,
     ...(starts === null ? {} : { starts }),
-    ...(waits === null ? {} : { waits })
+    ...(waits === null ? {} : { waits }),
+    ...(series === undefined ? {} : { series: series.finish(clock.now) })
   }
 }

@@ -6,8 +6,9 @@
 import type { QueueConfig } from "@gantry/core"
 import { type Fidelity, fidelity, type RealStart } from "./Fidelity.js"
 import type { Metrics } from "./Metrics.js"
-import { alignColumns, formatDurationMs, formatMetrics } from "./Metrics.js"
+import { alignColumns, DEFAULT_WAIT_THRESHOLD_MS, formatDurationMs, formatMetrics } from "./Metrics.js"
 import type { NamedPolicy } from "./Policies.js"
+import type { SeriesOverTime } from "./Series.js"
 import { simulate } from "./Simulate.js"
 import type { Workload } from "./Workload.js"
 
@@ -27,6 +28,12 @@ export interface WhatIfOptions {
     readonly horizonMs: number
     readonly source: HistorySource
   }
+  /** What counts as a long wait (`Metrics.longWaits`; default 1 h). */
+  readonly waitThresholdMs?: number
+  /** Record busy GPUs and queue length over time for each policy (for the HTML report). */
+  readonly series?: boolean
+  /** Stop each replay at this simulated instant (Simulate's `untilMs`). */
+  readonly untilMs?: number
 }
 
 /** Where a replayed history came from, for the report's header. */
@@ -42,39 +49,69 @@ export interface HistorySource {
   readonly notes: ReadonlyArray<string>
 }
 
+export interface WhatIfPolicy {
+  readonly name: string
+  /** The policy's version label when the caller knows one (a policy history's), else null. */
+  readonly label: string | null
+  readonly metrics: Metrics
+  readonly refused: number
+  /** Busy GPUs and queue length over time, when asked for (`series`). */
+  readonly series?: SeriesOverTime
+  /** How closely the replay reproduces a history (with `history`). */
+  readonly fidelity?: Fidelity
+}
+
 export interface WhatIfResult {
   readonly workload: { readonly name: string; readonly jobs: number; readonly description: string }
   readonly gpus: number
   readonly seed: number
   readonly source?: HistorySource
-  readonly policies: ReadonlyArray<{ readonly name: string; readonly metrics: Metrics; readonly refused: number; readonly fidelity?: Fidelity }>
+  readonly waitThresholdMs: number
+  readonly policies: ReadonlyArray<WhatIfPolicy>
 }
 
-/** Replays the workload under each policy, in the order given. */
-export const whatIf = (o: WhatIfOptions): WhatIfResult => ({
+/**
+ * The workload replayed under `o.policies[index]`: one engine of its own, nothing shared with
+ * the other policies' replays (so each can run in its own worker thread: WhatIfParallel.ts).
+ */
+export const replayPolicy = (o: WhatIfOptions, index: number, onProgress?: (arrived: number, total: number) => void): WhatIfPolicy => {
+  const { name, label, policy } = o.policies[index]!
+  const history = o.history
+  const report = simulate({
+    seed: o.seed,
+    workload: o.workload,
+    gpus: o.gpus,
+    policy,
+    eventLog: false,
+    waitThresholdMs: o.waitThresholdMs ?? DEFAULT_WAIT_THRESHOLD_MS,
+    series: o.series === true,
+    ...(o.queues === undefined ? {} : { queues: o.queues }),
+    ...(o.untilMs === undefined ? {} : { untilMs: o.untilMs }),
+    ...(onProgress === undefined ? {} : { onProgress }),
+    ...(history === undefined ? {} : { starts: true })
+  })
+  return {
+    name,
+    label: label ?? null,
+    metrics: report.metrics,
+    refused: report.refused,
+    ...(report.series === undefined ? {} : { series: report.series }),
+    ...(history === undefined ? {} : { fidelity: fidelity(history.real, report.starts!, { horizonMs: history.horizonMs }) })
+  }
+}
+
+/** The comparison from each policy's replay (in the order of `o.policies`). */
+export const whatIfOf = (o: WhatIfOptions, policies: ReadonlyArray<WhatIfPolicy>): WhatIfResult => ({
   workload: { name: o.workload.name, jobs: o.workload.jobs.length, description: o.workload.description },
   gpus: o.gpus,
   seed: o.seed,
   ...(o.history === undefined ? {} : { source: o.history.source }),
-  policies: o.policies.map(({ name, policy }) => {
-    const history = o.history
-    const report = simulate({
-      seed: o.seed,
-      workload: o.workload,
-      gpus: o.gpus,
-      policy,
-      eventLog: false,
-      ...(o.queues === undefined ? {} : { queues: o.queues }),
-      ...(history === undefined ? {} : { starts: true })
-    })
-    return {
-      name,
-      metrics: report.metrics,
-      refused: report.refused,
-      ...(history === undefined ? {} : { fidelity: fidelity(history.real, report.starts!, { horizonMs: history.horizonMs }) })
-    }
-  })
+  waitThresholdMs: o.waitThresholdMs ?? DEFAULT_WAIT_THRESHOLD_MS,
+  policies
 })
+
+/** Replays the workload under each policy, one after the other. */
+export const whatIf = (o: WhatIfOptions): WhatIfResult => whatIfOf(o, o.policies.map((_, i) => replayPolicy(o, i)))
 
 const percent = (x: number) => `${(x * 100).toFixed(1)}%`
 /** A share for the fidelity table: "100%" only when exact, else rounded down (99.96% is "99.9%"). */
@@ -82,21 +119,51 @@ const share = (x: number) => (x === 1 ? "100%" : `${(Math.floor(x * 1000) / 10).
 const signed = (ms: number) => (ms === 0 ? "0" : `${ms > 0 ? "+" : "-"}${formatDurationMs(Math.abs(ms))}`)
 const signedRatio = (x: number, digits: number) => (x === 0 ? "0" : `${x > 0 ? "+" : ""}${x.toFixed(digits)}`)
 
+/** One compared metric: how to read it off a policy's metrics, which way is better, how to show it and its difference. */
+export interface ComparedMetric {
+  readonly key: string
+  /** Column heading in the tables. */
+  readonly title: string
+  readonly better: "lower" | "higher"
+  readonly value: (m: Metrics) => number
+  readonly format: (x: number) => string
+  readonly formatDiff: (d: number) => string
+}
+
+const wait = (key: string, title: string, value: (m: Metrics) => number): ComparedMetric => ({ key, title, better: "lower", value, format: formatDurationMs, formatDiff: signed })
+
+/** The metrics the comparison shows for every policy, in its columns' order (HTML and text alike). */
+export const COMPARED_METRICS: ReadonlyArray<ComparedMetric> = [
+  wait("waitP50Ms", "wait p50", (m) => m.overall.waitP50Ms),
+  wait("waitP95Ms", "wait p95", (m) => m.overall.waitP95Ms),
+  wait("waitP99Ms", "wait p99", (m) => m.overall.waitP99Ms),
+  wait("maxWaitMs", "wait max", (m) => m.overall.maxWaitMs),
+  wait("waitMeanMs", "wait mean", (m) => m.overall.waitMeanMs),
+  wait("jctP50Ms", "jct p50", (m) => m.overall.jctP50Ms),
+  wait("jctMeanMs", "jct mean", (m) => m.overall.jctMeanMs),
+  { key: "gpuUtilisation", title: "gpu util", better: "higher", value: (m) => m.gpuUtilisation, format: percent, formatDiff: (d) => `${signedRatio(d * 100, 1)} pt` },
+  { key: "jainFairness", title: "jain users", better: "higher", value: (m) => m.jainFairness, format: (x) => x.toFixed(3), formatDiff: (d) => signedRatio(d, 3) },
+  { key: "jainFairnessTeams", title: "jain teams", better: "higher", value: (m) => m.jainFairnessTeams, format: (x) => x.toFixed(3), formatDiff: (d) => signedRatio(d, 3) },
+  { key: "longWaits", title: "long waits", better: "lower", value: (m) => m.longWaits.count, format: String, formatDiff: (d) => (d === 0 ? "0" : `${d > 0 ? "+" : ""}${d}`) }
+]
+
+export type Verdict = "better" | "worse" | "same"
+
+/** Whether `value` is better or worse than `base` for this metric (equal: same). */
+export const verdictOf = (metric: ComparedMetric, value: number, base: number): Verdict =>
+  value === base ? "same" : (value < base) === (metric.better === "lower") ? "better" : "worse"
+
+const MARK: Readonly<Record<Verdict, string>> = { better: " ✓", worse: " ✗", same: "" }
+
 /**
- * The comparison for people: one row per policy (wait percentiles and mean, JCT, GPU
- * utilisation, Jain's index over users), the differences against the first policy, then each
- * policy's own report (per team, queue and user).
+ * The comparison for people: one row per policy (jobs, started, then `COMPARED_METRICS`:
+ * wait percentiles, max and mean, JCT, GPU utilisation, Jain's index over users and over teams,
+ * long waits), the differences against the first policy marked ✓ (better) or ✗ (worse),
+ * then each policy's own report (per team, queue and user).
  */
 export const formatWhatIf = (r: WhatIfResult, o: { readonly maxRows?: number } = {}): string => {
-  const header = ["policy", "jobs", "started", "wait p50", "p95", "p99", "max", "mean", "jct p50", "mean", "gpu util", "jain"]
-  const rows = r.policies.map(({ name, metrics: m }) => [
-    name,
-    String(m.jobs),
-    String(m.overall.started),
-    ...[m.overall.waitP50Ms, m.overall.waitP95Ms, m.overall.waitP99Ms, m.overall.maxWaitMs, m.overall.waitMeanMs, m.overall.jctP50Ms, m.overall.jctMeanMs].map(formatDurationMs),
-    percent(m.gpuUtilisation),
-    m.jainFairness.toFixed(3)
-  ])
+  const header = ["policy", "jobs", "started", ...COMPARED_METRICS.map((c) => c.title)]
+  const rows = r.policies.map(({ name, metrics: m }) => [name, String(m.jobs), String(m.overall.started), ...COMPARED_METRICS.map((c) => c.format(c.value(m)))])
   const out = [`workload ${r.workload.name} (${r.workload.jobs} jobs), ${r.gpus} GPUs, seed ${r.seed}`]
   const source = r.source
   if (source !== undefined) {
@@ -105,22 +172,19 @@ export const formatWhatIf = (r: WhatIfResult, o: { readonly maxRows?: number } =
       ...source.notes.map((note) => `  ${note}`)
     )
   }
-  out.push("", ...alignColumns([header, ...rows]))
+  out.push(`long waits: jobs that waited over ${formatDurationMs(r.waitThresholdMs)} to start`, "", ...alignColumns([header, ...rows]))
   const [first, ...rest] = r.policies
   if (first !== undefined && rest.length > 0) {
     const base = first.metrics
-    const diffHeader = [`against ${first.name}`, "wait p50", "p95", "p99", "mean", "jct mean", "gpu util", "jain"]
+    const diffHeader = [`against ${first.name}`, ...COMPARED_METRICS.map((c) => c.title)]
     const diffs = rest.map(({ name, metrics: m }) => [
       name,
-      signed(m.overall.waitP50Ms - base.overall.waitP50Ms),
-      signed(m.overall.waitP95Ms - base.overall.waitP95Ms),
-      signed(m.overall.waitP99Ms - base.overall.waitP99Ms),
-      signed(m.overall.waitMeanMs - base.overall.waitMeanMs),
-      signed(m.overall.jctMeanMs - base.overall.jctMeanMs),
-      `${signedRatio((m.gpuUtilisation - base.gpuUtilisation) * 100, 1)} pt`,
-      signedRatio(m.jainFairness - base.jainFairness, 3)
+      ...COMPARED_METRICS.map((c) => {
+        const [x, b] = [c.value(m), c.value(base)]
+        return `${c.formatDiff(x - b)}${MARK[verdictOf(c, x, b)]}`
+      })
     ])
-    out.push("", ...alignColumns([diffHeader, ...diffs]))
+    out.push("", ...alignColumns([diffHeader, ...diffs]), `(✓ better, ✗ worse than ${first.name})`)
   }
   if (source !== undefined) {
     const fidelityHeader = ["against what happened", "compared", "start order", "same gpus", "wait error mean", "p95", "max", "only real", "only replay"]

@@ -1,6 +1,6 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { computeMetrics, formatDurationMs, formatMetrics, percentile, type JobOutcome } from "../src/Metrics.js"
+import { computeMetrics, formatDurationMs, formatMetrics, percentile, WAIT_HISTOGRAM_EDGES_MS, waitBinOf, type JobOutcome } from "../src/Metrics.js"
 
 /** A finished job: arrives at `arrivalMs`, waits `waitMs`, runs `runMs`. */
 const done = (jobId: string, user: string, arrivalMs: number, waitMs: number, runMs: number, extra: Partial<JobOutcome> = {}): JobOutcome => ({
@@ -77,6 +77,37 @@ describe("computeMetrics", () => {
     // Two users with x = 1 and 1/3: (4/3)² / (2 · 10/9) = 0.8.
     const skewed = computeMetrics([done("a", "u1", 0, 0, 10_000), done("b", "u2", 0, 20_000, 10_000)], { gpuCount: 1 })
     expect(skewed.jainFairness).toBeCloseTo(0.8, 12)
+  })
+
+  it("computes Jain's index over teams the same way, leaving teamless jobs out", () => {
+    // t2: j1 slowdown 1 -> x = 1 (j6 never started). t1: j2 1.4, j3 ≈ 1.2667 -> x = 0.75. J = 0.98 as above;
+    // cy's jobs have no team and do not count.
+    expect(m.jainFairnessTeams).toBeCloseTo(0.98, 12)
+    const oneTeam = computeMetrics([done("a", "u1", 0, 0, 10_000, { team: "t" }), done("b", "u2", 0, 20_000, 10_000, { team: "t" })], { gpuCount: 1 })
+    expect([oneTeam.jainFairness, oneTeam.jainFairnessTeams]).toEqual([expect.closeTo(0.8, 12), 1])
+    expect(computeMetrics([done("a", "u1", 0, 0, 1)], { gpuCount: 1 }).jainFairnessTeams).toBe(1)
+  })
+
+  it("counts long waits: started after the threshold, or ended unstarted after it; share of all jobs", () => {
+    // waits: j1 0, j2 4 s, j3 8 s, j4 7 s; j6 ended unstarted 4 s after arriving; j5 still pending (no end)
+    expect(m.longWaits).toEqual({ thresholdMs: 3_600_000, count: 0, share: 0 })
+    expect(computeMetrics(outcomes, { gpuCount: 4, waitThresholdMs: 5_000 }).longWaits).toEqual({ thresholdMs: 5_000, count: 2, share: 2 / 6 })
+    expect(computeMetrics(outcomes, { gpuCount: 4, waitThresholdMs: 3_000 }).longWaits).toEqual({ thresholdMs: 3_000, count: 4, share: 4 / 6 })
+    // longer than: a wait of exactly the threshold is not long
+    expect(computeMetrics(outcomes, { gpuCount: 4, waitThresholdMs: 4_000 }).longWaits.count).toBe(2)
+    expect(computeMetrics([], { gpuCount: 1 }).longWaits).toEqual({ thresholdMs: 3_600_000, count: 0, share: 0 })
+    expect(() => computeMetrics([], { gpuCount: 1, waitThresholdMs: -1 })).toThrow(RangeError)
+  })
+
+  it("counts started jobs' waits in fixed log-spaced bins, 8 a decade from 1 s to 10⁷ s", () => {
+    const edges = WAIT_HISTOGRAM_EDGES_MS
+    expect([edges.length, edges[0], edges[1], edges[8], edges[16], edges[56]]).toEqual([57, 1_000, 1_334, 10_000, 100_000, 1e10])
+    edges.slice(1).forEach((e, i) => expect(e).toBeGreaterThan(edges[i]!))
+    expect([0, 999, 1_000, 1_333, 1_334, 9_999, 10_000, 9_999_999_999, 1e10, 1e12].map(waitBinOf)).toEqual([0, 0, 1, 1, 2, 8, 9, 56, 57, 57])
+    expect(m.waitHistogram).toHaveLength(58)
+    // waits 0 (bin 0), 4 s (bin 5: [3 162, 4 217)), 7 s (bin 7: [5 623, 7 499)), 8 s (bin 8: [7 499, 10 000))
+    const counted = m.waitHistogram.flatMap((n, i) => (n === 0 ? [] : [[i, n]]))
+    expect(counted).toEqual([[0, 1], [5, 1], [7, 1], [8, 1]])
   })
 
   it("applies the 10 s bound: short jobs count as 10 s of running", () => {
