@@ -13,12 +13,12 @@ import { runDispatch } from "./Dispatch.js"
 import { runnerLatency } from "./RunnerLatency.js"
 import { runnerThroughput } from "./RunnerThroughput.js"
 import { engineMmc, jsHeapMmc, kernelMmc, simpyAvailable, simpyMmc } from "./Sim.js"
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 
-/** A sibling entry of this bundle (benchmarks/bin/bench builds main, PendingRss and the sim CLI together). */
+/** A sibling entry of this bundle (benchmarks/bin/bench builds main and PendingRss together). */
 const bundled = (name: string): string => {
   const file = path.join(path.dirname(fileURLToPath(import.meta.url)), `${name}.mjs`)
   if (!fs.existsSync(file)) throw new Error(`${file} is missing: run the benchmarks with benchmarks/bin/bench (npm run bench)`)
@@ -76,12 +76,20 @@ const benches = {
         [name.padEnd(16), String(n).padStart(8), r.perSecond.toFixed(0).padStart(10), (r.wait / 1000).toFixed(1).padStart(13), `${(r.perSecond / base.perSecond).toFixed(2)}×`.padStart(13)].join(" ")
       )
     const repo = new URL("../..", import.meta.url).pathname
+    // the gantry CLI's own bundle, as users run `gantry sim`; it reports its time and peak RSS on stderr
+    const gantry = (...args: ReadonlyArray<string>) => {
+      const out = spawnSync(`${repo}apps/runner/bin/gantry`, args, { cwd: repo, encoding: "utf8", maxBuffer: 64 << 20 })
+      if (out.status !== 0) throw new Error(`gantry ${args.join(" ")}: exit ${out.status}\n${out.stderr}`)
+      return /replayed .*/.exec(out.stderr)?.[0] ?? "?"
+    }
     const trace = `${repo}../shared/data/philly-jobs.csv`
     if (fs.existsSync(trace)) {
-      const out = execFileSync(process.execPath, [bundled("cli"), "philly", "--path", trace, "--gpus", "512", ...(smoke ? ["--limit", "2000"] : [])], { cwd: repo, encoding: "utf8", maxBuffer: 64 << 20 })
-      const line = out.split("\n").find((l) => l.startsWith("wall "))
-      console.log(`philly replay${smoke ? " (2,000 jobs)" : " (82,247 jobs)"}, 512 GPUs, full engine: ${line ?? "?"}`)
+      const policies = ["fifo", "priority", "fair-share", "backfill"].flatMap((p) => ["--policy", p])
+      const line = gantry("sim", "--csv", trace, "--gpus", "512", ...policies, "--format", "json", ...(smoke ? ["--limit", "2000"] : []))
+      console.log(`philly, four policies side by side (gantry sim, worker threads), 512 GPUs${smoke ? ", first 2,000 jobs" : ""}: ${line}`)
     } else console.log("philly replay: ../shared/data/philly-jobs.csv not here, skipped")
+    const mmcJobs = smoke ? 20_000 : 1_000_000
+    console.log(`M/M/8 through the full engine (gantry sim mmc --jobs ${mmcJobs}): ${gantry("sim", "mmc", "--jobs", String(mmcJobs), "--format", "json")}`)
     const held = smoke ? 10_000 : 1_000_000
     const pending = JSON.parse(execFileSync(process.execPath, [bundled("PendingRss"), String(held)], { cwd: repo, encoding: "utf8" })) as { pending: number; maxRssMiB: number; seconds: number }
     console.log(`${pending.pending} pending runs held by the full engine: peak RSS ${pending.maxRssMiB.toFixed(0)} MiB (submitted in ${pending.seconds.toFixed(1)} s)`)

@@ -148,6 +148,9 @@ const writeReport = (path: string, html: string): Effect.Effect<void, CliError> 
     catch: (e) => bad(`--report ${path}: cannot write it${typeof (e as NodeJS.ErrnoException).code === "string" ? ` (${(e as NodeJS.ErrnoException).code})` : ""}`, 73)
   })
 
+/** The process's peak resident memory so far, worker threads included (MiB). */
+export const peakRssMiB = (): number => Math.round(process.resourceUsage().maxRSS / 1024)
+
 export const simCommand = Command.make("sim", simOptions, (a: SimArgs) =>
   Effect.gen(function* () {
     const sources = [Option.isSome(a.csv), Option.isSome(a.fromDb), a.generate].filter(Boolean).length
@@ -231,7 +234,9 @@ export const simCommand = Command.make("sim", simOptions, (a: SimArgs) =>
     }
     const t0 = performance.now()
     const result = yield* Effect.promise(() => runWhatIf(options))
-    process.stderr.write(`replayed ${options.workload.jobs.length} jobs under ${policies.length} ${policies.length === 1 ? "policy" : "policies"} in ${((performance.now() - t0) / 1000).toFixed(2)} s\n`)
+    process.stderr.write(
+      `replayed ${options.workload.jobs.length} jobs under ${policies.length} ${policies.length === 1 ? "policy" : "policies"} in ${((performance.now() - t0) / 1000).toFixed(2)} s, peak RSS ${peakRssMiB()} MiB\n`
+    )
     if (reportPath !== undefined) yield* writeReport(reportPath, renderHtmlReport(result))
     yield* print(a.format === "json" ? F.json(result) : formatWhatIf(result))
   })

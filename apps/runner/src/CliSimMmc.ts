@@ -7,6 +7,7 @@ import { Command, Options } from "@effect/cli"
 import { formatMmc, runMmc } from "@gantry/sim"
 import { Effect } from "effect"
 import { print } from "./CliCommon.js"
+import { peakRssMiB } from "./CliSim.js"
 import * as F from "./Format.js"
 import { usage } from "./Input.js"
 
@@ -26,6 +27,7 @@ export const simMmcCommand = Command.make("mmc", simMmcOptions, (a) =>
     if (a.batches < 2) return yield* usage(`--batches must be at least 2, not ${a.batches}`)
     if (a.jobs < a.batches * 2) return yield* usage(`--jobs must be at least twice --batches (${a.batches * 2}), not ${a.jobs}`)
     const check = runMmc({ servers: a.servers, load: a.load, jobs: a.jobs, seed: a.seed, batches: a.batches })
+    process.stderr.write(`replayed ${a.jobs} jobs in ${(check.wallMs / 1000).toFixed(2)} s, peak RSS ${peakRssMiB()} MiB\n`)
     yield* print(a.format === "json" ? F.json(check) : formatMmc(check))
   })
 ).pipe(Command.withDescription("an M/M/c queue through the full engine: its mean wait with a 95% confidence interval, against the Erlang-C formula"))
