@@ -198,7 +198,7 @@ describe("the packed libraries, installed outside the workspace", () => {
   })
 
   it("the installed @gantry/sim finds uPlot for its HTML report outside the workspace", () => {
-    const code = `import { loadChartAssets } from "@gantry/sim"; const a = loadChartAssets(); console.log(a.js.length > 10000 && a.css.includes(".uplot"))`
+    const code = `import { loadChartAssets } from "@gantry/sim"; const a = loadChartAssets(); process.stdout.write(String(a.js.length > 10000 && a.css.includes(".uplot")))`
     const result = spawnSync(process.execPath, ["--input-type=module", "-e", code], { cwd: app, env: childEnv(), encoding: "utf8" })
     expect(result.stderr).toBe("")
     expect(result.stdout.trim()).toBe("true")

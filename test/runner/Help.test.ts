@@ -51,7 +51,8 @@ const COMMANDS = [
   "config list",
   "config show",
   "config delete",
-  "sim"
+  "sim",
+  "sim mmc"
 ]
 
 /** What @effect/cli prints for any option: its type and whether it is optional, not what it is for. */

@@ -44,6 +44,24 @@ describe("issue 12: gantry sim", () => {
     expect(replay.policies[0]!.metrics.jobs).toBe(2)
   })
 
+  it("replays the policies in worker threads with the same results as one after the other; --until stops every replay at that instant", { timeout: 120_000 }, async ({ expect, onTestFinished }) => {
+    const s = sandbox(onTestFinished)
+    const args = ["sim", "--generate", "--jobs", "400", "--gpus", "8", "--policy", "fifo", "--policy", "fair-share", "--policy", "backfill"]
+    // the default is a thread per policy, at most one per core; --threads 1 replays them here, in turn
+    const [threaded, serial, two] = await Promise.all([s.json<Compared>(args), s.json<Compared>([...args, "--threads", "1"]), s.json<Compared>([...args, "--threads", "2"])])
+    expect(threaded).toEqual(serial)
+    expect(two).toEqual(serial)
+    expect(serial.policies.map((p) => p.name)).toEqual(["fifo", "fair-share", "backfill"])
+    // a generated workload arrives over days: stopped after 6 h, fewer jobs were submitted, and not all started
+    const cut = await s.json<Compared>([...args, "--until", "6h"])
+    for (const [i, p] of cut.policies.entries()) {
+      expect(p.metrics.jobs).toBeLessThan(serial.policies[i]!.metrics.jobs)
+      expect(p.metrics.overall.started).toBeLessThanOrEqual(p.metrics.jobs)
+    }
+    expect((await s.cli([...args, "--threads", "0"])).code).toBe(64)
+    expect((await s.cli([...args, "--until", "soon"])).code).toBe(64)
+  })
+
   it("refuses bad input naming the line or key (65), a file it cannot read (66) or write (73), a wrong combination of options or an unknown one (64)", { timeout: 120_000 }, async ({ expect, onTestFinished }) => {
     const s = sandbox(onTestFinished)
     const file = (name: string, text: string) => {

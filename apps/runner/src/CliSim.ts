@@ -69,6 +69,10 @@ export const simOptions = {
     Options.optional,
     Options.withDescription("also write the report as one self-contained HTML file at PATH (charts and tables; opens without a network)")
   ),
+  threads: Options.integer("threads").pipe(
+    Options.optional,
+    Options.withDescription("replay at most N policies at once, each in a worker thread (default: one per core; 1: one after the other, the same results)")
+  ),
   until: Options.text("until").pipe(
     Options.optional,
     Options.withDescription("stop each replay this long after the workload's first instant, e.g. 7d or 36h (later arrivals are not submitted; runs waiting or running then count as such)")
@@ -233,7 +237,9 @@ export const simCommand = Command.make("sim", simOptions, (a: SimArgs) =>
       options = { ...shared, workload }
     }
     const t0 = performance.now()
-    const result = yield* Effect.promise(() => runWhatIf(options))
+    const threads = Option.getOrUndefined(a.threads)
+    if (threads !== undefined && threads < 1) return yield* usage(`--threads must be at least 1, not ${threads}`)
+    const result = yield* Effect.promise(() => runWhatIf(options, threads))
     process.stderr.write(
       `replayed ${options.workload.jobs.length} jobs under ${policies.length} ${policies.length === 1 ? "policy" : "policies"} in ${((performance.now() - t0) / 1000).toFixed(2)} s, peak RSS ${peakRssMiB()} MiB\n`
     )

@@ -71,12 +71,12 @@ const progressBar = (labels: ReadonlyArray<string>) => {
 
 /**
  * The what-if comparison, each policy's replay in a worker thread when there is a bundle to
- * start, more than one policy and more than one core; else one after the other here.
+ * start, more than one policy and more than one core (or `maxThreads`); else one after the other here.
  */
-export const runWhatIf = async (o: WhatIfOptions): Promise<WhatIfResult> => {
+export const runWhatIf = async (o: WhatIfOptions, maxThreads?: number): Promise<WhatIfResult> => {
   const bar = progressBar(o.policies.map((p) => p.name))
   const file = bundle()
-  const threads = Math.min(o.policies.length, os.availableParallelism())
+  const threads = Math.min(o.policies.length, maxThreads ?? os.availableParallelism())
   try {
     if (file === null || threads < 2) {
       const policies: Array<WhatIfPolicy> = []

@@ -118,7 +118,7 @@ export const waitBinOf = (waitMs: number): number => {
 export const SLOWDOWN_BOUND_MS = 10_000
 
 /** Nearest-rank percentile (p in [0, 100]) of an ascending array; 0 for an empty one. */
-export const percentile = (sortedAscending: ReadonlyArray<number>, p: number): number => {
+export const percentile = (sortedAscending: ArrayLike<number>, p: number): number => {
   if (!(p >= 0 && p <= 100)) throw new RangeError(`percentile: p must be in [0, 100], got ${p}`)
   const n = sortedAscending.length
   if (n === 0) return 0
@@ -133,20 +133,27 @@ const jctOf = (o: JobOutcome): number | undefined =>
     ? o.endMs - o.arrivalMs
     : undefined
 
-const ascending = (a: number, b: number): number => a - b
-const mean = (xs: ReadonlyArray<number>): number => (xs.length === 0 ? 0 : xs.reduce((s, x) => s + x, 0) / xs.length)
+const mean = (xs: ArrayLike<number>): number => {
+  let sum = 0
+  for (let i = 0; i < xs.length; i++) sum += xs[i]!
+  return xs.length === 0 ? 0 : sum / xs.length
+}
 
 const summarise = (outcomes: ReadonlyArray<JobOutcome>): Summary => {
-  const waits: Array<number> = []
-  const jcts: Array<number> = []
+  // typed arrays: their sort is numeric, without a comparator call per comparison (a
+  // million-job replay's summaries took longer than its scheduling cycles with Array.sort)
+  const allWaits = new Float64Array(outcomes.length)
+  const allJcts = new Float64Array(outcomes.length)
+  let nw = 0
+  let nj = 0
   for (const o of outcomes) {
     const w = waitOf(o)
-    if (w !== undefined) waits.push(w)
+    if (w !== undefined) allWaits[nw++] = w
     const j = jctOf(o)
-    if (j !== undefined) jcts.push(j)
+    if (j !== undefined) allJcts[nj++] = j
   }
-  waits.sort(ascending)
-  jcts.sort(ascending)
+  const waits = allWaits.subarray(0, nw).sort()
+  const jcts = allJcts.subarray(0, nj).sort()
   return {
     count: outcomes.length,
     started: waits.length,
@@ -155,7 +162,7 @@ const summarise = (outcomes: ReadonlyArray<JobOutcome>): Summary => {
     waitP95Ms: percentile(waits, 95),
     waitP99Ms: percentile(waits, 99),
     waitMeanMs: mean(waits),
-    maxWaitMs: waits.length === 0 ? 0 : (waits[waits.length - 1] as number),
+    maxWaitMs: waits.length === 0 ? 0 : waits[waits.length - 1]!,
     jctP50Ms: percentile(jcts, 50),
     jctP95Ms: percentile(jcts, 95),
     jctP99Ms: percentile(jcts, 99),

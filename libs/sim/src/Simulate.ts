@@ -46,6 +46,8 @@ export interface SimulateOptions {
    * arrivals are never submitted, and runs still waiting or running then count as such.
    */
   readonly untilMs?: number
+  /** Time each cycle phase on the wall clock (`SimReport.phases`; five clock reads a cycle, so off by default). */
+  readonly phases?: boolean
   /** Where the SEED line goes (default: nowhere; the CLI passes console.log). */
   readonly print?: (line: string) => void
   /**
@@ -76,8 +78,8 @@ export interface SimReport {
   readonly simulatedMs: number
   readonly submitted: number
   readonly refused: number
-  /** Wall-clock time the engine spent in each cycle phase (not part of the event log). */
-  readonly phases: PhaseTimings
+  /** With `phases: true`, the wall-clock time the engine spent in each cycle phase (not part of the event log); else null. */
+  readonly phases: PhaseTimings | null
   /** With `starts: true`: every run's first start, in the order the engine started them. */
   readonly starts?: ReadonlyArray<SimStart>
   /** With `waits: true`: each job's wait in the workload's order (NaN: never started). */
@@ -138,24 +140,24 @@ const userNameOf = branded(UserName.make)
 const teamNameOf = branded(TeamName.make)
 const queueNameOf = branded(QueueName.make)
 
-/** The submission a workload job makes (the same for every driver of a workload). */
-export const submissionOf = (job: WorkloadJob): Submission => ({
-  command: ["sim", job.id],
-  name: job.id,
-  user: userNameOf(job.user),
-  level: job.level,
-  ...(job.team === undefined ? {} : { team: teamNameOf(job.team) }),
-  ...(job.project === undefined ? {} : { project: job.project }),
-  ...(job.queue === undefined ? {} : { queue: queueNameOf(job.queue) }),
-  gpus: job.gpus,
-  ...(job.deviceIds === undefined ? {} : { deviceIds: job.deviceIds }),
-  ...(job.anyGpu === true ? { anyGpu: true } : {}),
-  ...(job.timeLimitMs === undefined ? {} : { timeLimitMs: job.timeLimitMs }),
-  ...(job.maxQueuedTimeMs === undefined ? {} : { maxQueuedTimeMs: job.maxQueuedTimeMs }),
-  ...(job.deadlineMs === undefined ? {} : { deadlineMs: job.deadlineMs }),
-  ...(job.requiresApproval === true ? { requiresApproval: true } : {}),
-  ...(job.maxAttempts === undefined ? {} : { maxAttempts: job.maxAttempts })
-})
+/**
+ * The submission a workload job makes (the same for every driver of a workload). Built field by
+ * field: a conditional spread per optional field made ten throw-away objects a job.
+ */
+export const submissionOf = (job: WorkloadJob): Submission => {
+  const s: { -readonly [K in keyof Submission]: Submission[K] } = { command: ["sim", job.id], name: job.id, user: userNameOf(job.user), level: job.level, gpus: job.gpus }
+  if (job.team !== undefined) s.team = teamNameOf(job.team)
+  if (job.project !== undefined) s.project = job.project
+  if (job.queue !== undefined) s.queue = queueNameOf(job.queue)
+  if (job.deviceIds !== undefined) s.deviceIds = job.deviceIds
+  if (job.anyGpu === true) s.anyGpu = true
+  if (job.timeLimitMs !== undefined) s.timeLimitMs = job.timeLimitMs
+  if (job.maxQueuedTimeMs !== undefined) s.maxQueuedTimeMs = job.maxQueuedTimeMs
+  if (job.deadlineMs !== undefined) s.deadlineMs = job.deadlineMs
+  if (job.requiresApproval === true) s.requiresApproval = true
+  if (job.maxAttempts !== undefined) s.maxAttempts = job.maxAttempts
+  return s
+}
 
 export const simulate = (o: SimulateOptions): SimReport => {
   const header = describeOptions(o)
@@ -181,8 +183,8 @@ export const simulate = (o: SimulateOptions): SimReport => {
             })
         })
   const ports = Layer.mergeAll(
-    // an observer may look up an ended run; the report needs none kept
-    MemoryStore.layer({ keepTimelines: false, keepEnded: o.observe !== undefined }),
+    // an observer may look up an ended run; the report reads none back
+    MemoryStore.layer({ keepTimelines: false, keepRuns: o.observe !== undefined }),
     SimExecutor.layer({
       timers: clock.timers,
       behaviour: (runId) => {
@@ -225,7 +227,7 @@ export const simulate = (o: SimulateOptions): SimReport => {
     o.observe?.onEvent?.(event, ref.engine!)
   }
   const engine = Effect.runSync(
-    Engine.make({ policy: o.policy ?? defaultPolicy, queues: o.queues ?? [], stopwatch: () => performance.now(), onTransition, decodeSubmissions: false, ...(o.actors === undefined ? {} : { actors: o.actors }) }).pipe(
+    Engine.make({ policy: o.policy ?? defaultPolicy, queues: o.queues ?? [], ...(o.phases === true ? { stopwatch: () => performance.now() } : {}), onTransition, decodeSubmissions: false, ...(o.actors === undefined ? {} : { actors: o.actors }) }).pipe(
       Effect.provide(ports),
       Effect.withClock(clock)
     )
@@ -298,7 +300,7 @@ export const simulate = (o: SimulateOptions): SimReport => {
     simulatedMs: clock.now,
     submitted,
     refused,
-    phases: stats.phases!,
+    phases: stats.phases,
     ...(starts === null ? {} : { starts }),
     ...(waits === null ? {} : { waits }),
     ...(series === undefined ? {} : { series: series.finish(clock.now) })
