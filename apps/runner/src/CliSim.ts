@@ -37,12 +37,12 @@ import { runWhatIf } from "./SimWorkers.js"
 import * as F from "./Format.js"
 import { CliError, duration, usage } from "./Input.js"
 
+/** An optional text option and what it is for. */
+const optionalText = (name: string, description: string) => Options.text(name).pipe(Options.optional, Options.withDescription(description))
+
 export const simOptions = {
   format: Options.choice("format", ["table", "json"]).pipe(Options.withDefault("table" as const), Options.withDescription("table (for people) or json")),
-  csv: Options.text("csv").pipe(
-    Options.optional,
-    Options.withDescription("the workload: a CSV in the Philly trace's format or gantry's (a header naming user, gpus, submit, duration, …: docs/SIM.md); a .jsonl file in gantry's JSONL")
-  ),
+  csv: optionalText("csv", "the workload: a CSV in the Philly trace's format or gantry's (a header naming user, gpus, submit, duration, …: docs/SIM.md); a .jsonl file in gantry's JSONL"),
   fromDb: Options.text("from-db").pipe(
     Options.optional,
     Options.withDescription(
@@ -65,22 +65,13 @@ export const simOptions = {
   jobs: Options.integer("jobs").pipe(Options.withDefault(2_000), Options.withDescription("--generate: how many jobs")),
   users: Options.integer("users").pipe(Options.withDefault(12), Options.withDescription("--generate: how many users")),
   teams: Options.integer("teams").pipe(Options.withDefault(3), Options.withDescription("--generate: how many teams (users are spread over them)")),
-  report: Options.text("report").pipe(
-    Options.optional,
-    Options.withDescription("also write the report as one self-contained HTML file at PATH (charts and tables; opens without a network)")
-  ),
+  report: optionalText("report", "also write the report as one self-contained HTML file at PATH (charts and tables; opens without a network)"),
   threads: Options.integer("threads").pipe(
     Options.optional,
     Options.withDescription("replay at most N policies at once, each in a worker thread (default: one per core; 1: one after the other, the same results)")
   ),
-  until: Options.text("until").pipe(
-    Options.optional,
-    Options.withDescription("stop each replay this long after the workload's first instant, e.g. 7d or 36h (later arrivals are not submitted; runs waiting or running then count as such)")
-  ),
-  waitThreshold: Options.text("wait-threshold").pipe(
-    Options.optional,
-    Options.withDescription("what counts as a long wait in the report, e.g. 30m, 2h (default 1h)")
-  ),
+  until: optionalText("until", "stop each replay this long after the workload's first instant, e.g. 7d or 36h (later arrivals are not submitted; runs waiting or running then count as such)"),
+  waitThreshold: optionalText("wait-threshold", "what counts as a long wait in the report, e.g. 30m, 2h (default 1h)"),
   load: Options.float("load").pipe(
     Options.withDefault(0.9),
     Options.withDescription("--generate: the offered load, GPU-hours asked per GPU-hour of the machine (about; 0.9 keeps a queue without drowning it)")
