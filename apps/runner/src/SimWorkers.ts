@@ -107,7 +107,9 @@ export const runWhatIf = async (o: WhatIfOptions, maxThreads?: number): Promise<
         give()
       }
     })
-    return whatIfOf(o, results.map((r, i) => r ?? (() => { throw new Error(`no result for ${o.policies[i]!.name}`) })()))
+    const missing = results.findIndex((r) => r === undefined)
+    if (missing >= 0) throw new Error(`no result for ${o.policies[missing]!.name}: its worker ended without one`)
+    return whatIfOf(o, results as ReadonlyArray<WhatIfPolicy>)
   } finally {
     bar.finish()
   }
