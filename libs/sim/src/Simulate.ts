@@ -4,7 +4,7 @@
  * workload give a byte-identical event log.
  */
 import { defaultPolicy, type Policy, type QueueConfig, type RunEvent, type RunId, type Submission, UserName, TeamName, QueueName } from "@gantry/core"
-import { type ActorMode, Engine, type EngineService, Journal, type JournalEntry, MemoryStore, noJournal, type PhaseTimings } from "@gantry/engine"
+import { type ActorMode, Engine, type EngineService, Journal, type JournalEntry, MemoryStore, noJournal } from "@gantry/engine"
 import { Effect, Layer } from "effect"
 import { computeMetrics, type JobOutcome, type Metrics } from "./Metrics.js"
 import { makePrng } from "./Prng.js"
@@ -46,8 +46,6 @@ export interface SimulateOptions {
    * arrivals are never submitted, and runs still waiting or running then count as such.
    */
   readonly untilMs?: number
-  /** Time each cycle phase on the wall clock (`SimReport.phases`; five clock reads a cycle, so off by default). */
-  readonly phases?: boolean
   /** Where the SEED line goes (default: nowhere; the CLI passes console.log). */
   readonly print?: (line: string) => void
   /**
@@ -78,8 +76,6 @@ export interface SimReport {
   readonly simulatedMs: number
   readonly submitted: number
   readonly refused: number
-  /** With `phases: true`, the wall-clock time the engine spent in each cycle phase (not part of the event log); else null. */
-  readonly phases: PhaseTimings | null
   /** With `starts: true`: every run's first start, in the order the engine started them. */
   readonly starts?: ReadonlyArray<SimStart>
   /** With `waits: true`: each job's wait in the workload's order (NaN: never started). */
@@ -227,7 +223,7 @@ export const simulate = (o: SimulateOptions): SimReport => {
     o.observe?.onEvent?.(event, ref.engine!)
   }
   const engine = Effect.runSync(
-    Engine.make({ policy: o.policy ?? defaultPolicy, queues: o.queues ?? [], ...(o.phases === true ? { stopwatch: () => performance.now() } : {}), onTransition, decodeSubmissions: false, ...(o.actors === undefined ? {} : { actors: o.actors }) }).pipe(
+    Engine.make({ policy: o.policy ?? defaultPolicy, queues: o.queues ?? [], onTransition, decodeSubmissions: false, ...(o.actors === undefined ? {} : { actors: o.actors }) }).pipe(
       Effect.provide(ports),
       Effect.withClock(clock)
     )
@@ -300,7 +296,6 @@ export const simulate = (o: SimulateOptions): SimReport => {
     simulatedMs: clock.now,
     submitted,
     refused,
-    phases: stats.phases,
     ...(starts === null ? {} : { starts }),
     ...(waits === null ? {} : { waits }),
     ...(series === undefined ? {} : { series: series.finish(clock.now) })
