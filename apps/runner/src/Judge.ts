@@ -26,27 +26,20 @@ import * as fs from "node:fs"
 
 type ErrorFields = { readonly code: string; readonly error: string; readonly message: string; readonly exit: number; readonly detail?: ApiError["detail"] }
 
-/** The API error of a kind (its tag) with these fields. */
-const apiErrorOf = (tag: ApiError["_tag"], fields: ErrorFields): ApiError => {
-  switch (tag) {
-    case "Invalid":
-      return new Invalid(fields)
-    case "Unauthorized":
-      return new Unauthorized(fields)
-    case "Forbidden":
-      return new Forbidden(fields)
-    case "NotFound":
-      return new NotFound(fields)
-    case "Conflict":
-      return new Conflict(fields)
-    case "TooLarge":
-      return new TooLarge(fields)
-    case "Exhausted":
-      return new Exhausted(fields)
-    case "Internal":
-      return new Internal(fields)
-  }
+/** Each API error's class, by its tag. */
+const API_ERRORS: { readonly [K in ApiError["_tag"]]: new (fields: ErrorFields) => Extract<ApiError, { readonly _tag: K }> } = {
+  Invalid,
+  Unauthorized,
+  Forbidden,
+  NotFound,
+  Conflict,
+  TooLarge,
+  Exhausted,
+  Internal
 }
+
+/** The API error of a kind (its tag) with these fields. */
+const apiErrorOf = (tag: ApiError["_tag"], fields: ErrorFields): ApiError => new API_ERRORS[tag](fields)
 
 const TAG_OF_STATUS: Readonly<Record<number, ApiError["_tag"]>> = { 403: "Forbidden", 404: "NotFound", 413: "TooLarge", 422: "Invalid", 429: "Exhausted" }
 
