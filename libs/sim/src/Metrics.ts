@@ -126,12 +126,144 @@ export const percentile = (sortedAscending: ArrayLike<number>, p: number): numbe
   return sortedAscending[rank - 1] as number
 }
 
-const waitOf = (o: JobOutcome): number | undefined => (o.startMs === undefined ? undefined : o.startMs - o.arrivalMs)
+/**
+ * Outcomes as columns, one row per job: what a replay records as it goes (Simulate.ts) and what
+ * the metrics read. A million-job replay held a 13-field object and a map entry per job (~0.3
+ * GB); these are ~60 bytes a row in typed arrays, and the metrics sort and group row numbers.
+ * Rows `0 … size − 1` count; names are codes into `users`, `teams` (−1: no team), `queues`.
+ */
+export interface OutcomeColumns {
+  readonly size: number
+  /** An index into `OUTCOME_STATUSES`. */
+  readonly status: Uint8Array
+  readonly arrivalMs: Float64Array
+  /** First start; NaN when the job never started. */
+  readonly startMs: Float64Array
+  /** NaN while it has not ended. */
+  readonly endMs: Float64Array
+  readonly runMs: Float64Array
+  readonly gpus: Float64Array
+  readonly user: Int32Array
+  readonly users: ReadonlyArray<string>
+  readonly team: Int32Array
+  readonly teams: ReadonlyArray<string>
+  readonly queue: Int32Array
+  readonly queues: ReadonlyArray<string>
+}
 
-const jctOf = (o: JobOutcome): number | undefined =>
-  (o.status === "completed" || o.status === "failed") && o.startMs !== undefined && o.endMs !== undefined
-    ? o.endMs - o.arrivalMs
-    : undefined
+export const OUTCOME_STATUSES: ReadonlyArray<OutcomeStatus> = ["completed", "failed", "cancelled", "rejected", "pending", "running", "held", "blocked", "stopping"]
+const STATUS_CODE = new Map(OUTCOME_STATUSES.map((s, i) => [s, i]))
+/** A status's code in `OutcomeColumns.status`. */
+export const outcomeStatusCode = (status: OutcomeStatus): number => STATUS_CODE.get(status)!
+const COMPLETED = 0
+const FAILED = 1
+
+/** Names as small codes, in order of first appearance. */
+export class Names {
+  readonly names: Array<string> = []
+  private readonly codes = new Map<string, number>()
+  codeOf(name: string): number {
+    let code = this.codes.get(name)
+    if (code === undefined) {
+      code = this.names.length
+      this.codes.set(name, code)
+      this.names.push(name)
+    }
+    return code
+  }
+}
+
+/** Growable outcome columns (`capacity` rows at first), filled a row at a time. */
+export class OutcomeTable implements OutcomeColumns {
+  size = 0
+  status: Uint8Array
+  arrivalMs: Float64Array
+  startMs: Float64Array
+  endMs: Float64Array
+  runMs: Float64Array
+  gpus: Float64Array
+  user: Int32Array
+  team: Int32Array
+  queue: Int32Array
+  private readonly userNames = new Names()
+  private readonly teamNames = new Names()
+  private readonly queueNames = new Names()
+
+  constructor(capacity = 1024) {
+    const n = Math.max(1, capacity)
+    this.status = new Uint8Array(n)
+    this.arrivalMs = new Float64Array(n)
+    this.startMs = new Float64Array(n)
+    this.endMs = new Float64Array(n)
+    this.runMs = new Float64Array(n)
+    this.gpus = new Float64Array(n)
+    this.user = new Int32Array(n)
+    this.team = new Int32Array(n)
+    this.queue = new Int32Array(n)
+  }
+
+  get users(): ReadonlyArray<string> {
+    return this.userNames.names
+  }
+  get teams(): ReadonlyArray<string> {
+    return this.teamNames.names
+  }
+  get queues(): ReadonlyArray<string> {
+    return this.queueNames.names
+  }
+
+  /** A new row (not started, not ended, no run time); returns its number. */
+  add(row: { readonly user: string; readonly team?: string | undefined; readonly queue: string; readonly gpus: number; readonly arrivalMs: number; readonly status: OutcomeStatus }): number {
+    if (this.size === this.status.length) this.grow()
+    const r = this.size++
+    this.status[r] = outcomeStatusCode(row.status)
+    this.arrivalMs[r] = row.arrivalMs
+    this.startMs[r] = NaN
+    this.endMs[r] = NaN
+    this.runMs[r] = 0
+    this.gpus[r] = row.gpus
+    this.user[r] = this.userNames.codeOf(row.user)
+    this.team[r] = row.team === undefined ? -1 : this.teamNames.codeOf(row.team)
+    this.queue[r] = this.queueNames.codeOf(row.queue)
+    return r
+  }
+
+  private grow(): void {
+    const n = this.status.length * 2
+    const grown = <T extends Uint8Array | Float64Array | Int32Array>(a: T): T => {
+      const b = new (a.constructor as new (n: number) => T)(n)
+      b.set(a)
+      return b
+    }
+    this.status = grown(this.status)
+    this.arrivalMs = grown(this.arrivalMs)
+    this.startMs = grown(this.startMs)
+    this.endMs = grown(this.endMs)
+    this.runMs = grown(this.runMs)
+    this.gpus = grown(this.gpus)
+    this.user = grown(this.user)
+    this.team = grown(this.team)
+    this.queue = grown(this.queue)
+  }
+}
+
+/** Outcome objects as columns (rows in their order). */
+export const outcomeColumnsOf = (outcomes: ReadonlyArray<JobOutcome>): OutcomeColumns => {
+  const table = new OutcomeTable(outcomes.length)
+  for (const o of outcomes) {
+    const r = table.add(o)
+    if (o.startMs !== undefined) table.startMs[r] = o.startMs
+    if (o.endMs !== undefined) table.endMs[r] = o.endMs
+    table.runMs[r] = o.runMs
+  }
+  return table
+}
+
+/** A job's JCT (the module comment), NaN when it has none. */
+const jctAt = (c: OutcomeColumns, r: number): number => {
+  const s = c.status[r]!
+  return (s === COMPLETED || s === FAILED) && !Number.isNaN(c.startMs[r]!) && !Number.isNaN(c.endMs[r]!) ? c.endMs[r]! - c.arrivalMs[r]! : NaN
+}
 
 const mean = (xs: ArrayLike<number>): number => {
   let sum = 0
@@ -139,23 +271,26 @@ const mean = (xs: ArrayLike<number>): number => {
   return xs.length === 0 ? 0 : sum / xs.length
 }
 
-const summarise = (outcomes: ReadonlyArray<JobOutcome>): Summary => {
+/** The summary of rows `rows` (every row when null). */
+const summarise = (c: OutcomeColumns, rows: Int32Array | null): Summary => {
+  const n = rows === null ? c.size : rows.length
   // typed arrays: their sort is numeric, without a comparator call per comparison (a
   // million-job replay's summaries took longer than its scheduling cycles with Array.sort)
-  const allWaits = new Float64Array(outcomes.length)
-  const allJcts = new Float64Array(outcomes.length)
+  const allWaits = new Float64Array(n)
+  const allJcts = new Float64Array(n)
   let nw = 0
   let nj = 0
-  for (const o of outcomes) {
-    const w = waitOf(o)
-    if (w !== undefined) allWaits[nw++] = w
-    const j = jctOf(o)
-    if (j !== undefined) allJcts[nj++] = j
+  for (let i = 0; i < n; i++) {
+    const r = rows === null ? i : rows[i]!
+    const start = c.startMs[r]!
+    if (!Number.isNaN(start)) allWaits[nw++] = start - c.arrivalMs[r]!
+    const j = jctAt(c, r)
+    if (!Number.isNaN(j)) allJcts[nj++] = j
   }
   const waits = allWaits.subarray(0, nw).sort()
   const jcts = allJcts.subarray(0, nj).sort()
   return {
-    count: outcomes.length,
+    count: n,
     started: waits.length,
     finished: jcts.length,
     waitP50Ms: percentile(waits, 50),
@@ -170,18 +305,20 @@ const summarise = (outcomes: ReadonlyArray<JobOutcome>): Summary => {
   }
 }
 
-const groupBy = <K extends string>(
-  outcomes: ReadonlyArray<JobOutcome>, key: (o: JobOutcome) => K | undefined
-): Map<K, Array<JobOutcome>> => {
-  const groups = new Map<K, Array<JobOutcome>>()
-  for (const o of outcomes) {
-    const k = key(o)
-    if (k === undefined) continue
-    const g = groups.get(k)
-    if (g === undefined) groups.set(k, [o])
-    else g.push(o)
+/**
+ * Rows grouped by a code column (−1: in no group), rows in order. Codes are given in order of
+ * first appearance (`Names`), so the groups come in that order too.
+ */
+const groupBy = (c: OutcomeColumns, codes: Int32Array, names: ReadonlyArray<string>): Array<readonly [string, Int32Array]> => {
+  const counts = new Int32Array(names.length)
+  for (let r = 0; r < c.size; r++) if (codes[r]! >= 0) counts[codes[r]!]!++
+  const groups = names.map((_, k) => new Int32Array(counts[k]!))
+  const filled = new Int32Array(names.length)
+  for (let r = 0; r < c.size; r++) {
+    const k = codes[r]!
+    if (k >= 0) groups[k]![filled[k]!++] = r
   }
-  return groups
+  return names.map((name, k) => [name, groups[k]!] as const).filter(([, rows]) => rows.length > 0)
 }
 
 const compareKeys = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
@@ -189,19 +326,22 @@ const compareKeys = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 
 const sortedRecord = <V>(entries: Iterable<readonly [string, V]>): Record<string, V> =>
   Object.fromEntries([...entries].sort(([a], [b]) => compareKeys(a, b)))
 
-const summaries = (groups: Map<string, Array<JobOutcome>>): Record<string, Summary> =>
-  sortedRecord([...groups].map(([k, g]) => [k, summarise(g)] as const))
+const summaries = (c: OutcomeColumns, groups: ReadonlyArray<readonly [string, Int32Array]>): Record<string, Summary> =>
+  sortedRecord(groups.map(([k, rows]) => [k, summarise(c, rows)] as const))
 
 /** Jain's index over groups of jobs, users or teams (see the module comment). */
-const jain = (groups: Map<string, Array<JobOutcome>>): number => {
+const jain = (c: OutcomeColumns, groups: ReadonlyArray<readonly [string, Int32Array]>): number => {
   const xs: Array<number> = []
-  for (const g of groups.values()) {
-    const slowdowns: Array<number> = []
-    for (const o of g) {
-      const j = jctOf(o)
-      if (j !== undefined) slowdowns.push(Math.max(1, j / Math.max(o.runMs, SLOWDOWN_BOUND_MS)))
+  for (const [, rows] of groups) {
+    let sum = 0
+    let n = 0
+    for (const r of rows) {
+      const j = jctAt(c, r)
+      if (Number.isNaN(j)) continue
+      sum += Math.max(1, j / Math.max(c.runMs[r]!, SLOWDOWN_BOUND_MS))
+      n++
     }
-    if (slowdowns.length > 0) xs.push(1 / mean(slowdowns))
+    if (n > 0) xs.push(1 / (sum / n))
   }
   if (xs.length === 0) return 1
   const sum = xs.reduce((s, x) => s + x, 0)
@@ -209,7 +349,10 @@ const jain = (groups: Map<string, Array<JobOutcome>>): number => {
   return (sum * sum) / (xs.length * sumSq)
 }
 
-export const computeMetrics = (outcomes: ReadonlyArray<JobOutcome>, o: MetricsOptions): Metrics => {
+export const computeMetrics = (outcomes: ReadonlyArray<JobOutcome>, o: MetricsOptions): Metrics => metricsOfColumns(outcomeColumnsOf(outcomes), o)
+
+/** The metrics of outcome columns (`computeMetrics` of the same outcomes as objects gives the same). */
+export const metricsOfColumns = (c: OutcomeColumns, o: MetricsOptions): Metrics => {
   if (!(Number.isFinite(o.gpuCount) && o.gpuCount >= 0)) {
     throw new RangeError(`computeMetrics: gpuCount must be a finite number >= 0, got ${o.gpuCount}`)
   }
@@ -219,34 +362,38 @@ export const computeMetrics = (outcomes: ReadonlyArray<JobOutcome>, o: MetricsOp
   }
   const histogram: Array<number> = new Array<number>(WAIT_HISTOGRAM_EDGES_MS.length + 1).fill(0)
   let longWaits = 0
-  const statusCounts = new Map<string, number>()
+  const statusCounts = new Float64Array(OUTCOME_STATUSES.length)
   let minArrivalMs = Infinity
   let maxEndMs = -Infinity
   let gpuMs = 0
-  for (const x of outcomes) {
-    statusCounts.set(x.status, (statusCounts.get(x.status) ?? 0) + 1)
-    minArrivalMs = Math.min(minArrivalMs, x.arrivalMs)
-    if (x.endMs !== undefined) maxEndMs = Math.max(maxEndMs, x.endMs)
-    gpuMs += x.gpus * x.runMs
-    const w = waitOf(x)
-    if (w !== undefined) histogram[waitBinOf(w)]!++
-    const waited = w ?? (x.endMs === undefined ? undefined : x.endMs - x.arrivalMs)
-    if (waited !== undefined && waited > thresholdMs) longWaits++
+  for (let r = 0; r < c.size; r++) {
+    statusCounts[c.status[r]!]!++
+    const arrival = c.arrivalMs[r]!
+    const end = c.endMs[r]!
+    minArrivalMs = Math.min(minArrivalMs, arrival)
+    if (!Number.isNaN(end)) maxEndMs = Math.max(maxEndMs, end)
+    gpuMs += c.gpus[r]! * c.runMs[r]!
+    const start = c.startMs[r]!
+    const w = start - arrival
+    if (!Number.isNaN(w)) histogram[waitBinOf(w)]!++
+    // a job that never started waited until it ended (cancelled, rejected, timed out)
+    const waited = Number.isNaN(w) ? end - arrival : w
+    if (waited > thresholdMs) longWaits++
   }
   const makespanMs = maxEndMs === -Infinity ? 0 : Math.max(0, maxEndMs - minArrivalMs)
-  const byUser = groupBy(outcomes, (x) => x.user)
-  const byTeam = groupBy(outcomes, (x) => x.team)
+  const byUser = groupBy(c, c.user, c.users)
+  const byTeam = groupBy(c, c.team, c.teams)
   return {
-    jobs: outcomes.length,
-    byStatus: sortedRecord(statusCounts),
-    overall: summarise(outcomes),
-    byUser: summaries(byUser),
-    byTeam: summaries(byTeam),
-    byQueue: summaries(groupBy(outcomes, (x) => x.queue)),
+    jobs: c.size,
+    byStatus: sortedRecord(OUTCOME_STATUSES.map((s, i) => [s, statusCounts[i]!] as const).filter(([, n]) => n > 0)),
+    overall: summarise(c, null),
+    byUser: summaries(c, byUser),
+    byTeam: summaries(c, byTeam),
+    byQueue: summaries(c, groupBy(c, c.queue, c.queues)),
     gpuUtilisation: o.gpuCount > 0 && makespanMs > 0 ? gpuMs / (o.gpuCount * makespanMs) : 0,
-    jainFairness: jain(byUser),
-    jainFairnessTeams: jain(byTeam),
-    longWaits: { thresholdMs, count: longWaits, share: outcomes.length === 0 ? 0 : longWaits / outcomes.length },
+    jainFairness: jain(c, byUser),
+    jainFairnessTeams: jain(c, byTeam),
+    longWaits: { thresholdMs, count: longWaits, share: c.size === 0 ? 0 : longWaits / c.size },
     waitHistogram: histogram,
     makespanMs
   }

@@ -6,7 +6,7 @@
 import { defaultPolicy, type Policy, type QueueConfig, type RunEvent, type RunId, type Submission, UserName, TeamName, QueueName } from "@gantry/core"
 import { type ActorMode, Engine, type EngineService, Journal, type JournalEntry, MemoryStore, noJournal } from "@gantry/engine"
 import { Effect, Layer } from "effect"
-import { computeMetrics, type JobOutcome, type Metrics } from "./Metrics.js"
+import { type Metrics, metricsOfColumns, OutcomeTable, outcomeStatusCode } from "./Metrics.js"
 import { makePrng } from "./Prng.js"
 import { recordTransition, SeriesRecorder, type SeriesOverTime } from "./Series.js"
 import { SimClock } from "./SimClock.js"
@@ -91,21 +91,6 @@ export interface SimStart {
   readonly gpus: ReadonlyArray<number>
 }
 
-/**
- * A submitted job as the replay goes: its outcome itself (metrics read the tracks, no copy: a
- * million-job replay held both, ~0.3 GB), its job and where it is.
- */
-interface Track extends JobOutcome {
-  readonly job: WorkloadJob
-  /** The job's index in the workload. */
-  readonly index: number
-  status: JobOutcome["status"]
-  startMs?: number
-  endMs?: number
-  runMs: number
-  runningSince: number | null
-}
-
 export const describeOptions = (o: SimulateOptions): string => {
   const policy = o.policy ?? defaultPolicy
   return [
@@ -159,7 +144,14 @@ export const simulate = (o: SimulateOptions): SimReport => {
   const header = describeOptions(o)
   o.print?.(header)
   const clock = new SimClock()
-  const tracks = new Map<RunId, Track>()
+  const jobs = o.workload.jobs
+  // the outcomes as columns, a row per accepted run in submission order (Metrics.ts), and
+  // where each unfinished run's row is: a map entry per run only while it lives
+  const table = new OutcomeTable(jobs.length)
+  const rows = new Map<RunId, number>()
+  /** Each row's job (its index in the workload) and when its current run began (NaN: not running). */
+  const jobOfRow = new Int32Array(Math.max(1, jobs.length))
+  const runningSince = new Float64Array(Math.max(1, jobs.length))
   const keepLog = o.eventLog ?? true
   const log: Array<string> = []
   let events = 0
@@ -184,7 +176,7 @@ export const simulate = (o: SimulateOptions): SimReport => {
     SimExecutor.layer({
       timers: clock.timers,
       behaviour: (runId) => {
-        const job = tracks.get(runId)!.job
+        const job = jobs[jobOfRow[rows.get(runId)!]!]!
         // a replay that keeps the real end instants ends the run then (if it started before)
         const durationMs = job.endAtMs === undefined ? job.durationMs : Math.max(1, job.endAtMs - clock.now)
         return { durationMs, exitCode: job.exitCode }
@@ -196,29 +188,33 @@ export const simulate = (o: SimulateOptions): SimReport => {
     journal
   )
   // every transition as it happens (the engine's synchronous hook for the simulator): the
-  // event log, the tracks, and the observer's checks
+  // event log, the outcome rows, and the observer's checks
   const series = o.series === true ? new SeriesRecorder() : undefined
+  const RUNNING = outcomeStatusCode("running")
   const onTransition = (event: RunEvent): void => {
     events++
     if (keepLog) log.push(JSON.stringify([event.at, event.runId, event.from, event.to, event.reason, event.attempt]))
-    const track = tracks.get(event.runId)
-    if (series !== undefined) recordTransition(series, event.at, event.from, event.to, track?.job.gpus ?? 0)
-    if (track !== undefined) {
-      if (event.to === "running") {
-        // the GPUs were assigned before the transition (Kernel.assumeStart)
-        if (starts !== null && track.startMs === undefined)
-          starts.push({ jobId: track.job.id, startMs: event.at, gpus: Effect.runSync(ref.engine!.getRun(event.runId)).assignedGpus })
-        if (track.startMs === undefined && waits !== null) waits[track.index] = event.at - track.job.arrivalMs
-        track.startMs ??= event.at
-        track.runningSince = event.at
-      } else if (event.from === "running" || event.from === "stopping") {
-        if (track.runningSince !== null && event.to !== "stopping") {
-          track.runMs += event.at - track.runningSince
-          track.runningSince = null
+    const row = rows.get(event.runId)
+    if (series !== undefined) recordTransition(series, event.at, event.from, event.to, row === undefined ? 0 : jobs[jobOfRow[row]!]!.gpus)
+    if (row !== undefined) {
+      const to = event.to
+      if (to === "running") {
+        if (Number.isNaN(table.startMs[row]!)) {
+          // the GPUs were assigned before the transition (Kernel.assumeStart)
+          if (starts !== null) starts.push({ jobId: jobs[jobOfRow[row]!]!.id, startMs: event.at, gpus: Effect.runSync(ref.engine!.getRun(event.runId)).assignedGpus })
+          if (waits !== null) waits[jobOfRow[row]!] = event.at - table.arrivalMs[row]!
+          table.startMs[row] = event.at
         }
+        runningSince[row] = event.at
+      } else if ((event.from === "running" || event.from === "stopping") && to !== "stopping" && !Number.isNaN(runningSince[row]!)) {
+        table.runMs[row] += event.at - runningSince[row]!
+        runningSince[row] = NaN
       }
-      track.status = event.to
-      if (event.to === "completed" || event.to === "failed" || event.to === "cancelled" || event.to === "rejected") track.endMs = event.at
+      table.status[row] = to === "running" ? RUNNING : outcomeStatusCode(to)
+      if (to === "completed" || to === "failed" || to === "cancelled" || to === "rejected") {
+        table.endMs[row] = event.at
+        rows.delete(event.runId)
+      }
     }
     o.observe?.onEvent?.(event, ref.engine!)
   }
@@ -245,25 +241,15 @@ export const simulate = (o: SimulateOptions): SimReport => {
       }
       submitted++
       const run = outcome.right.run
-      tracks.set(run.id, {
-        jobId: job.id,
-        user: job.user,
-        ...(job.team === undefined ? {} : { team: job.team }),
-        gpus: job.gpus,
-        arrivalMs: job.arrivalMs,
-        job,
-        index,
-        queue: run.queue,
-        status: run.status,
-        runMs: 0,
-        runningSince: null
-      })
-      // the "submitted" event fired before the track existed
+      const row = table.add({ user: job.user, team: job.team, queue: run.queue, gpus: job.gpus, arrivalMs: job.arrivalMs, status: run.status })
+      jobOfRow[row] = index
+      runningSince[row] = NaN
+      rows.set(run.id, row)
+      // the "submitted" event fired before the row existed
       if (job.decision !== undefined)
         later(job.decision.atMs, job.decision.approve ? engine.approve(run.id) : engine.reject(run.id, "rejected by the workload"))
       if (job.cancelAfterMs !== undefined) later(job.cancelAfterMs, engine.cancel([run.id]))
     })
-  const jobs = o.workload.jobs
   // every arrival, as timers at the jobs' arrival times (held one at a time: SimClock.scheduleEach)
   clock.scheduleEach(jobs.length, (i) => jobs[i]!.arrivalMs, (i) => {
     due = arrive(jobs[i]!, i)
@@ -283,12 +269,11 @@ export const simulate = (o: SimulateOptions): SimReport => {
       }
     })
   )
-  const outcomes: Array<JobOutcome> = [...tracks.values()]
   const stats = Effect.runSync(engine.stats)
   return {
     seed: o.seed,
     header,
-    metrics: computeMetrics(outcomes, { gpuCount: o.gpus, waitThresholdMs: o.waitThresholdMs }),
+    metrics: metricsOfColumns(table, { gpuCount: o.gpus, waitThresholdMs: o.waitThresholdMs }),
     eventLog: keepLog ? log : null,
     events,
     cycles: stats.cycles,
