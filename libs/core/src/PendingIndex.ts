@@ -17,6 +17,7 @@
  * Adding or removing a run is O(log n); decide() pays O(classes + k log k) for the
  * k lanes it examines.
  */
+import { ChurnMap } from "./ChurnMap.js"
 import { type HeapSlot, IndexedHeap } from "./Heap.js"
 import type { QueueName, Run, RunId, TeamName, UserName } from "./Run.js"
 
@@ -91,9 +92,10 @@ const laneKeyOf = (run: Run): string =>
   }${SEP}${run.anyGpu ? 1 : 0}${SEP}${run.timeLimitMs ?? ""}${SEP}${run.parentId === null ? 0 : 1}`
 
 export class PendingIndex {
-  private readonly entries = new Map<RunId, PendingEntry>()
-  private readonly laneByKey = new Map<string, Lane>()
-  private readonly classByKey = new Map<string, RunClass>()
+  // ChurnMaps: runs, and with them lanes and classes, come and go by the million (ChurnMap.ts)
+  private readonly entries = new ChurnMap<RunId, PendingEntry>()
+  private readonly laneByKey = new ChurnMap<string, Lane>()
+  private readonly classByKey = new ChurnMap<string, RunClass>()
   private perUserClasses: boolean
 
   /** @param perUserClasses true in fair-share `usage` mode (a class per user). */

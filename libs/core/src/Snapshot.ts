@@ -5,6 +5,7 @@
  * The engine owns `RunningSet` and `PendingIndex` and changes them only between
  * cycles; decide() never writes to them.
  */
+import { ChurnMap } from "./ChurnMap.js"
 import type { GpuListsView } from "./GpuLists.js"
 import type { PendingIndex } from "./PendingIndex.js"
 import type { Policy, QueueConfig } from "./Policy.js"
@@ -57,7 +58,8 @@ interface QueueCounts {
 
 /** Active runs with the counters every limit needs, kept up to date incrementally. */
 export class RunningSet {
-  private readonly byId = new Map<RunId, ActiveRun>()
+  /** A ChurnMap: active runs come and go by the million (ChurnMap.ts). */
+  private readonly byId = new ChurnMap<RunId, ActiveRun>()
   private readonly perUser = new Map<UserName, number>()
   private readonly perTeam = new Map<TeamName, number>()
   private readonly perQueue = new Map<QueueName, QueueCounts>()

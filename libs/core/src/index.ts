@@ -77,3 +77,4 @@ export { effectivePriority, type OrderKey, orderKeyOf, precedes } from "./Order.
 export { PendingIndex } from "./PendingIndex.js"
 export { GpuLists, type GpuListsView } from "./GpuLists.js"
 export { BinaryHeap, type HeapSlot, IndexedHeap } from "./Heap.js"
+export { ChurnMap } from "./ChurnMap.js"

@@ -13,6 +13,7 @@
 import {
   type ActiveRun,
   activeRunOf,
+  ChurnMap,
   decide,
   type GpuView,
   isActive,
@@ -92,7 +93,8 @@ export const LOCAL_WORKER = "local"
 export type { RunRecord } from "./RunLifecycle.js"
 
 export class Kernel {
-  private readonly runs = new Map<RunId, RunRecord>()
+  // ChurnMaps, not Maps: runs come and go by the million (core's ChurnMap.ts says why)
+  private readonly runs = new ChurnMap<RunId, RunRecord>()
   private readonly pending: PendingIndex
   private readonly running = new RunningSet()
   /** The queues: statecharts and their runs' counts (QueueBoard.ts). */
@@ -102,12 +104,13 @@ export class Kernel {
   private readonly timeouts: PendingTimeouts
   private readonly usage = new UsageTracker()
   private readonly idempotency = new Map<string, RunId>()
-  private readonly wakeups = new Set<string>()
+  /** What asked for the next cycle, each reason once (a few distinct ones: an array). */
+  private readonly wakeups: Array<string> = []
   private readonly worker: Actor<typeof workerMachine>
   private closed = false
-  private readonly actors = new Map<RunId, RunActor>()
+  private readonly actors = new ChurnMap<RunId, RunActor>()
   /** Active runs whose statechart changes are applied (an adopted run's replay is not). */
-  private readonly observed = new Set<RunId>()
+  private readonly observed = new ChurnMap<RunId, true>()
   private readonly scheduler: SchedulerActor
   private readonly outbox = new Outbox()
   private currentPolicy: Policy
@@ -395,20 +398,20 @@ export class Kernel {
 
   wake(reason: string): void {
     if (this.closed) return
-    this.wakeups.add(reason)
+    if (!this.wakeups.includes(reason)) this.wakeups.push(reason)
     this.scheduler.send({ type: "WAKE" })
   }
 
   /** Phase 1 of a cycle: its number and what woke it (sorted), and no wake-up is left. */
   beginCycle(): { readonly cycle: number; readonly wakeups: ReadonlyArray<string> } {
-    const wakeups = [...this.wakeups].sort()
-    this.wakeups.clear()
+    const wakeups = this.wakeups.slice().sort()
+    this.wakeups.length = 0
     return { cycle: ++this.cycleCount, wakeups }
   }
 
   /** An offline engine's cycle: it starts nothing and forgets its wake-ups. */
   skipCycle(): void {
-    this.wakeups.clear()
+    this.wakeups.length = 0
   }
 
   cycleDone(): void {
@@ -493,7 +496,7 @@ export class Kernel {
     actor.send({ type: "START" })
     if (record.status === "stopping") actor.send(stopEventOf(record.stopCause))
     else if (overdue) actor.send({ type: "TIME_LIMIT" })
-    this.observed.add(record.id)
+    this.observed.set(record.id, true)
     if (actor.state.value !== record.status) this.onActorState(record, actor.state)
   }
 
@@ -615,7 +618,7 @@ export class Kernel {
     this.running.add(activeRunOf(run, now, gpus))
     for (const g of gpus) this.gpus.hold(g, run.id)
     this.syncWorkerLoad()
-    this.observed.add(run.id)
+    this.observed.set(run.id, true)
     actor.send({ type: "START" })
     return run
   }

@@ -2,7 +2,7 @@
  * maxQueuedTime and deadline of runs that are not running: one heap of due times and a
  * single timer for the earliest, never a timer per run.
  */
-import { type HeapSlot, IndexedHeap, type Run, type RunId } from "@gantry/core"
+import { ChurnMap, type HeapSlot, IndexedHeap, type Run, type RunId } from "@gantry/core"
 import type { TimerId, Timers } from "./Timers.js"
 
 interface Due extends HeapSlot {
@@ -22,7 +22,7 @@ const dueOf = (run: Run): Omit<Due, "heapIndex"> | null => {
 
 export class PendingTimeouts {
   private readonly heap = new IndexedHeap<Due>((a, b) => a.at < b.at || (a.at === b.at && a.run.seq < b.run.seq))
-  private readonly byRun = new Map<RunId, Due>()
+  private readonly byRun = new ChurnMap<RunId, Due>()
   private timer: { readonly id: TimerId; readonly at: number } | null = null
 
   constructor(

@@ -18,6 +18,7 @@
  * cancels them when their state is left, and queues events sent while it is processing one
  * (XState's mailbox), so the order of effects is the order a live actor gives.
  */
+import { ChurnMap } from "@gantry/core"
 import { type AnyStateMachine, type ContextFrom, type EventFromLogic, type EventObject, type StateMachine, transition } from "xstate"
 import { NEVER_MS, type TimerId, type Timers } from "./Timers.js"
 
@@ -186,7 +187,7 @@ export class Stepper<M extends AnyStateMachine, K extends ActionName<M> = never,
 {
   private current: StepState<C>
   /** Its pending delayed events by id; made at the first one (most runs have none). */
-  private delayed: Map<string, TimerId> | null = null
+  private delayed: ChurnMap<string, TimerId> | null = null
   /** Events sent while one is handled; one array per Stepper, reused (not one per event). */
   private readonly mailbox: Array<E> = []
   private busy = false
@@ -259,7 +260,7 @@ export class Stepper<M extends AnyStateMachine, K extends ActionName<M> = never,
       if (action.delay! >= NEVER_MS) return
       const id = action.id!
       const event = action.event!
-      this.delayed ??= new Map()
+      this.delayed ??= new ChurnMap()
       this.delayed.set(
         id,
         this.timers.schedule(() => {

@@ -3,7 +3,7 @@
  * due one. Installed with `Effect.withClock`, it drives every timer of the engine,
  * XState's `after:` delays included, so a month of history replays in seconds.
  */
-import { BinaryHeap } from "@gantry/core"
+import { BinaryHeap, ChurnMap } from "@gantry/core"
 import { NEVER_MS, sleepOn, type TimerClock, type TimerId, type Timers } from "@gantry/engine"
 import { Clock, Duration, Effect } from "effect"
 
@@ -23,7 +23,7 @@ export class SimClock implements TimerClock {
    * Timers not yet fired or cancelled, by id. A cancel marks the timer itself; a set of
    * cancelled ids (as before) kept every id cancelled after its timer had fired, forever.
    */
-  private readonly live = new Map<TimerId, Timer>()
+  private readonly live = new ChurnMap<TimerId, Timer>()
   /** Timers of `scheduleEach` not fired yet (one of them in the heap). */
   private eachLeft = 0
   /** Timer events fired so far. */

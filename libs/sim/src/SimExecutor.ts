@@ -3,7 +3,7 @@
  * exits with the job's exit code; SIGTERM ends it at once (exit by signal). Seeded
  * failure injection loses a run's process midway (SPEC §2 `lost`).
  */
-import type { RunId } from "@gantry/core"
+import { ChurnMap, type RunId } from "@gantry/core"
 import { Executor, type ExecutorService, type RunExit, type StartRequest, type TimerId, type Timers } from "@gantry/engine"
 import { Effect, Exit, Layer } from "effect"
 import type { Prng } from "./Prng.js"
@@ -23,7 +23,7 @@ export interface SimExecutorOptions {
 }
 
 export const makeSimExecutor = (o: SimExecutorOptions): ExecutorService => {
-  const live = new Map<RunId, { timer: TimerId; onExit: (exit: RunExit) => void }>()
+  const live = new ChurnMap<RunId, { timer: TimerId; onExit: (exit: RunExit) => void }>()
   const end = (runId: RunId, exit: RunExit) => {
     const entry = live.get(runId)
     if (entry === undefined) return

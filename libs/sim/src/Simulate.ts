@@ -3,7 +3,7 @@
  * on simulated time. Prints `SEED=…` and its derived options first; the same seed and
  * workload give a byte-identical event log.
  */
-import { defaultPolicy, type Policy, type QueueConfig, type RunEvent, type RunId, type Submission, UserName, TeamName, QueueName } from "@gantry/core"
+import { ChurnMap, defaultPolicy, type Policy, type QueueConfig, type RunEvent, type RunId, type Submission, UserName, TeamName, QueueName } from "@gantry/core"
 import { type ActorMode, Engine, type EngineService, Journal, type JournalEntry, MemoryStore, noJournal } from "@gantry/engine"
 import { Effect, Layer } from "effect"
 import { type Metrics, metricsOfColumns, OutcomeTable, outcomeStatusCode } from "./Metrics.js"
@@ -148,7 +148,7 @@ export const simulate = (o: SimulateOptions): SimReport => {
   // the outcomes as columns, a row per accepted run in submission order (Metrics.ts), and
   // where each unfinished run's row is: a map entry per run only while it lives
   const table = new OutcomeTable(jobs.length)
-  const rows = new Map<RunId, number>()
+  const rows = new ChurnMap<RunId, number>()
   /** Each row's job (its index in the workload) and when its current run began (NaN: not running). */
   const jobOfRow = new Int32Array(Math.max(1, jobs.length))
   const runningSince = new Float64Array(Math.max(1, jobs.length))
