@@ -29,25 +29,38 @@ const hashOf = (key: string | number): number => {
   return h
 }
 
-/** An iteration in progress: where it is in the entry arrays (moved when they are rebuilt). */
-interface Cursor {
-  position: number
-}
-
 const EMPTY = 0
 const TOMBSTONE = -1
-const MIN_INDEX = 8
+/** Holes allowed before the entries are compacted (and more when there are more entries): a rebuild per 64 deletes at least. */
+const MIN_HOLES = 64
+
+/** The index size for `entries` entry slots: at most half full, a power of two. */
+const indexSizeFor = (entries: number): number => {
+  let capacity = 16
+  while (capacity < entries * 2) capacity *= 2
+  return capacity
+}
 
 export class ChurnMap<K extends string | number, V> implements Iterable<[K, V]> {
-  /** Entries in insertion order; a deleted one leaves a HOLE until the next rebuild. */
+  /** Entries in insertion order; a deleted one leaves a HOLE until the next compaction. */
   private keyAt: Array<K | Hole> = []
   private valueAt: Array<V | undefined> = []
-  /** Open addressing over a power-of-two table: 0 empty, −1 deleted, else entry position + 1. */
-  private index: Array<number> = new Array<number>(MIN_INDEX).fill(EMPTY)
-  /** Index slots used (entries + tombstones). */
-  private usedSlots = 0
+  /**
+   * Open addressing over a power-of-two table: 0 empty, −1 deleted, else entry position + 1.
+   * Every entry slot (holes included) has had one index slot since the last rebuild, so the
+   * index stays at most half full while it is larger than twice the entry slots.
+   */
+  private index: Array<number> = new Array<number>(16).fill(EMPTY)
   private live = 0
-  private readonly cursors: Array<Cursor> = []
+  /**
+   * Iterations in progress: while any is, entries are not compacted (positions stay put). An
+   * iteration abandoned unfinished (neither run to its end nor closed, as `for … of` and a
+   * spread always do) would hold compaction off for good: past a bound the entries are
+   * compacted anyway, and such an iteration, if it is ever resumed, throws.
+   */
+  private iterating = 0
+  /** Compactions so far (an iteration checks it did not miss one). */
+  private compactions = 0
 
   get size(): number {
     return this.live
@@ -79,10 +92,9 @@ export class ChurnMap<K extends string | number, V> implements Iterable<[K, V]> 
       this.valueAt[this.index[slot]! - 1] = value
       return this
     }
-    // holes outnumber entries: drop them (and the tombstones) before adding
     const holes = this.keyAt.length - this.live
-    if (holes > 16 && holes > this.live) this.rebuild(true)
-    else if ((this.usedSlots + 1) * 2 > this.index.length) this.rebuild(false)
+    if (holes > MIN_HOLES && holes > this.live && (this.iterating === 0 || holes > 8 * this.live + 4096)) this.compact()
+    else if ((this.keyAt.length + 1) * 2 > this.index.length) this.reindex(indexSizeFor(this.keyAt.length + 1 + Math.max(MIN_HOLES, this.live)))
     this.keyAt.push(key)
     this.valueAt.push(value)
     this.live++
@@ -102,12 +114,20 @@ export class ChurnMap<K extends string | number, V> implements Iterable<[K, V]> 
   }
 
   clear(): void {
+    if (this.iterating > 0) {
+      // an iteration in progress goes on from its position: the entries become holes
+      for (let i = 0; i < this.keyAt.length; i++) {
+        this.keyAt[i] = HOLE
+        this.valueAt[i] = undefined
+      }
+      this.index.fill(EMPTY)
+      this.live = 0
+      return
+    }
     this.keyAt = []
     this.valueAt = []
-    this.index = new Array<number>(MIN_INDEX).fill(EMPTY)
-    this.usedSlots = 0
+    this.index = new Array<number>(16).fill(EMPTY)
     this.live = 0
-    for (const cursor of this.cursors) cursor.position = 0
   }
 
   private place(key: K, entry: number): void {
@@ -115,58 +135,58 @@ export class ChurnMap<K extends string | number, V> implements Iterable<[K, V]> 
     const mask = index.length - 1
     let i = hashOf(key) & mask
     while (index[i] !== EMPTY && index[i] !== TOMBSTONE) i = (i + 1) & mask
-    if (index[i] === EMPTY) this.usedSlots++
     index[i] = entry
   }
 
-  /** A fresh index sized for the entries (and, with `compact`, fresh entry arrays without holes). */
-  private rebuild(compact: boolean): void {
-    if (compact) {
-      const keys: Array<K | Hole> = []
-      const values: Array<V | undefined> = []
-      const oldKeys = this.keyAt
-      for (const cursor of this.cursors) {
-        // a cursor moves to the number of entries kept before its position
-        let kept = 0
-        for (let i = 0; i < cursor.position && i < oldKeys.length; i++) if (oldKeys[i] !== HOLE) kept++
-        cursor.position = kept
+  /** Entries without holes, and an index for them. */
+  private compact(): void {
+    const keys: Array<K | Hole> = []
+    const values: Array<V | undefined> = []
+    const oldKeys = this.keyAt
+    const oldValues = this.valueAt
+    for (let i = 0; i < oldKeys.length; i++)
+      if (oldKeys[i] !== HOLE) {
+        keys.push(oldKeys[i]!)
+        values.push(oldValues[i])
       }
-      for (let i = 0; i < oldKeys.length; i++)
-        if (oldKeys[i] !== HOLE) {
-          keys.push(oldKeys[i]!)
-          values.push(this.valueAt[i])
-        }
-      this.keyAt = keys
-      this.valueAt = values
-    }
-    let capacity = MIN_INDEX
-    while (capacity < (this.live + 1) * 4) capacity *= 2
+    this.keyAt = keys
+    this.valueAt = values
+    this.compactions++
+    this.reindex(indexSizeFor(keys.length + 1 + Math.max(MIN_HOLES, this.live)))
+  }
+
+  private reindex(capacity: number): void {
     this.index = new Array<number>(capacity).fill(EMPTY)
-    this.usedSlots = 0
     const keys = this.keyAt
     for (let i = 0; i < keys.length; i++) if (keys[i] !== HOLE) this.place(keys[i] as K, i + 1)
   }
 
-  *entries(): IterableIterator<[K, V]> {
-    const cursor: Cursor = { position: 0 }
-    this.cursors.push(cursor)
+  /** Keys, values or entries in insertion order (one generator: a nested one cost twice as much a step). */
+  private *walk(what: "keys" | "values" | "entries"): Generator<K | V | [K, V]> {
+    this.iterating++
+    const compactions = this.compactions
     try {
-      while (cursor.position < this.keyAt.length) {
-        const i = cursor.position++
+      for (let i = 0; i < this.keyAt.length; i++) {
+        if (this.compactions !== compactions) throw new Error("ChurnMap: an iteration abandoned long ago was resumed after the map was compacted")
         const key = this.keyAt[i]!
-        if (key !== HOLE) yield [key, this.valueAt[i] as V]
+        if (key === HOLE) continue
+        yield what === "keys" ? key : what === "values" ? (this.valueAt[i] as V) : [key, this.valueAt[i] as V]
       }
     } finally {
-      this.cursors.splice(this.cursors.indexOf(cursor), 1)
+      this.iterating--
     }
   }
 
-  *keys(): IterableIterator<K> {
-    for (const [key] of this.entries()) yield key
+  entries(): IterableIterator<[K, V]> {
+    return this.walk("entries") as IterableIterator<[K, V]>
   }
 
-  *values(): IterableIterator<V> {
-    for (const [, value] of this.entries()) yield value
+  keys(): IterableIterator<K> {
+    return this.walk("keys") as IterableIterator<K>
+  }
+
+  values(): IterableIterator<V> {
+    return this.walk("values") as IterableIterator<V>
   }
 
   [Symbol.iterator](): IterableIterator<[K, V]> {

@@ -52,8 +52,8 @@ const play = <K extends string | number>(ops: ReadonlyArray<Op>, keyOf: (k: numb
             if (seen.length === o.at) {
               m.delete(keyOf(o.del))
               // many sets while walking: they force a rebuild of the entries under the cursor
-              for (let i = 0; i < 50; i++) m.set(keyOf(100 + i), i)
-              for (let i = 0; i < 50; i++) m.delete(keyOf(100 + i))
+              for (let i = 0; i < 100; i++) m.set(keyOf(100 + i), i)
+              for (let i = 0; i < 100; i++) m.delete(keyOf(100 + i))
               m.set(keyOf(o.add), -1)
             }
             seen.push(entry)
@@ -88,8 +88,23 @@ describe("ChurnMap", () => {
     }
     expect(map.size).toBe(8)
     expect([...map.keys()]).toEqual(Array.from({ length: 8 }, (_, j) => String(999_992 + j)))
-    // holes are dropped once they outnumber the entries (and 16): the arrays stay small
-    expect((map as unknown as { keyAt: Array<unknown> }).keyAt.length).toBeLessThanOrEqual(8 * 2 + 17)
-    expect((map as unknown as { index: Array<unknown> }).index.length).toBeLessThanOrEqual(64)
+    // holes are dropped once they outnumber the entries (and 64): the arrays stay small
+    const inside = map as unknown as { keyAt: Array<unknown>; index: Array<unknown> }
+    expect(inside.keyAt.length).toBeLessThanOrEqual(8 + 64 + 1)
+    expect(inside.index.length).toBeLessThanOrEqual(256)
+  })
+
+  it("an iteration left unfinished holds compaction off only up to a bound, and throws if resumed after it", () => {
+    const map = new ChurnMap<number, number>()
+    for (let i = 0; i < 8; i++) map.set(i, i)
+    const abandoned = map.values()
+    expect(abandoned.next().value).toBe(0)
+    for (let i = 8; i < 1_000_000; i++) {
+      map.set(i, i)
+      map.delete(i - 8)
+    }
+    expect([...map.values()]).toEqual(Array.from({ length: 8 }, (_, j) => 999_992 + j))
+    expect((map as unknown as { keyAt: Array<unknown> }).keyAt.length).toBeLessThanOrEqual(8 * 9 + 4096 + 1)
+    expect(() => abandoned.next()).toThrow(/abandoned/)
   })
 })

@@ -224,7 +224,10 @@ export const make = (options: EngineOptions = {}) =>
               cycleWaiters.delete(waiter)
               waiter.done()
             }
-          timers.schedule(() => kernel.cycleDone(), 0)
+          // straight to the scheduler: a cycle that finished inside its own runCycle action
+          // is queued in the statechart's mailbox and handled when the action returns (a
+          // timer at +0 did the same a timer later: two timers a job in the simulator)
+          kernel.cycleDone()
         }
         if (!offline) return runMaybeSync(cycleNow(), finished)
         kernel.skipCycle()
