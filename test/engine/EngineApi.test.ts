@@ -1,6 +1,6 @@
 import { makeQueue, QueueName, RunId, type Submission, UserName } from "@gantry/core"
 import type { EngineService } from "@gantry/engine"
-import { Chunk, Effect, Fiber, Queue } from "effect"
+import { Chunk, Effect, Exit, Fiber, Queue } from "effect"
 import { describe, expect, it } from "vitest"
 import { Harness } from "../properties/Harness.js"
 
@@ -13,6 +13,43 @@ const errorTag = <A, E extends { readonly _tag: string }>(effect: Effect.Effect<
   return result._tag === "Left" ? result.left._tag : null
 }
 const stats = (engine: EngineService) => Effect.runSync(engine.stats)
+
+describe("Engine API: submitNow", () => {
+  const submissions: ReadonlyArray<Partial<Submission>> = [
+    { gpus: 1 },
+    { gpus: 5 }, // refused: more GPUs than exist
+    { gpus: 2, queue: q("nope") }, // refused: no such queue
+    { gpus: 4, hold: true },
+    { gpus: 1, dryRun: true },
+    { gpus: 1, noWait: true }
+  ]
+
+  it("is done at once with the memory store (an Exit): the same outcomes, refusals and state as submit", () => {
+    const viaSubmit = new Harness({ gpus: 4 })
+    const viaNow = new Harness({ gpus: 4 })
+    for (const change of submissions) {
+      const now = viaNow.engine.submitNow(sub(change))
+      expect(Exit.isExit(now)).toBe(true)
+      expect(Effect.runSync(Effect.either(now))).toEqual(attempt(viaSubmit.engine.submit(sub(change))))
+      expect(stats(viaNow.engine)).toEqual(stats(viaSubmit.engine))
+    }
+    expect(stats(viaNow.engine)).toMatchObject({ pending: 2, held: 1 })
+  })
+
+  it("is submit's Effect, nothing done until it runs, when the submission has a key or a parent to look up", () => {
+    const h = new Harness({ gpus: 1 })
+    const keyed = h.engine.submitNow(sub({ idempotencyKey: "k1" }))
+    expect(Exit.isExit(keyed)).toBe(false)
+    expect(stats(h.engine).pending).toBe(0)
+    const accepted = Effect.runSync(keyed)
+    expect(accepted).toMatchObject({ _tag: "Accepted", duplicate: false })
+    expect(Effect.runSync(h.engine.submitNow(sub({ idempotencyKey: "k1" })))).toMatchObject({ _tag: "Accepted", duplicate: true })
+    expect(stats(h.engine).pending).toBe(1)
+    const orphan = h.engine.submitNow(sub({ parentId: RunId.make("404") }))
+    expect(Exit.isExit(orphan)).toBe(false)
+    expect(errorTag(orphan)).toBe("InvalidSubmission")
+  })
+})
 
 describe("Engine API: submissions", () => {
   it.each<[string, Partial<Submission>, string]>([

@@ -20,6 +20,12 @@ export type Change = Partial<StoreBatch>
 export interface Committer {
   /** Commits the outbox and `change`; once stored, `apply()` changes memory and the events are published. */
   readonly commitThen: <A>(change: Change, apply: () => A) => Effect.Effect<A, StoreError>
+  /**
+   * `commitThen` begun now (the outbox taken, and the commit done when the store commits
+   * synchronously: then an Exit, Sync.ts). Only for a command whose code is running already
+   * (inside its Effect.suspend), as `commitThen` composed later would not be.
+   */
+  readonly commitThenNow: <A>(change: Change, apply: () => A) => Effect.Effect<A, StoreError>
   /** Commits the outbox alone (the cycle): `Effect.void` (an Exit, nothing to run) when it is empty. */
   readonly commitOutbox: () => Effect.Effect<void, StoreError>
   /** The stream of committed events (Engine.events / subscribe). */
@@ -63,25 +69,25 @@ export const makeCommitter = (kernel: Kernel, store: StoreService): Committer =>
   const self: Committer = {
     committed,
     subscribers: 0,
-    commitThen: (change, apply) =>
-      Effect.suspend(() => {
-        const out = kernel.takeOutbox()
-        // most commands find the outbox empty (the cycle's commit took it): their change alone
-        const batch: StoreBatch = isEmpty(out)
-          ? { ...emptyBatch, ...change }
-          : {
-              ...emptyBatch,
-              ...change,
-              runs: latest([...out.runs, ...(change.runs ?? [])]),
-              events: [...out.events, ...(change.events ?? [])],
-              deletedQueues: [...out.deletedQueues, ...(change.deletedQueues ?? [])]
-            }
-        return commitAnd(batch, out, () => {
-          const result = apply()
-          publish(batch.events)
-          return result
-        })
-      }),
+    commitThen: (change, apply) => Effect.suspend(() => self.commitThenNow(change, apply)),
+    commitThenNow: (change, apply) => {
+      const out = kernel.takeOutbox()
+      // most commands find the outbox empty (the cycle's commit took it): their change alone
+      const batch: StoreBatch = isEmpty(out)
+        ? { ...emptyBatch, ...change }
+        : {
+            ...emptyBatch,
+            ...change,
+            runs: latest([...out.runs, ...(change.runs ?? [])]),
+            events: [...out.events, ...(change.events ?? [])],
+            deletedQueues: [...out.deletedQueues, ...(change.deletedQueues ?? [])]
+          }
+      return commitAnd(batch, out, () => {
+        const result = apply()
+        publish(batch.events)
+        return result
+      })
+    },
     commitOutbox: () => {
       const out = kernel.takeOutbox()
       if (isEmpty(out)) return Effect.void

@@ -61,6 +61,13 @@ export interface EngineStats {
 export interface EngineService {
   readonly submit: (submission: Submission) => Effect.Effect<SubmitOutcome, EngineError | StoreError>
   /**
+   * `submit`, done at once when nothing has to wait (the engine's lock free, a synchronous
+   * store, no idempotency key or parent to look up): then the Effect returned is already its
+   * Exit (`Exit.isExit`), else it is `submit`'s. For an embedder driving the engine
+   * synchronously, as the simulator does.
+   */
+  readonly submitNow: (submission: Submission) => Effect.Effect<SubmitOutcome, EngineError | StoreError>
+  /**
    * Many submissions in one commit: all stored and accepted, or none, the refused one named
    * (`BulkRefused`, with its index and the refusal). dryRun, noWait, idempotency keys and
    * parentId are for single submissions and refused here.

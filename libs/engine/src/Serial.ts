@@ -31,6 +31,13 @@ export class Serial {
     start()
   }
 
+  /** Takes the lock if it is free (true), else leaves it (false): for a command that runs now or not at all. */
+  tryEnter(): boolean {
+    if (this.busy) return false
+    this.busy = true
+    return true
+  }
+
   /** Hands the lock to the next waiter, or frees it. */
   release(): void {
     const next = this.waiting.shift()

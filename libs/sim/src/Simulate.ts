@@ -4,8 +4,8 @@
  * workload give a byte-identical event log.
  */
 import { ChurnMap, defaultPolicy, type Policy, type QueueConfig, type RunEvent, type RunId, type Submission, UserName, TeamName, QueueName } from "@gantry/core"
-import { type ActorMode, Engine, type EngineService, Journal, type JournalEntry, MemoryStore, noJournal } from "@gantry/engine"
-import { Effect, Layer } from "effect"
+import { type ActorMode, Engine, type EngineService, Journal, type JournalEntry, MemoryStore, noJournal, type SubmitOutcome } from "@gantry/engine"
+import { Cause, Effect, Either, Exit, Layer, Option } from "effect"
 import { type Metrics, metricsOfColumns, OutcomeTable, outcomeStatusCode } from "./Metrics.js"
 import { makePrng } from "./Prng.js"
 import { recordTransition, SeriesRecorder, type SeriesOverTime } from "./Series.js"
@@ -233,27 +233,39 @@ export const simulate = (o: SimulateOptions): SimReport => {
   let due: Effect.Effect<void> | null = null
   const later = (delayMs: number, action: Effect.Effect<unknown, unknown>) =>
     clock.timers.schedule(() => void (due = Effect.ignore(action)), delayMs)
-  const arrive = (job: WorkloadJob, index: number) =>
-    Effect.map(Effect.either(engine.submit(submissionOf(job))), (outcome) => {
-      if (outcome._tag === "Left" || outcome.right._tag !== "Accepted") {
-        refused++
-        return
-      }
-      submitted++
-      const run = outcome.right.run
-      const row = table.add({ user: job.user, team: job.team, queue: run.queue, gpus: job.gpus, arrivalMs: job.arrivalMs, status: run.status })
-      jobOfRow[row] = index
-      runningSince[row] = NaN
-      rows.set(run.id, row)
-      // the "submitted" event fired before the row existed
-      if (job.decision !== undefined)
-        later(job.decision.atMs, job.decision.approve ? engine.approve(run.id) : engine.reject(run.id, "rejected by the workload"))
-      if (job.cancelAfterMs !== undefined) later(job.cancelAfterMs, engine.cancel([run.id]))
-    })
-  // every arrival, as timers at the jobs' arrival times (held one at a time: SimClock.scheduleEach)
+  /** What a submission's outcome makes of the replay: a new row, the workload's later decisions; else one refused more. */
+  const settle = (job: WorkloadJob, index: number, outcome: SubmitOutcome | null): void => {
+    if (outcome === null || outcome._tag !== "Accepted") {
+      refused++
+      return
+    }
+    submitted++
+    const run = outcome.run
+    const row = table.add({ user: job.user, team: job.team, queue: run.queue, gpus: job.gpus, arrivalMs: job.arrivalMs, status: run.status })
+    jobOfRow[row] = index
+    runningSince[row] = NaN
+    rows.set(run.id, row)
+    // the "submitted" event fired before the row existed
+    if (job.decision !== undefined)
+      later(job.decision.atMs, job.decision.approve ? engine.approve(run.id) : engine.reject(run.id, "rejected by the workload"))
+    if (job.cancelAfterMs !== undefined) later(job.cancelAfterMs, engine.cancel([run.id]))
+  }
+  // every arrival, as timers at the jobs' arrival times (held one at a time: SimClock.scheduleEach),
+  // submitted at once (`submitNow`: the memory store is synchronous and the lock free, so it is
+  // an Exit), or else in the driver's fiber
   clock.scheduleEach(jobs.length, (i) => jobs[i]!.arrivalMs, (i) => {
-    due = arrive(jobs[i]!, i)
     if (o.onProgress !== undefined && (i & 4095) === 4095) o.onProgress(i + 1, jobs.length)
+    const job = jobs[i]!
+    const submission = engine.submitNow(submissionOf(job))
+    if (!Exit.isExit(submission)) {
+      due = Effect.map(Effect.either(submission), (either) => settle(job, i, Either.isRight(either) ? either.right : null))
+      return
+    }
+    const outcome = submission as Exit.Exit<SubmitOutcome, unknown>
+    if (Exit.isSuccess(outcome)) settle(job, i, outcome.value)
+    // a refusal is counted; a defect is the replay's, as in a fiber
+    else if (Option.isSome(Cause.failureOption(outcome.cause))) settle(job, i, null)
+    else throw Cause.squash(outcome.cause)
   })
   // each timer fires alone (`step`), and its work, if any, runs before the next: the order of
   // a timer doing it itself; the engine's own cycles and exits need no fiber (its Sync.ts)
