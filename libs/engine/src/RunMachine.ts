@@ -65,19 +65,36 @@ export type RunMachineEvent =
   | { readonly type: "LOST" }
   | { readonly type: "SPAWN_FAILED"; readonly message: string }
 
-export const runContextOf = (run: Run, now: number, killGraceMs: number): RunContext => ({
-  attempt: run.attempt,
-  maxAttempts: run.maxAttempts,
-  timeLimitMs: run.timeLimitMs,
-  deadlineInMs: run.deadlineAt === null ? null : run.deadlineAt - now,
-  killGraceMs,
-  stopCause: run.stopCause,
-  reason: "",
-  failReason: run.failReason,
-  exitCode: run.exitCode,
-  signal: run.signal,
-  keepsPlace: false
-})
+/**
+ * Contexts of runs with nothing particular about them (no deadline, never stopped or exited):
+ * a handful of distinct ones, made once and shared, so that the transition cache knows them
+ * by identity (Stepper.ts) instead of spelling each run's out. Frozen: contexts are values
+ * (XState's `assign` makes new ones).
+ */
+const plainContexts = new Map<string, RunContext>()
+const PLAIN_CONTEXTS = 1_024
+
+export const runContextOf = (run: Run, now: number, killGraceMs: number): RunContext => {
+  const plain = run.deadlineAt === null && run.stopCause === null && run.failReason === null && run.exitCode === null && run.signal === null
+  const key = plain ? `${run.attempt}|${run.maxAttempts}|${run.timeLimitMs}|${killGraceMs}` : null
+  const shared = key === null ? undefined : plainContexts.get(key)
+  if (shared !== undefined) return shared
+  const context: RunContext = Object.freeze({
+    attempt: run.attempt,
+    maxAttempts: run.maxAttempts,
+    timeLimitMs: run.timeLimitMs,
+    deadlineInMs: run.deadlineAt === null ? null : run.deadlineAt - now,
+    killGraceMs,
+    stopCause: run.stopCause,
+    reason: "",
+    failReason: run.failReason,
+    exitCode: run.exitCode,
+    signal: run.signal,
+    keepsPlace: false
+  })
+  if (key !== null && plainContexts.size < PLAIN_CONTEXTS) plainContexts.set(key, context)
+  return context
+}
 
 /** The stop cause as the failure it becomes (a deadline when none was recorded). */
 const failureOf = (context: RunContext): FailReason => (context.stopCause === null || context.stopCause === "cancel" ? "deadline" : context.stopCause)

@@ -68,60 +68,97 @@ const keyOf = (record: object): string | null => {
 /**
  * XState's `transition()` for one machine, memoised by (value, context, event).
  *
- * The lookup allocates nothing on the hot path (it was 12% of the simulator's allocations,
- * ~6 KB per run, when every step built one `value|context|event` string): the answers sit
- * in nested maps (value → context key → event key), a context that came out of this cache
- * (nearly every context a Stepper holds) has its key remembered by identity, and an event
- * with no field but `type` (WAKE, START, CANCEL, ...) uses a key built once per type.
+ * The hit path is a few small lookups and no allocation: every distinct value, context and
+ * event gets a small number, and the answers sit in one Map under the three numbers combined.
+ * A context is numbered by identity once it has been seen (every context this cache hands
+ * out, and the shared contexts the engine starts most runs with: RunMachine.runContextOf), an
+ * event with no field but its type by its type (WAKE, START, CANCEL, ...); anything else is
+ * spelled out as a key once. (Nested maps keyed by spelled-out strings, as before, and a
+ * context spelled out for every run, cost ~10% of a replay.)
  */
 /** A machine's context and event types, as its `setup()` declares them. */
 export type ContextOf<M extends AnyStateMachine> = ContextFrom<M> & object
 export type EventOf<M extends AnyStateMachine> = EventFromLogic<M>
 
+/** Distinct values (states of the machine) and events a cache numbers; past them, a step is not cached until the next reset. */
+const VALUE_SLOTS = 64
+const EVENT_SLOTS = 1_024
+
 export class TransitionCache<M extends AnyStateMachine, C extends object = ContextOf<M>, E extends EventObject = EventOf<M>> {
-  private readonly cache = new Map<string, Map<string, Map<string, Step<C>>>>()
-  private size = 0
-  /** The keys of contexts this cache handed out (answers' next contexts). */
-  private readonly contextKeys = new WeakMap<object, string>()
-  /** `keyOf({ type })` per event type. */
-  private readonly typeKeys = new Map<string, string>()
+  /** Answers by `(value × CACHE_LIMIT + context) × EVENT_SLOTS + event` (their numbers). */
+  private answers = new Map<number, Step<C>>()
+  private readonly valueNumbers = new Map<string, number>()
+  /** Contexts' numbers by their spelled-out key, and by identity once seen. */
+  private contextNumbers = new Map<string, number>()
+  private numberOfContext = new WeakMap<object, number>()
+  /** Events' numbers by their spelled-out key, and by type for those with no other field. */
+  private eventNumbers = new Map<string, number>()
+  private typeNumbers = new Map<string, number>()
 
   constructor(private readonly machine: M) {}
 
   /** The statechart's answer to `event` in `state`. */
   step(state: StepState<C>, event: E): Step<C> {
-    const contextKey = this.contextKeys.get(state.context) ?? keyOf(state.context)
-    const eventKey = contextKey === null ? null : this.eventKeyOf(event)
-    if (contextKey === null || eventKey === null) return this.compute(state, event)
-    let byContext = this.cache.get(state.value)
-    let byEvent = byContext?.get(contextKey)
-    const hit = byEvent?.get(eventKey)
+    // numbered afresh once a long run of distinct contexts or events (deadlines, exit codes,
+    // rejection reasons) has filled a table: here only, so no number changes within a step
+    if (this.answers.size >= CACHE_LIMIT || this.contextNumbers.size >= CACHE_LIMIT || this.eventNumbers.size + this.typeNumbers.size >= EVENT_SLOTS) this.reset()
+    const context = this.numberOfContext.get(state.context) ?? this.numberContext(state.context)
+    const value = this.valueNumberOf(state.value)
+    const eventNumber = context === null || value === null ? null : this.eventNumberOf(event)
+    if (context === null || value === null || eventNumber === null) return this.compute(state, event)
+    const slot = (value * CACHE_LIMIT + context) * EVENT_SLOTS + eventNumber
+    const hit = this.answers.get(slot)
     if (hit !== undefined) return hit
     const answer = this.compute(state, event)
-    if (this.size >= CACHE_LIMIT) {
-      this.cache.clear()
-      this.size = 0
-      byContext = undefined
-      byEvent = undefined
-    }
-    if (byContext === undefined) this.cache.set(state.value, (byContext = new Map()))
-    if (byEvent === undefined) byContext.set(contextKey, (byEvent = new Map()))
-    byEvent.set(eventKey, answer)
-    this.size++
-    if (answer.changed && !this.contextKeys.has(answer.next.context)) {
-      const nextKey = keyOf(answer.next.context)
-      if (nextKey !== null) this.contextKeys.set(answer.next.context, nextKey)
-    }
+    this.answers.set(slot, answer)
+    if (answer.changed && !this.numberOfContext.has(answer.next.context)) this.numberContext(answer.next.context)
     return answer
   }
 
-  private eventKeyOf(event: EventObject): string | null {
-    let only = true
-    for (const field in event) if (field !== "type") only = false
-    if (!only || typeof event.type !== "string") return keyOf(event)
-    let key = this.typeKeys.get(event.type)
-    if (key === undefined) this.typeKeys.set(event.type, (key = keyOf(event)!))
-    return key
+  private valueNumberOf(value: string): number | null {
+    let n = this.valueNumbers.get(value)
+    if (n === undefined) {
+      if (this.valueNumbers.size >= VALUE_SLOTS) return null
+      this.valueNumbers.set(value, (n = this.valueNumbers.size))
+    }
+    return n
+  }
+
+  /** Numbers a context (remembered by identity); null when it is not a flat record of primitives. */
+  private numberContext(context: object): number | null {
+    const key = keyOf(context)
+    if (key === null) return null
+    let n = this.contextNumbers.get(key)
+    if (n === undefined) this.contextNumbers.set(key, (n = this.contextNumbers.size))
+    // past the table's size (numbered within a step, after the check): not cached until the reset
+    if (n >= CACHE_LIMIT) return null
+    this.numberOfContext.set(context, n)
+    return n
+  }
+
+  /** An event's number: by its type when it has no other field, else by its spelled-out key; null past EVENT_SLOTS (until the next reset). */
+  private eventNumberOf(event: EventObject): number | null {
+    let n: number | undefined
+    for (const field in event)
+      if (field !== "type") {
+        const key = keyOf(event)
+        if (key === null) return null
+        n = this.eventNumbers.get(key)
+        if (n === undefined) this.eventNumbers.set(key, (n = this.eventNumbers.size + this.typeNumbers.size))
+        return n < EVENT_SLOTS ? n : null
+      }
+    n = this.typeNumbers.get(event.type)
+    if (n === undefined) this.typeNumbers.set(event.type, (n = this.eventNumbers.size + this.typeNumbers.size))
+    return n < EVENT_SLOTS ? n : null
+  }
+
+  /** Forgets every answer and number (but the values': a machine has a few, numbered for good). */
+  private reset(): void {
+    this.answers = new Map()
+    this.contextNumbers = new Map()
+    this.numberOfContext = new WeakMap()
+    this.eventNumbers = new Map()
+    this.typeNumbers = new Map()
   }
 
   private compute(state: StepState<C>, event: EventObject): Step<C> {

@@ -65,6 +65,30 @@ describe("TransitionCache", () => {
           }
         }
   })
+
+  it("answers as XState does across the resets that thousands of distinct events and contexts cause, and stays bounded", () => {
+    const cache = new TransitionCache(runMachine)
+    const base = runContextOf(aRun({ maxAttempts: 2 }), 0, 10_000)
+    let cached = 0
+    for (let i = 0; i < 12_000; i++) {
+      // a distinct rejection reason per run (events) and a distinct attempt count now and then (contexts)
+      const blocked = { value: "blocked", context: { ...base, attempt: 1 + (i % 5_000) }, done: false }
+      const event: RunMachineEvent = i % 2 === 0 ? { type: "REJECT", reason: `reason ${i}` } : { type: "APPROVE" }
+      const [expected] = transition(runMachine, runMachine.resolveState({ value: blocked.value, context: blocked.context }), event)
+      const step = cache.step(blocked, event)
+      expect(step.next.value).toBe(expected.value)
+      expect(step.next.context).toEqual(expected.context)
+      // the same question again: the cached answer (unless a reset fell between the two)
+      const again = cache.step(blocked, event)
+      expect(again.next).toEqual(step.next)
+      if (again === step) cached++
+    }
+    expect(cached).toBeGreaterThan(11_990)
+    const tables = cache as unknown as { answers: Map<number, unknown>; contextNumbers: Map<string, number>; eventNumbers: Map<string, number> }
+    expect(tables.answers.size).toBeLessThanOrEqual(8_192)
+    expect(tables.contextNumbers.size).toBeLessThanOrEqual(8_193)
+    expect(tables.eventNumbers.size).toBeLessThanOrEqual(1_024)
+  })
 })
 
 describe("Stepper", () => {
