@@ -20,12 +20,22 @@
 const HOLE: unique symbol = Symbol("ChurnMap.hole")
 type Hole = typeof HOLE
 
-/** FNV-1a over the UTF-16 code units; integers are mixed directly. */
+/**
+ * FNV-1a over the UTF-16 code units (of a long key, its first and last 24 and its length:
+ * a lane's key is ~50 characters and hashed at every add; keys alike in the middle only make
+ * longer probes); integers are mixed directly.
+ */
 const hashOf = (key: string | number): number => {
   if (typeof key === "number" && (key | 0) === key) return Math.imul(key ^ (key >>> 16), 0x45d9f3b) ^ (key >>> 7)
   const s = typeof key === "string" ? key : String(key)
-  let h = 0x811c9dc5
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
+  const n = s.length
+  let h = 0x811c9dc5 ^ n
+  if (n <= 48) {
+    for (let i = 0; i < n; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
+    return h
+  }
+  for (let i = 0; i < 24; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
+  for (let i = n - 24; i < n; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
   return h
 }
 
@@ -66,11 +76,11 @@ export class ChurnMap<K extends string | number, V> implements Iterable<[K, V]> 
     return this.live
   }
 
-  /** The index slot holding `key`, or −1. */
-  private slotOf(key: K): number {
+  /** The index slot holding `key` (whose hash is `hash`), or −1. */
+  private slotOf(key: K, hash: number = hashOf(key)): number {
     const index = this.index
     const mask = index.length - 1
-    for (let i = hashOf(key) & mask; ; i = (i + 1) & mask) {
+    for (let i = hash & mask; ; i = (i + 1) & mask) {
       const at = index[i]!
       if (at === EMPTY) return -1
       if (at > 0 && this.keyAt[at - 1] === key) return i
@@ -87,7 +97,8 @@ export class ChurnMap<K extends string | number, V> implements Iterable<[K, V]> 
   }
 
   set(key: K, value: V): this {
-    const slot = this.slotOf(key)
+    const hash = hashOf(key)
+    const slot = this.slotOf(key, hash)
     if (slot >= 0) {
       this.valueAt[this.index[slot]! - 1] = value
       return this
@@ -98,7 +109,7 @@ export class ChurnMap<K extends string | number, V> implements Iterable<[K, V]> 
     this.keyAt.push(key)
     this.valueAt.push(value)
     this.live++
-    this.place(key, this.keyAt.length)
+    this.place(hash, this.keyAt.length)
     return this
   }
 
@@ -130,10 +141,10 @@ export class ChurnMap<K extends string | number, V> implements Iterable<[K, V]> 
     this.live = 0
   }
 
-  private place(key: K, entry: number): void {
+  private place(hash: number, entry: number): void {
     const index = this.index
     const mask = index.length - 1
-    let i = hashOf(key) & mask
+    let i = hash & mask
     while (index[i] !== EMPTY && index[i] !== TOMBSTONE) i = (i + 1) & mask
     index[i] = entry
   }
@@ -158,7 +169,7 @@ export class ChurnMap<K extends string | number, V> implements Iterable<[K, V]> 
   private reindex(capacity: number): void {
     this.index = new Array<number>(capacity).fill(EMPTY)
     const keys = this.keyAt
-    for (let i = 0; i < keys.length; i++) if (keys[i] !== HOLE) this.place(keys[i] as K, i + 1)
+    for (let i = 0; i < keys.length; i++) if (keys[i] !== HOLE) this.place(hashOf(keys[i] as K), i + 1)
   }
 
   /** Keys, values or entries in insertion order (one generator: a nested one cost twice as much a step). */

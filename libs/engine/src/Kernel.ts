@@ -43,7 +43,7 @@ import { Outbox, type OutboxContents } from "./Outbox.js"
 import { QueueBoard, type QueueState } from "./QueueBoard.js"
 import type { QueueCounts } from "./QueueMachine.js"
 import { firstStatusOf, lifecycle, type RunRecord, runTransitions, stopEventOf } from "./RunLifecycle.js"
-import { type RunContext, runContextOf, type RunMachine, runMachine, type RunMachineEvent } from "./RunMachine.js"
+import { exitEventOf, type RunContext, runContextOf, type RunMachine, runMachine, type RunMachineEvent } from "./RunMachine.js"
 import { type SchedulerEvent, schedulerMachine } from "./SchedulerMachine.js"
 import { type MachineActor, Stepper, type StepState, TransitionCache } from "./Stepper.js"
 import type { Timers } from "./Timers.js"
@@ -644,7 +644,7 @@ export class Kernel {
     if (this.closed) return
     const run = this.runs.get(runId)
     if (run === undefined) return
-    const event: RunMachineEvent = exit.lost === true ? { type: "LOST" } : { type: "EXIT", exitCode: exit.exitCode, signal: exit.signal }
+    const event: RunMachineEvent = exit.lost === true ? { type: "LOST" } : exitEventOf(exit.exitCode, exit.signal)
     const now = this.hooks.now()
     if (exit.endedAt === undefined || exit.endedAt >= now) {
       this.sendToActive(run.id, event)

@@ -65,6 +65,13 @@ export type RunMachineEvent =
   | { readonly type: "LOST" }
   | { readonly type: "SPAWN_FAILED"; readonly message: string }
 
+/** The EXIT events of plain exit codes (0–255, no signal): made once, frozen, known by identity to the transition cache. */
+const plainExits: Array<RunMachineEvent> = Array.from({ length: 256 }, (_, exitCode) => Object.freeze({ type: "EXIT" as const, exitCode, signal: null }))
+
+/** A process's end as the run statechart's event. */
+export const exitEventOf = (exitCode: number | null, signal: string | null): RunMachineEvent =>
+  signal === null && exitCode !== null && Number.isInteger(exitCode) && exitCode >= 0 && exitCode < 256 ? plainExits[exitCode]! : { type: "EXIT", exitCode, signal }
+
 /**
  * Contexts of runs with nothing particular about them (no deadline, never stopped or exited):
  * a handful of distinct ones, made once and shared, so that the transition cache knows them

@@ -72,8 +72,8 @@ const keyOf = (record: object): string | null => {
  * event gets a small number, and the answers sit in one Map under the three numbers combined.
  * A context is numbered by identity once it has been seen (every context this cache hands
  * out, and the shared contexts the engine starts most runs with: RunMachine.runContextOf), an
- * event with no field but its type by its type (WAKE, START, CANCEL, ...); anything else is
- * spelled out as a key once. (Nested maps keyed by spelled-out strings, as before, and a
+ * event with no field but its type by its type (WAKE, START, CANCEL, ...), a frozen event by
+ * identity (RunMachine.exitEventOf); anything else is spelled out as a key once. (Nested maps keyed by spelled-out strings, as before, and a
  * context spelled out for every run, cost ~10% of a replay.)
  */
 /** A machine's context and event types, as its `setup()` declares them. */
@@ -94,6 +94,9 @@ export class TransitionCache<M extends AnyStateMachine, C extends object = Conte
   /** Events' numbers by their spelled-out key, and by type for those with no other field. */
   private eventNumbers = new Map<string, number>()
   private typeNumbers = new Map<string, number>()
+  private numberOfEvent = new WeakMap<object, number>()
+  /** A table is full: numbered afresh at the next step. */
+  private full = false
 
   constructor(private readonly machine: M) {}
 
@@ -101,7 +104,7 @@ export class TransitionCache<M extends AnyStateMachine, C extends object = Conte
   step(state: StepState<C>, event: E): Step<C> {
     // numbered afresh once a long run of distinct contexts or events (deadlines, exit codes,
     // rejection reasons) has filled a table: here only, so no number changes within a step
-    if (this.answers.size >= CACHE_LIMIT || this.contextNumbers.size >= CACHE_LIMIT || this.eventNumbers.size + this.typeNumbers.size >= EVENT_SLOTS) this.reset()
+    if (this.full) this.reset()
     const context = this.numberOfContext.get(state.context) ?? this.numberContext(state.context)
     const value = this.valueNumberOf(state.value)
     const eventNumber = context === null || value === null ? null : this.eventNumberOf(event)
@@ -111,6 +114,7 @@ export class TransitionCache<M extends AnyStateMachine, C extends object = Conte
     if (hit !== undefined) return hit
     const answer = this.compute(state, event)
     this.answers.set(slot, answer)
+    if (this.answers.size >= CACHE_LIMIT) this.full = true
     if (answer.changed && !this.numberOfContext.has(answer.next.context)) this.numberContext(answer.next.context)
     return answer
   }
@@ -129,7 +133,10 @@ export class TransitionCache<M extends AnyStateMachine, C extends object = Conte
     const key = keyOf(context)
     if (key === null) return null
     let n = this.contextNumbers.get(key)
-    if (n === undefined) this.contextNumbers.set(key, (n = this.contextNumbers.size))
+    if (n === undefined) {
+      this.contextNumbers.set(key, (n = this.contextNumbers.size))
+      if (this.contextNumbers.size >= CACHE_LIMIT) this.full = true
+    }
     // past the table's size (numbered within a step, after the check): not cached until the reset
     if (n >= CACHE_LIMIT) return null
     this.numberOfContext.set(context, n)
@@ -138,18 +145,28 @@ export class TransitionCache<M extends AnyStateMachine, C extends object = Conte
 
   /** An event's number: by its type when it has no other field, else by its spelled-out key; null past EVENT_SLOTS (until the next reset). */
   private eventNumberOf(event: EventObject): number | null {
-    let n: number | undefined
+    let n = this.numberOfEvent.get(event)
+    if (n !== undefined) return n
     for (const field in event)
       if (field !== "type") {
         const key = keyOf(event)
         if (key === null) return null
         n = this.eventNumbers.get(key)
-        if (n === undefined) this.eventNumbers.set(key, (n = this.eventNumbers.size + this.typeNumbers.size))
-        return n < EVENT_SLOTS ? n : null
+        if (n === undefined) this.eventNumbers.set(key, (n = this.newEventNumber()))
+        if (n >= EVENT_SLOTS) return null
+        // a frozen event cannot change: known by identity from now on
+        if (Object.isFrozen(event)) this.numberOfEvent.set(event, n)
+        return n
       }
     n = this.typeNumbers.get(event.type)
-    if (n === undefined) this.typeNumbers.set(event.type, (n = this.eventNumbers.size + this.typeNumbers.size))
+    if (n === undefined) this.typeNumbers.set(event.type, (n = this.newEventNumber()))
     return n < EVENT_SLOTS ? n : null
+  }
+
+  private newEventNumber(): number {
+    const n = this.eventNumbers.size + this.typeNumbers.size
+    if (n + 1 >= EVENT_SLOTS) this.full = true
+    return n
   }
 
   /** Forgets every answer and number (but the values': a machine has a few, numbered for good). */
@@ -159,6 +176,8 @@ export class TransitionCache<M extends AnyStateMachine, C extends object = Conte
     this.numberOfContext = new WeakMap()
     this.eventNumbers = new Map()
     this.typeNumbers = new Map()
+    this.numberOfEvent = new WeakMap()
+    this.full = false
   }
 
   private compute(state: StepState<C>, event: EventObject): Step<C> {
