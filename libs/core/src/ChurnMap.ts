@@ -20,13 +20,18 @@
 const HOLE: unique symbol = Symbol("ChurnMap.hole")
 type Hole = typeof HOLE
 
+const mix = (n: number): number => Math.imul(n ^ (n >>> 16), 0x45d9f3b) ^ (n >>> 7)
+
 /**
- * FNV-1a over the UTF-16 code units (of a long key, its first and last 24 and its length:
- * a lane's key is ~50 characters and hashed at every add; keys alike in the middle only make
- * longer probes); integers are mixed directly.
+ * Integers, and strings that read as one (run ids: V8 keeps the number of a string made from
+ * one, so reading it is cheap), are mixed directly; other strings get FNV-1a over their UTF-16
+ * code units (a long one over its first and last 24 and its length: a lane's key is ~50
+ * characters and hashed at every add; keys alike in the middle only make longer probes).
+ * Two keys with one hash ("7" and "07") are told apart by the probe, as any collision is.
  */
 const hashOf = (key: string | number): number => {
-  if (typeof key === "number" && (key | 0) === key) return Math.imul(key ^ (key >>> 16), 0x45d9f3b) ^ (key >>> 7)
+  const asNumber = +key
+  if ((asNumber | 0) === asNumber) return mix(asNumber)
   const s = typeof key === "string" ? key : String(key)
   const n = s.length
   let h = 0x811c9dc5 ^ n

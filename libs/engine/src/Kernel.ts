@@ -405,13 +405,13 @@ export class Kernel {
   /** Phase 1 of a cycle: its number and what woke it (sorted), and no wake-up is left. */
   beginCycle(): { readonly cycle: number; readonly wakeups: ReadonlyArray<string> } {
     const wakeups = this.wakeups.slice().sort()
-    this.wakeups.length = 0
+    if (wakeups.length !== 0) this.wakeups.length = 0
     return { cycle: ++this.cycleCount, wakeups }
   }
 
   /** An offline engine's cycle: it starts nothing and forgets its wake-ups. */
   skipCycle(): void {
-    this.wakeups.length = 0
+    if (this.wakeups.length !== 0) this.wakeups.length = 0
   }
 
   cycleDone(): void {

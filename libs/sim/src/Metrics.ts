@@ -326,8 +326,9 @@ const compareKeys = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 
 const sortedRecord = <V>(entries: Iterable<readonly [string, V]>): Record<string, V> =>
   Object.fromEntries([...entries].sort(([a], [b]) => compareKeys(a, b)))
 
-const summaries = (c: OutcomeColumns, groups: ReadonlyArray<readonly [string, Int32Array]>): Record<string, Summary> =>
-  sortedRecord(groups.map(([k, rows]) => [k, summarise(c, rows)] as const))
+/** Each group's summary; a group of every row (one user, one queue: an M/M/c replay) has the overall one, not sorted again. */
+const summaries = (c: OutcomeColumns, groups: ReadonlyArray<readonly [string, Int32Array]>, overall: Summary): Record<string, Summary> =>
+  sortedRecord(groups.map(([k, rows]) => [k, rows.length === c.size ? overall : summarise(c, rows)] as const))
 
 /** Jain's index over groups of jobs, users or teams (see the module comment). */
 const jain = (c: OutcomeColumns, groups: ReadonlyArray<readonly [string, Int32Array]>): number => {
@@ -383,13 +384,14 @@ export const metricsOfColumns = (c: OutcomeColumns, o: MetricsOptions): Metrics 
   const makespanMs = maxEndMs === -Infinity ? 0 : Math.max(0, maxEndMs - minArrivalMs)
   const byUser = groupBy(c, c.user, c.users)
   const byTeam = groupBy(c, c.team, c.teams)
+  const overall = summarise(c, null)
   return {
     jobs: c.size,
     byStatus: sortedRecord(OUTCOME_STATUSES.map((s, i) => [s, statusCounts[i]!] as const).filter(([, n]) => n > 0)),
-    overall: summarise(c, null),
-    byUser: summaries(c, byUser),
-    byTeam: summaries(c, byTeam),
-    byQueue: summaries(c, groupBy(c, c.queue, c.queues)),
+    overall,
+    byUser: summaries(c, byUser, overall),
+    byTeam: summaries(c, byTeam, overall),
+    byQueue: summaries(c, groupBy(c, c.queue, c.queues), overall),
     gpuUtilisation: o.gpuCount > 0 && makespanMs > 0 ? gpuMs / (o.gpuCount * makespanMs) : 0,
     jainFairness: jain(c, byUser),
     jainFairnessTeams: jain(c, byTeam),
