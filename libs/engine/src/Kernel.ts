@@ -87,6 +87,11 @@ type SchedulerActor = MachineActor<{ readonly dirty: boolean }, SchedulerEvent>
 
 const schedulerTransitions = new TransitionCache(schedulerMachine)
 
+/** The events sent for every run and every cycle, made once (frozen: the transition cache knows them by identity). */
+const WAKE = Object.freeze({ type: "WAKE" } as const)
+const CYCLE_DONE = Object.freeze({ type: "CYCLE_DONE" } as const)
+const START = Object.freeze({ type: "START" } as const)
+
 /** The local worker's id (remote workers will have theirs). */
 export const LOCAL_WORKER = "local"
 
@@ -399,7 +404,7 @@ export class Kernel {
   wake(reason: string): void {
     if (this.closed) return
     if (!this.wakeups.includes(reason)) this.wakeups.push(reason)
-    this.scheduler.send({ type: "WAKE" })
+    this.scheduler.send(WAKE)
   }
 
   /** Phase 1 of a cycle: its number and what woke it (sorted), and no wake-up is left. */
@@ -415,7 +420,7 @@ export class Kernel {
   }
 
   cycleDone(): void {
-    this.scheduler.send({ type: "CYCLE_DONE" })
+    this.scheduler.send(CYCLE_DONE)
   }
 
   // ---------------------------------------------------------------- submissions
@@ -493,7 +498,7 @@ export class Kernel {
     const actor = this.runActor(record, { ...context, stopCause: null, timeLimitMs: remaining })
     if (record.status === "stopping") this.running.replace(stoppingBound(this.running.get(record.id)!, now, this.currentPolicy.killGraceMs))
     // replayed to its status without recording: the run never changed status
-    actor.send({ type: "START" })
+    actor.send(START)
     if (record.status === "stopping") actor.send(stopEventOf(record.stopCause))
     else if (overdue) actor.send({ type: "TIME_LIMIT" })
     this.observed.set(record.id, true)
@@ -619,7 +624,7 @@ export class Kernel {
     for (const g of gpus) this.gpus.hold(g, run.id)
     this.syncWorkerLoad()
     this.observed.set(run.id, true)
-    actor.send({ type: "START" })
+    actor.send(START)
     return run
   }
 

@@ -160,7 +160,9 @@ export class TransitionCache<M extends AnyStateMachine, C extends object = Conte
       }
     n = this.typeNumbers.get(event.type)
     if (n === undefined) this.typeNumbers.set(event.type, (n = this.newEventNumber()))
-    return n < EVENT_SLOTS ? n : null
+    if (n >= EVENT_SLOTS) return null
+    if (Object.isFrozen(event)) this.numberOfEvent.set(event, n)
+    return n
   }
 
   private newEventNumber(): number {
